@@ -1,0 +1,234 @@
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { PathError, type Path } from '../../stream/path.js';
+import type { PathManager } from '../../stream/path-manager.js';
+import type { Stream } from '../../stream/stream.js';
+import { createFlvTap } from './flv-tap.js';
+import { nmsContext, RtmpSession, routeNmsLogs, type NmsPacket, type NmsRtmpSession, type NmsSession } from './nms.js';
+
+export interface RtmpIngestOptions {
+  host: string;
+  port: number;
+  /** A connection that sends nothing for this long is closed (ms). */
+  readTimeoutMs: number;
+  paths: PathManager;
+  log: Logger;
+  /** Decides whether a publish may proceed; returns a refusal reason or undefined. Authentication hooks in here. */
+  authorizePublish?: (request: { path: string; query: Record<string, unknown>; remoteAddress: string }) => string | undefined | Promise<string | undefined>;
+}
+
+/**
+ * RTMP ingest: node-media-server's session does the RTMP protocol; Polycast
+ * owns the listening socket, decides who may publish where, and taps each
+ * publisher into the stream core.
+ */
+export class RtmpIngest {
+  private server: net.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly log: Logger;
+
+  constructor(private readonly opts: RtmpIngestOptions) {
+    this.log = opts.log.child({ module: 'rtmp' });
+    const libLog = this.log.child({ module: 'node-media-server' });
+    routeNmsLogs((level, message) => libLog[level](message));
+  }
+
+  /** Listens; rejects with a message naming the address when it cannot. */
+  start(): Promise<net.AddressInfo> {
+    const server = net.createServer((socket) => this.accept(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        const where = `${this.opts.host || '*'}:${this.opts.port}`;
+        reject(
+          new Error(
+            err.code === 'EADDRINUSE'
+              ? `RTMP listener: address ${where} is already in use (set rtmpAddress in the config, or stop the other process)`
+              : `RTMP listener on ${where}: ${err.message}`,
+          ),
+        );
+      };
+      server.once('error', onError);
+      server.listen({ host: this.opts.host || undefined, port: this.opts.port }, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.log.error({ err }, 'RTMP listener error'));
+        resolve(server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const socket of this.sockets) socket.destroy();
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(socket: net.Socket): void {
+    this.sockets.add(socket);
+    const remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    socket.setNoDelay(true);
+    socket.setTimeout(this.opts.readTimeoutMs);
+
+    const session = new RtmpSession(socket);
+    let closeReason: string | undefined;
+    let publishing: { path: Path; stream: Stream; tap: NmsSession } | null = null;
+
+    const end = (reason: string) => {
+      closeReason ??= reason;
+      socket.end();
+      // A peer that does not read our FIN must not keep the socket forever.
+      setTimeout(() => socket.destroy(), 2000).unref();
+    };
+
+    socket.on('timeout', () => {
+      closeReason ??= 'read timeout';
+      socket.destroy();
+    });
+
+    // The library's RTMP parser throws on some malformed input (a bad tcUrl,
+    // truncated AMF); inside a 'data' handler that would kill the process.
+    const parse = session.onData;
+    session.onData = (data: Buffer) => {
+      try {
+        parse(data);
+      } catch (err) {
+        this.log.warn({ remoteAddress, err: (err as Error).message }, 'RTMP protocol error, closing connection');
+        closeReason ??= `protocol error: ${(err as Error).message}`;
+        socket.destroy();
+      }
+    };
+
+    const rtmp = session.rtmp;
+    const refuse = (code: string, reason: string) => {
+      rtmp.streamId = rtmp.parserPacket.header.stream_id;
+      rtmp.sendStatusMessage(rtmp.streamId, 'error', code, reason);
+      end(reason);
+    };
+
+    rtmp.onPlay = (invoke) => {
+      const path = joinPath(rtmp.streamApp, invoke.streamName);
+      this.log.warn({ path, remoteAddress }, 'RTMP read refused: Polycast does not serve RTMP readers');
+      refuse('NetStream.Play.Failed', `reading over RTMP is not supported; open /${path}/ for the player or /${path}/ws/nal`);
+    };
+
+    const publish = rtmp.onPublish.bind(rtmp);
+    rtmp.onPublish = (invoke) => {
+      const [rawName = '', rawQuery = ''] = String(invoke.streamName ?? '').split('?');
+      const pathName = joinPath(rtmp.streamApp, rawName);
+      const query = Object.fromEntries(new URLSearchParams(rawQuery));
+      const decide = (denied: string | undefined) => {
+        if (socket.destroyed) return;
+        if (denied !== undefined) {
+          this.log.warn({ path: pathName, remoteAddress, reason: denied }, 'publish refused');
+          refuse('NetStream.Publish.BadAuth', denied);
+          return;
+        }
+        this.startPublish(session, pathName, remoteAddress, publish, invoke, refuse, end, (p) => (publishing = p));
+      };
+      let verdict: string | undefined | Promise<string | undefined>;
+      try {
+        verdict = this.opts.authorizePublish?.({ path: pathName, query, remoteAddress });
+      } catch (err) {
+        refuse('NetStream.Publish.Failed', `authorization failed: ${(err as Error).message}`);
+        return;
+      }
+      if (!(verdict instanceof Promise)) {
+        decide(verdict);
+        return;
+      }
+      // An asynchronous decision: the parser goes on with the rest of the
+      // socket's bytes meanwhile, so hold the media packets (copied: the
+      // library reuses their buffer) and replay them once decided.
+      const deliver = rtmp.onPacketCallback;
+      const held: NmsPacket[] = [];
+      rtmp.onPacketCallback = (packet) => {
+        if (held.length < 4096) held.push({ ...packet, data: Buffer.from(packet.data.subarray(0, packet.size)) });
+      };
+      verdict
+        .then(decide, (err: Error) => refuse('NetStream.Publish.Failed', `authorization failed: ${err.message}`))
+        .finally(() => {
+          rtmp.onPacketCallback = deliver;
+          if (publishing !== null) for (const packet of held) deliver(packet);
+        });
+    };
+
+    session.run();
+    nmsContext.sessions.set(session.id, session);
+
+    socket.on('error', (err) => {
+      closeReason ??= err.message;
+    });
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      nmsContext.sessions.delete(session.id);
+      if (publishing !== null) {
+        const { path, stream, tap } = publishing;
+        publishing = null;
+        const reason = closeReason ?? 'publisher disconnected';
+        // The library delays its own "publish done" by a grace period; readers
+        // must not stare at a frozen picture that long, so the path ends now.
+        path.endPublish(stream, reason);
+        session.broadcast.donePlay(tap);
+        this.log.info({ path: path.name, remoteAddress, reason, frames: stream.stats.framesIn }, 'publisher disconnected');
+        this.opts.paths.release(path);
+      }
+    });
+  }
+
+  private startPublish(
+    session: NmsRtmpSession,
+    pathName: string,
+    remoteAddress: string,
+    publish: (invoke: { streamName: string }) => void,
+    invoke: { streamName: string },
+    refuse: (code: string, reason: string) => void,
+    end: (reason: string) => void,
+    setPublishing: (p: { path: Path; stream: Stream; tap: NmsSession }) => void,
+  ): void {
+    const acquired = this.opts.paths.acquire(pathName);
+    if (!('name' in acquired)) {
+      this.log.warn({ path: pathName, remoteAddress, reason: acquired.error }, 'publish refused');
+      refuse('NetStream.Publish.BadName', acquired.error);
+      return;
+    }
+    const path = acquired;
+    let stream: Stream;
+    try {
+      stream = path.startPublish({ id: session.id, protocol: 'rtmp', remoteAddress, kick: (reason) => end(reason) });
+    } catch (err) {
+      const reason = (err as Error).message;
+      this.log.warn({ path: pathName, remoteAddress, reason }, 'publish refused');
+      refuse(err instanceof PathError && err.code === 'publisher-exists' ? 'NetStream.Publish.BadName' : 'NetStream.Publish.Failed', reason);
+      this.opts.paths.release(path);
+      return;
+    }
+
+    // The library's own path check and broadcast registration.
+    publish(invoke);
+    if (!session.isPublisher) {
+      path.endPublish(stream, 'refused by the RTMP library');
+      this.log.warn({ path: pathName, remoteAddress }, 'publish refused by node-media-server (invalid stream name?)');
+      end('refused');
+      this.opts.paths.release(path);
+      return;
+    }
+    session.broadcast.publishGraceMs = 0;
+    const tap = createFlvTap(path, stream, {
+      fatal: (reason) => {
+        this.log.error({ path: pathName, remoteAddress, reason }, 'closing publisher');
+        end(reason);
+      },
+      ignored: (reason) => this.log.warn({ path: pathName, remoteAddress, reason }, 'ignoring a track Polycast cannot carry'),
+    });
+    session.broadcast.postPlay(tap);
+    setPublishing({ path, stream, tap });
+    this.log.info({ path: pathName, remoteAddress, id: session.id }, 'publisher connected');
+  }
+}
+
+/** RTMP splits a path into app and stream name; Polycast paths join them back (`live` + `cam1` → `live/cam1`). */
+function joinPath(app: string, name: string): string {
+  const stream = String(name ?? '').split('?')[0] ?? '';
+  return stream === '' ? app : `${app}/${stream}`;
+}

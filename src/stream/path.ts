@@ -1,0 +1,136 @@
+import { EventEmitter } from 'node:events';
+import type { Reader } from './reader.js';
+import { Stream } from './stream.js';
+
+/** The per-path settings the core needs (a subset of the config's path entry). */
+export interface PathSettings {
+  readonly maxReaders: number;
+  readonly overridePublisher: boolean;
+}
+
+export interface PublisherInfo {
+  readonly id: string;
+  /** Ingest protocol, e.g. `rtmp`. */
+  readonly protocol: string;
+  readonly remoteAddress: string;
+  /** Ends the publisher's connection (used when another publisher takes over). */
+  kick(reason: string): void;
+}
+
+export interface PathEvents {
+  /** A publisher started and the stream has tracks. */
+  ready: [stream: Stream];
+  /** The publisher went away. */
+  notReady: [reason: string];
+  readerAdded: [reader: Reader];
+  readerRemoved: [reader: Reader, reason: string];
+}
+
+export class PathError extends Error {
+  constructor(
+    message: string,
+    /** Stable code transports map to their protocol's way of refusing. */
+    readonly code: 'publisher-exists' | 'too-many-readers' | 'path-closed',
+  ) {
+    super(message);
+    this.name = 'PathError';
+  }
+}
+
+/**
+ * A named place streams are published to and read from. Readers attach to the
+ * path, not to a publish session, so they survive a publisher restart and
+ * pick up the next stream by themselves.
+ */
+export class Path extends EventEmitter<PathEvents> {
+  private current: { stream: Stream; publisher: PublisherInfo } | null = null;
+  private readonly readerSet = new Set<Reader>();
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    public settings: PathSettings,
+    /** Paths created for a `~regex` or `all_others` entry are removed when idle. */
+    readonly dynamic: boolean,
+  ) {
+    super();
+  }
+
+  get stream(): Stream | null {
+    return this.current?.stream ?? null;
+  }
+
+  get publisher(): PublisherInfo | null {
+    return this.current?.publisher ?? null;
+  }
+
+  get readers(): ReadonlySet<Reader> {
+    return this.readerSet;
+  }
+
+  get idle(): boolean {
+    return this.current === null && this.readerSet.size === 0;
+  }
+
+  /** Claims the path for a publisher; the returned stream is where its frames go. */
+  startPublish(publisher: PublisherInfo): Stream {
+    if (this.closed) throw new PathError(`path '${this.name}' is being removed`, 'path-closed');
+    if (this.current !== null) {
+      if (!this.settings.overridePublisher) {
+        throw new PathError(
+          `path '${this.name}' already has a publisher (${this.current.publisher.protocol} from ${this.current.publisher.remoteAddress})`,
+          'publisher-exists',
+        );
+      }
+      const old = this.current;
+      this.endPublish(old.stream, 'replaced by another publisher');
+      old.publisher.kick('replaced by another publisher');
+    }
+    const stream = new Stream(this.name);
+    this.current = { stream, publisher };
+    for (const reader of this.readerSet) stream.attach(reader);
+    return stream;
+  }
+
+  /** Announces readiness once the stream knows its tracks (the ingest calls this). */
+  markReady(stream: Stream): void {
+    if (this.current?.stream === stream) this.emit('ready', stream);
+  }
+
+  endPublish(stream: Stream, reason: string): void {
+    if (this.current?.stream !== stream) return;
+    this.current = null;
+    stream.end(reason);
+    this.emit('notReady', reason);
+  }
+
+  addReader(reader: Reader): void {
+    if (this.closed) throw new PathError(`path '${this.name}' is being removed`, 'path-closed');
+    const max = this.settings.maxReaders;
+    if (max > 0 && this.readerSet.size >= max) {
+      throw new PathError(`path '${this.name}' has reached maxReaders (${max})`, 'too-many-readers');
+    }
+    this.readerSet.add(reader);
+    this.emit('readerAdded', reader);
+    const stream = this.current?.stream;
+    if (stream !== undefined) stream.attach(reader);
+    else reader.offline('no publisher yet');
+  }
+
+  removeReader(reader: Reader, reason: string): void {
+    if (!this.readerSet.delete(reader)) return;
+    this.current?.stream.detach(reader);
+    reader.close();
+    this.emit('readerRemoved', reader, reason);
+  }
+
+  /** The path left the configuration or the server is stopping. */
+  close(reason: string): void {
+    this.closed = true;
+    if (this.current !== null) {
+      const { stream, publisher } = this.current;
+      this.endPublish(stream, reason);
+      publisher.kick(reason);
+    }
+  }
+}

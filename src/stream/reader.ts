@@ -1,0 +1,183 @@
+import type { Frame, StreamDescription } from './types.js';
+
+/**
+ * What a transport session implements to receive a stream. The core calls it;
+ * the transport never reaches into the stream or the ingest.
+ */
+export interface ReaderSink {
+  /** True while the transport can take another frame without growing its own buffers past its high-water mark. */
+  writable(): boolean;
+  /** Send one frame. `discontinuity` is set on the first frame after frames were dropped. */
+  write(frame: Frame, discontinuity: boolean): void;
+  /** The stream's tracks, before the first frame and again after any change. */
+  describe(description: StreamDescription): void;
+  /** The publisher went away (or never came); the reader stays attached to its path. */
+  offline(reason: string): void;
+}
+
+export interface ReaderInfo {
+  readonly id: string;
+  /** Transport name, e.g. `ws-nal`. */
+  readonly protocol: string;
+  readonly remoteAddress: string;
+}
+
+export interface ReaderStats {
+  framesSent: number;
+  bytesSent: number;
+  /** Frames discarded because this reader fell behind. */
+  framesDropped: number;
+  /** Times the queue overflowed. */
+  overflows: number;
+}
+
+/**
+ * One consumer of a path, with its bounded queue.
+ *
+ * Frames go straight to the sink while it is writable; otherwise they wait in a
+ * queue of at most `queueSize` frames (references to frames shared by every
+ * reader, so a slow reader costs pointers, not copies). When the queue is full,
+ * the reader discards everything queued and every frame up to the next video
+ * keyframe: a decoder can resume cleanly there, while a partial GOP would
+ * show corruption, and a full queue is stale anyway.
+ */
+export class Reader {
+  readonly stats: ReaderStats = { framesSent: 0, bytesSent: 0, framesDropped: 0, overflows: 0 };
+  readonly createdAt = Date.now();
+
+  private queue: Frame[] = [];
+  private head = 0;
+  private waitingForKey = true;
+  private discontinuity = false;
+  private hasVideo = false;
+  private videoEnabled = true;
+  private keyframesOnly = false;
+  private closed = false;
+  private described: StreamDescription | undefined;
+
+  constructor(
+    readonly info: ReaderInfo,
+    private readonly sink: ReaderSink,
+    private readonly queueSize: number,
+  ) {}
+
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Stop (false) or resume (true) video; audio continues. Video resumes at the next keyframe. */
+  setVideoEnabled(enabled: boolean): void {
+    if (enabled && !this.videoEnabled && this.hasVideo) this.waitingForKey = true;
+    this.videoEnabled = enabled;
+  }
+
+  /** Send only video keyframes: the degraded mode for networks that cannot carry the full stream. */
+  setKeyframesOnly(only: boolean): void {
+    this.keyframesOnly = only;
+  }
+
+  /** @internal called by the stream. */
+  describe(description: StreamDescription): void {
+    if (this.closed) return;
+    // Only a new video configuration invalidates what is queued: frames coded
+    // against the old SPS/PPS must not reach a decoder configured for the new one.
+    if (description.video !== this.described?.video) {
+      this.clearQueue();
+      this.waitingForKey = description.video !== undefined;
+    }
+    this.described = description;
+    this.hasVideo = description.video !== undefined;
+    this.sink.describe(description);
+  }
+
+  /** @internal called by the stream. */
+  offline(reason: string): void {
+    if (this.closed) return;
+    this.described = undefined;
+    this.clearQueue();
+    this.waitingForKey = true;
+    this.sink.offline(reason);
+  }
+
+  /** @internal called by the stream for every frame, in order. */
+  push(frame: Frame): void {
+    if (this.closed) return;
+    if (frame.kind === 'video') {
+      if (!this.videoEnabled) return;
+      if (this.waitingForKey) {
+        if (!frame.key) {
+          this.drop();
+          return;
+        }
+        this.waitingForKey = false;
+      } else if (this.keyframesOnly && !frame.key) {
+        return;
+      }
+    } else if (this.waitingForKey && this.hasVideo && this.videoEnabled) {
+      // Audio before the video resumes would play ahead of a frozen picture.
+      this.drop();
+      return;
+    }
+
+    if (this.queued === 0 && this.sink.writable()) {
+      this.send(frame);
+      return;
+    }
+    if (this.queued >= this.queueSize) {
+      this.overflow();
+      return;
+    }
+    this.queue.push(frame);
+  }
+
+  /** Called by the transport when its buffers drained: sends what waited. */
+  resume(): void {
+    while (!this.closed && this.head < this.queue.length && this.sink.writable()) {
+      const frame = this.queue[this.head]!;
+      this.queue[this.head++] = undefined as unknown as Frame;
+      this.send(frame);
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 64 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** @internal called by the path when the reader leaves. */
+  close(): void {
+    this.closed = true;
+    this.clearQueue();
+  }
+
+  private send(frame: Frame): void {
+    const discontinuity = this.discontinuity;
+    this.discontinuity = false;
+    this.stats.framesSent++;
+    this.stats.bytesSent += frame.data.byteLength;
+    this.sink.write(frame, discontinuity);
+  }
+
+  /** The queue is full: the incoming frame and everything queued go, and video restarts at a keyframe. */
+  private overflow(): void {
+    this.stats.overflows++;
+    this.stats.framesDropped += this.queued + 1;
+    this.clearQueue();
+    this.discontinuity = true;
+    this.waitingForKey = this.hasVideo && this.videoEnabled;
+  }
+
+  private drop(): void {
+    // Waiting for the very first keyframe is not a loss: nothing was sent yet.
+    if (this.stats.framesSent === 0) return;
+    this.stats.framesDropped++;
+    this.discontinuity = true;
+  }
+
+  private clearQueue(): void {
+    this.queue = [];
+    this.head = 0;
+  }
+}

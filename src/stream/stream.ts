@@ -1,0 +1,96 @@
+import { GopCache } from './gop-cache.js';
+import type { Reader } from './reader.js';
+import type { AacTrackInfo, Frame, H264TrackInfo, StreamDescription } from './types.js';
+
+export interface StreamStats {
+  framesIn: number;
+  bytesIn: number;
+}
+
+/**
+ * The live media of one publish session on a path: its tracks, its GOP cache,
+ * and fan-out to the path's readers. Knows nothing of where frames come from
+ * or where they go.
+ */
+export class Stream {
+  readonly stats: StreamStats = { framesIn: 0, bytesIn: 0 };
+  readonly startedAt = Date.now();
+  private desc: StreamDescription;
+  private readonly gop = new GopCache();
+  private readonly readers = new Set<Reader>();
+  private ended = false;
+
+  constructor(readonly path: string) {
+    this.desc = { path };
+  }
+
+  get description(): StreamDescription {
+    return this.desc;
+  }
+
+  /** True once at least one track is known, i.e. readers can be described. */
+  get ready(): boolean {
+    return this.desc.video !== undefined || this.desc.audio !== undefined;
+  }
+
+  get readerCount(): number {
+    return this.readers.size;
+  }
+
+  get gopFrames(): number {
+    return this.gop.size;
+  }
+
+  /** A track appeared or its configuration changed: every reader hears of it before the next frame. */
+  setTrack(track: H264TrackInfo | AacTrackInfo): void {
+    if (this.ended) return;
+    const previous = track.kind === 'video' ? this.desc.video : this.desc.audio;
+    if (previous !== undefined && sameConfig(previous, track)) return;
+    this.desc = track.kind === 'video' ? { ...this.desc, video: track } : { ...this.desc, audio: track };
+    // Cached frames were coded against the old configuration.
+    if (track.kind === 'video') this.gop.clear();
+    for (const reader of this.readers) reader.describe(this.desc);
+  }
+
+  write(frame: Frame): void {
+    if (this.ended) return;
+    // Frames of a track the publisher never described cannot be decoded by anyone.
+    if (frame.kind === 'video' ? this.desc.video === undefined : this.desc.audio === undefined) return;
+    this.stats.framesIn++;
+    this.stats.bytesIn += frame.data.byteLength;
+    if (this.desc.video !== undefined) this.gop.add(frame);
+    for (const reader of this.readers) reader.push(frame);
+  }
+
+  /** Attach a reader: it is described and starts at the newest cached keyframe. */
+  attach(reader: Reader): void {
+    if (this.ended) return;
+    this.readers.add(reader);
+    if (!this.ready) return;
+    reader.describe(this.desc);
+    for (const frame of this.gop.snapshot()) reader.push(frame);
+  }
+
+  detach(reader: Reader): void {
+    this.readers.delete(reader);
+  }
+
+  /** The publisher is gone: readers learn at once and stay on the path for the next one. */
+  end(reason: string): Reader[] {
+    if (this.ended) return [];
+    this.ended = true;
+    this.gop.clear();
+    const readers = [...this.readers];
+    this.readers.clear();
+    for (const reader of readers) reader.offline(reason);
+    return readers;
+  }
+}
+
+function sameConfig(a: H264TrackInfo | AacTrackInfo, b: H264TrackInfo | AacTrackInfo): boolean {
+  const x = a.kind === 'video' ? a.avcC : a.asc;
+  const y = b.kind === 'video' ? (b as H264TrackInfo).avcC : (b as AacTrackInfo).asc;
+  if (x.byteLength !== y.byteLength) return false;
+  for (let i = 0; i < x.byteLength; i++) if (x[i] !== y[i]) return false;
+  return true;
+}

@@ -1,0 +1,38 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { PathManager } from './stream/path-manager.js';
+
+/**
+ * What the core offers an output transport. A transport reads paths through
+ * `Reader`s and nothing else: it never sees the ingest.
+ */
+export interface TransportContext {
+  readonly paths: PathManager;
+  readonly log: Logger;
+  /** Frames a reader may have queued before it starts losing GOPs. */
+  readonly writeQueueSize: number;
+  /** A client that sends nothing (not even a pong) for this long is closed (ms). */
+  readonly readTimeoutMs: number;
+  readonly serverName: string;
+  /** Decides whether a client may read a path; returns a refusal reason or undefined. */
+  authorizeRead?(request: { path: string; transport: string; query: URLSearchParams; headers: IncomingMessage['headers']; remoteAddress: string }): string | undefined | Promise<string | undefined>;
+}
+
+/** An HTTP upgrade handled by a transport, e.g. `ws/nal` in `/<path>/ws/nal`. */
+export interface UpgradeRoute {
+  /** Path suffix after the stream path, without a leading slash. */
+  readonly suffix: string;
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pathName: string): void;
+}
+
+export interface Transport {
+  readonly name: string;
+  readonly upgrades: readonly UpgradeRoute[];
+  close(reason: string): Promise<void> | void;
+}
+
+export function remoteAddressOf(req: IncomingMessage): string {
+  const s = req.socket;
+  return `${s.remoteAddress ?? '?'}:${s.remotePort ?? 0}`;
+}

@@ -1,0 +1,120 @@
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { PathManager } from '../stream/path-manager.js';
+import type { UpgradeRoute } from '../transport.js';
+import { originAllowed } from './origin.js';
+import { pathsListing } from './paths-listing.js';
+
+export interface WebServerOptions {
+  host: string;
+  port: number;
+  allowOrigins: readonly string[];
+  /** Folder with index.html, player.html and dist/ (the bundled player). */
+  publicDir: string;
+  paths: PathManager;
+  log: Logger;
+}
+
+/**
+ * The TCP side of `webAddress`: the player page, static files, and the
+ * WebSocket upgrades of every transport, all on one fastify server (ws
+ * handles upgrades; there is no second HTTP stack).
+ */
+export class WebServer {
+  readonly app: FastifyInstance;
+  private readonly upgrades = new Map<string, UpgradeRoute>();
+  private readonly sockets = new Set<Duplex>();
+
+  constructor(private readonly opts: WebServerOptions) {
+    this.app = Fastify({
+      loggerInstance: opts.log.child({ module: 'web' }) as unknown as FastifyBaseLogger,
+      disableRequestLogging: true,
+      // Stream paths may be long and deep; URLs beyond this are refused by fastify itself.
+      maxParamLength: 1024,
+    });
+    this.app.register(fastifyStatic, { root: opts.publicDir, prefix: '/', index: false, wildcard: false, serve: false });
+    this.routes();
+    this.app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+  }
+
+  /** Registers a transport's WebSocket endpoint (`/<path>/<suffix>`). */
+  addUpgrade(route: UpgradeRoute): void {
+    this.upgrades.set(route.suffix, route);
+  }
+
+  async start(): Promise<AddressInfo> {
+    try {
+      await this.app.listen({ host: this.opts.host || '::', port: this.opts.port });
+    } catch (err) {
+      const where = `${this.opts.host || '*'}:${this.opts.port}`;
+      const e = err as NodeJS.ErrnoException;
+      throw new Error(
+        e.code === 'EADDRINUSE'
+          ? `web listener: address ${where} is already in use (set webAddress in the config, or stop the other process)`
+          : `web listener on ${where}: ${e.message}`,
+      );
+    }
+    return this.app.server.address() as AddressInfo;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await this.app.close();
+  }
+
+  private routes(): void {
+    const app = this.app;
+    app.get('/', (_req, reply) => reply.header('Cache-Control', 'no-cache').sendFile('index.html'));
+    app.get('/_api/paths', (_req, reply) => {
+      reply.header('Cache-Control', 'no-store').send(pathsListing(this.opts.paths));
+    });
+    app.get('/dist/*', (req, reply) => {
+      const file = (req.params as { '*': string })['*'];
+      return reply.header('Cache-Control', 'no-cache').sendFile(`dist/${file}`);
+    });
+    app.get('/favicon.ico', (_req, reply) => reply.code(204).send());
+    // Everything else is a stream path: `/<path>/` is the player, `/<path>` redirects there.
+    app.get('/*', (req, reply) => {
+      const raw = (req.params as { '*': string })['*'];
+      if (raw.endsWith('/')) {
+        return reply.header('Cache-Control', 'no-cache').type('text/html').sendFile('player.html');
+      }
+      const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : '';
+      return reply.redirect(`/${raw}/${query}`, 301);
+    });
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    // A client may vanish mid-handshake; its error must not reach the process.
+    socket.on('error', () => socket.destroy());
+    const reject = (status: number, text: string) => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+    };
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      reject(400, 'Bad Request');
+      return;
+    }
+    if (!originAllowed(req.headers.origin, this.opts.allowOrigins)) {
+      reject(403, 'Forbidden');
+      return;
+    }
+    for (const [suffix, route] of this.upgrades) {
+      const tail = `/${suffix}`;
+      if (!pathname.endsWith(tail)) continue;
+      const pathName = pathname.slice(1, -tail.length);
+      if (pathName === '') break;
+      route.handleUpgrade(req, socket, head, pathName);
+      return;
+    }
+    reject(404, 'Not Found');
+  }
+}

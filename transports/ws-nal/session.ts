@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import type { Path } from '../../src/stream/path.js';
+import { Reader, type ReaderSink } from '../../src/stream/reader.js';
+import type { Frame, StreamDescription } from '../../src/stream/types.js';
+import type { AudioCoalescer } from './audio-coalescer.js';
+import { encodeMediaFrame } from './media-encoder.js';
+import { checkInputMessage, InputRateLimiter, parseControlMessage } from './protocol.js';
+
+/** Bytes a viewer's socket may hold unsent before its frames wait in the reader queue instead. */
+const SOCKET_HIGH_WATER = 256 * 1024;
+
+export interface ViewerOptions {
+  path: Path;
+  ws: WebSocket;
+  socket: Duplex;
+  remoteAddress: string;
+  queueSize: number;
+  serverName: string;
+  log: Logger;
+  coalescer: AudioCoalescer;
+  relayInput(path: string, data: Uint8Array): void;
+  onClose(viewer: Viewer, reason: string): void;
+}
+
+/** One `/<path>/ws/nal` client: the reader sink that writes frames, and the input and control it sends back. */
+export class Viewer implements ReaderSink {
+  readonly id = randomBytes(4).toString('hex');
+  readonly reader: Reader;
+  lastSeen = performance.now();
+  private description: StreamDescription | undefined;
+  private readonly limiter = new InputRateLimiter();
+  private closed = false;
+  corked = false;
+
+  constructor(private readonly o: ViewerOptions) {
+    this.reader = new Reader({ id: this.id, protocol: 'ws-nal', remoteAddress: o.remoteAddress }, this, o.queueSize);
+    o.socket.on('drain', () => this.reader.resume());
+    o.ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    o.ws.on('pong', () => (this.lastSeen = performance.now()));
+    o.ws.on('close', (code, reason) => this.finish(`client closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
+    o.ws.on('error', (err) => this.finish(`socket error: ${err.message}`));
+    this.sendJson({ type: 'hello', version: 1, path: o.path.name, server: o.serverName, id: this.id });
+  }
+
+  get ws(): WebSocket {
+    return this.o.ws;
+  }
+
+  // ReaderSink
+
+  writable(): boolean {
+    return !this.closed && this.o.socket.writableLength < SOCKET_HIGH_WATER;
+  }
+
+  write(frame: Frame, discontinuity: boolean): void {
+    const bytes = encodeMediaFrame(frame, this.description?.video, discontinuity);
+    if (frame.kind === 'audio') {
+      // Hold small audio frames for the next video frame (or a short timer) so both go out in one syscall.
+      if (!this.corked) {
+        this.corked = true;
+        this.o.socket.cork();
+        this.o.coalescer.hold(this);
+      }
+      this.o.socket.write(bytes);
+      return;
+    }
+    this.o.socket.write(bytes);
+    this.flush();
+  }
+
+  describe(description: StreamDescription): void {
+    this.description = description;
+    const { video, audio } = description;
+    this.sendJson({
+      type: 'init',
+      video: video && {
+        codec: video.codecString,
+        codedWidth: video.width,
+        codedHeight: video.height,
+        description: Buffer.from(video.avcC).toString('base64'),
+      },
+      audio: audio && {
+        codec: audio.codecString,
+        sampleRate: audio.sampleRate,
+        numberOfChannels: audio.channels,
+        description: Buffer.from(audio.asc).toString('base64'),
+      },
+    });
+  }
+
+  offline(reason: string): void {
+    this.description = undefined;
+    this.sendJson({ type: 'offline', reason });
+  }
+
+  /** Sends what the coalescer held. */
+  flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.o.socket.uncork();
+  }
+
+  sendStats(): void {
+    this.sendJson({ type: 'stats', dropped: this.reader.stats.framesDropped, queued: this.reader.queued });
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.flush();
+    this.o.ws.close(code, reason.slice(0, 120));
+    this.finish(reason);
+    // A client that never answers the close handshake is cut off.
+    setTimeout(() => this.o.ws.terminate(), 2000).unref();
+  }
+
+  private sendJson(value: unknown): void {
+    if (this.closed || this.o.ws.readyState !== this.o.ws.OPEN) return;
+    // Text goes out in order with the media bytes written to the same socket.
+    this.flush();
+    this.o.ws.send(JSON.stringify(value));
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    this.lastSeen = performance.now();
+    if (this.closed) return;
+    if (!isBinary) {
+      const parsed = parseControlMessage(data.toString('utf8'));
+      if (!parsed.ok) {
+        this.o.log.warn({ path: this.o.path.name, remoteAddress: this.o.remoteAddress, reason: parsed.reason }, 'closing viewer: bad control message');
+        this.close(parsed.code, parsed.reason);
+        return;
+      }
+      const m = parsed.message;
+      if (m.type === 'ping') this.sendJson({ type: 'pong', id: m.id, t: m.t, serverTime: Math.round((performance.timeOrigin + performance.now()) * 1000) });
+      else if (m.type === 'set_video_enabled') this.reader.setVideoEnabled(m.value);
+      else this.reader.setKeyframesOnly(m.value);
+      return;
+    }
+    const check = checkInputMessage(data);
+    if (!check.ok) {
+      this.o.log.warn({ path: this.o.path.name, remoteAddress: this.o.remoteAddress, reason: check.reason }, 'closing viewer: bad input message');
+      this.close(check.code, check.reason);
+      return;
+    }
+    if (!this.limiter.take()) {
+      if (this.limiter.abusive) this.close(1008, 'input flood');
+      return;
+    }
+    this.o.relayInput(this.o.path.name, data);
+  }
+
+  private finish(reason: string): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.o.onClose(this, reason);
+  }
+}
