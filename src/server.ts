@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { matchPath } from './config/paths.js';
+import { matchPath, validatePathName } from './config/paths.js';
 import type { PathConf, ResolvedConfig } from './config/schema.js';
 import { locateFfmpeg, type FfmpegLocation } from './ffmpeg.js';
 import { Hook } from './hooks.js';
@@ -123,6 +123,8 @@ export class Polycast {
 }
 
 function lookupPath(config: ResolvedConfig, name: string): PathLookup<PathConf> {
+  const invalid = validatePathName(name);
+  if (invalid !== undefined) return { ok: false, reason: `invalid path name '${name.slice(0, 100)}': ${invalid}` };
   const found = matchPath(config, name);
   if (found === undefined) return { ok: false, reason: `path '${name}' is not configured (add it, a matching ~regex or all_others under paths:)` };
   return { ok: true, conf: found.pathConf, dynamic: found.match !== undefined };

@@ -1,5 +1,5 @@
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
@@ -32,9 +32,10 @@ export class WebServer {
   constructor(private readonly opts: WebServerOptions) {
     this.app = Fastify({
       loggerInstance: opts.log.child({ module: 'web' }) as unknown as FastifyBaseLogger,
-      disableRequestLogging: true,
+      // Per-request lines would drown the connect/disconnect lines that matter.
+      logController: new LogController({ disableRequestLogging: true }),
       // Stream paths may be long and deep; URLs beyond this are refused by fastify itself.
-      maxParamLength: 1024,
+      routerOptions: { maxParamLength: 1024 },
     });
     this.app.register(fastifyStatic, { root: opts.publicDir, prefix: '/', index: false, wildcard: false, serve: false });
     this.routes();

@@ -23,8 +23,16 @@ export interface NmsPacket {
   data: Buffer;
 }
 
+export interface NmsConnectRequest {
+  app: string;
+  name: string;
+  host: string;
+  query: Record<string, string | string[] | undefined>;
+}
+
 export interface NmsRtmpProtocol {
   onPacketCallback: (packet: NmsPacket) => void;
+  onConnectCallback: (request: NmsConnectRequest) => void;
   streamApp: string;
   streamName: string;
   streamId: number;
@@ -44,6 +52,7 @@ export interface NmsBroadcast {
 
 export interface NmsSession {
   id: string;
+  streamHost: string;
   ip: string;
   protocol: string;
   streamPath: string;
@@ -74,6 +83,7 @@ interface NmsContext {
   broadcasts: Map<string, NmsBroadcast>;
 }
 
+export const BroadcastServer = require('node-media-server/src/server/broadcast_server.js') as new (streamPath: string) => NmsBroadcast;
 export const RtmpSession = require('node-media-server/src/session/rtmp_session.js') as new (socket: Socket) => NmsRtmpSession;
 export const BaseSession = require('node-media-server/src/session/base_session.js') as new () => NmsSession;
 export const nmsContext = require('node-media-server/src/core/context.js') as NmsContext;

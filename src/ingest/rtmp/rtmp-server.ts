@@ -4,7 +4,7 @@ import { PathError, type Path } from '../../stream/path.js';
 import type { PathManager } from '../../stream/path-manager.js';
 import type { Stream } from '../../stream/stream.js';
 import { createFlvTap } from './flv-tap.js';
-import { nmsContext, RtmpSession, routeNmsLogs, type NmsPacket, type NmsRtmpSession, type NmsSession } from './nms.js';
+import { BroadcastServer, nmsContext, RtmpSession, routeNmsLogs, type NmsPacket, type NmsRtmpSession, type NmsSession } from './nms.js';
 
 export interface RtmpIngestOptions {
   host: string;
@@ -155,6 +155,23 @@ export class RtmpIngest {
 
     session.run();
     nmsContext.sessions.set(session.id, session);
+    // The library only accepts `app/name` paths of [A-Za-z0-9_-]; Polycast's
+    // path rules (single-level `demo`, dots, deeper paths) were already
+    // checked by the path manager, so bind the session to its broadcast here.
+    rtmp.onConnectCallback = (request) => {
+      const pathName = joinPath(request.app, request.name);
+      session.streamApp = request.app;
+      session.streamName = request.name;
+      session.streamHost = request.host;
+      session.streamQuery = request.query;
+      session.streamPath = '/' + pathName;
+      let broadcast = nmsContext.broadcasts.get(session.streamPath);
+      if (broadcast === undefined) {
+        broadcast = new BroadcastServer(session.streamPath);
+        nmsContext.broadcasts.set(session.streamPath, broadcast);
+      }
+      session.broadcast = broadcast;
+    };
 
     socket.on('error', (err) => {
       closeReason ??= err.message;
@@ -204,11 +221,11 @@ export class RtmpIngest {
       return;
     }
 
-    // The library's own path check and broadcast registration.
+    // The library answers Publish.Start and registers the publisher with its broadcast.
     publish(invoke);
-    if (!session.isPublisher) {
+    if (!session.isPublisher || session.broadcast.publisher !== session) {
       path.endPublish(stream, 'refused by the RTMP library');
-      this.log.warn({ path: pathName, remoteAddress }, 'publish refused by node-media-server (invalid stream name?)');
+      this.log.warn({ path: pathName, remoteAddress }, 'publish refused by node-media-server');
       end('refused');
       this.opts.paths.release(path);
       return;

@@ -1,0 +1,923 @@
+/**
+ * One QUIC connection speaking HTTP/3 with WebTransport sessions on it, driven
+ * directly through quiche's native binding (no `QUICConnection` wrapper: it
+ * has no datagram or priority API and costs several event dispatches and
+ * allocations per packet).
+ *
+ * Every entry point (`recv`, the timer, application calls that write) ends
+ * with `flush`, which drains quiche's outgoing packets to the UDP socket.
+ * Any protocol violation closes this connection with the matching HTTP/3
+ * error code; an unexpected exception closes it with H3_INTERNAL_ERROR. None
+ * escapes to the process.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:dgram';
+import { quiche, Shutdown } from '@matrixai/quic/native/index.js';
+import type { Connection, Host } from '@matrixai/quic/native/types.js';
+import {
+  CapsuleReader,
+  CapsuleType,
+  decodeCloseSessionValue,
+  decodeDatagram,
+  decodeFieldSection,
+  decodeSettingsPayload,
+  encodeBidiStreamHeader,
+  encodeFieldSection,
+  encodeFrame,
+  encodeSettingsFrame,
+  encodeUniStreamHeader,
+  FrameReader,
+  FrameType,
+  H3ErrorCode,
+  Http3Error,
+  http3ToWebTransportCode,
+  isValidSessionId,
+  parseRequestHead,
+  SettingId,
+  StreamBuffer,
+  StreamType,
+  type HeaderField,
+  type SessionCloseInfo,
+} from '../../src/protocols/http3/index.js';
+import {
+  WebTransportBidiStream,
+  WebTransportReceiveStream,
+  WebTransportSendStream,
+  WebTransportSession,
+  WebTransportStreamError,
+  type SessionHost,
+  type SessionRequestInfo,
+  type StreamPriority,
+} from './session.js';
+
+/** The decision the application makes for each extended CONNECT. */
+export interface WebTransportRequest extends SessionRequestInfo {}
+
+export interface WebTransportResponse {
+  /** 2xx accepts the session; anything else is sent back and the request stream is closed. */
+  readonly status: number;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export type RequestHandler = (req: WebTransportRequest) => WebTransportResponse | Promise<WebTransportResponse>;
+
+/** What a connection needs from the server that owns it. */
+export interface ConnectionOwner {
+  readonly socket: Socket;
+  readonly localHost: Host;
+  readonly onRequest: RequestHandler;
+  readonly maxSessionsPerConnection: number;
+  readonly keepAliveMs: number;
+  readonly packets: PacketSlab;
+  connectionClosed(c: Http3Connection): void;
+  sessionOpened(s: WebTransportSession): void;
+  connectionError(c: Http3Connection, e: Error): void;
+}
+
+/** The settings we send: draft-02 needs H3_DATAGRAM and ENABLE_WEBTRANSPORT or Chromium never sends CONNECT. */
+export function serverSettings(maxSessions: number): [number, number][] {
+  return [
+    [SettingId.QPACK_MAX_TABLE_CAPACITY, 0],
+    [SettingId.QPACK_BLOCKED_STREAMS, 0],
+    [SettingId.ENABLE_CONNECT_PROTOCOL, 1],
+    [SettingId.H3_DATAGRAM, 1],
+    [SettingId.ENABLE_WEBTRANSPORT_DRAFT02, 1],
+    [SettingId.WEBTRANSPORT_MAX_SESSIONS_DRAFT07, maxSessions],
+    // Later drafts tie a value above 1 to WebTransport flow control, which we do not implement.
+    [SettingId.WT_MAX_SESSIONS, 1],
+  ];
+}
+
+const MAX_FIELD_SECTION = 16 * 1024;
+const CONTROL_FRAMES = new Set<number>([
+  FrameType.DATA,
+  FrameType.HEADERS,
+  FrameType.CANCEL_PUSH,
+  FrameType.SETTINGS,
+  FrameType.PUSH_PROMISE,
+  FrameType.GOAWAY,
+  FrameType.MAX_PUSH_ID,
+]);
+const REQUEST_FRAMES = new Set<number>([
+  FrameType.DATA,
+  FrameType.HEADERS,
+  FrameType.CANCEL_PUSH,
+  FrameType.SETTINGS,
+  FrameType.PUSH_PROMISE,
+  FrameType.GOAWAY,
+  FrameType.MAX_PUSH_ID,
+]);
+const SESSION_CAPSULES = new Set<number>([CapsuleType.CLOSE_WEBTRANSPORT_SESSION, CapsuleType.DRAIN_WEBTRANSPORT_SESSION]);
+/** WebTransport streams naming a session whose CONNECT is still being decided are held, up to this many per connection. */
+const MAX_PENDING_STREAMS = 32;
+
+interface StreamHandler {
+  onData(chunk: Uint8Array): void;
+  onFin(): void;
+  onReset(h3Code: number): void;
+  /** The consumer is full: leave bytes in quiche. */
+  readonly paused?: boolean;
+}
+
+const isClientBidi = (id: number): boolean => id % 4 === 0;
+const isClientUni = (id: number): boolean => id % 4 === 2;
+
+function errorCodeIn(e: unknown, kind: string): number | null {
+  const m = e instanceof Error ? new RegExp(`${kind}\\((\\d+)\\)`).exec(e.message) : null;
+  return m ? Number(m[1]) : null;
+}
+
+function response(status: number, extra: Readonly<Record<string, string>> = {}): Uint8Array {
+  const fields: HeaderField[] = [{ name: ':status', value: String(status) }];
+  for (const [name, value] of Object.entries(extra)) fields.push({ name: name.toLowerCase(), value });
+  return encodeFrame(FrameType.HEADERS, encodeFieldSection(fields));
+}
+
+export class Http3Connection implements SessionHost {
+  /** Connection ids this connection is reachable by in the server's table. */
+  readonly ids: string[] = [];
+  private established = false;
+  private finalized = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerDeadline = Infinity;
+  private keepAlive: NodeJS.Timeout | undefined;
+  private flushQueued = false;
+  private inFlush = false;
+
+  private readonly handlers = new Map<number, StreamHandler>();
+  private readonly blocked = new Set<WebTransportSendStream>();
+  private readonly sessions = new Map<number, WebTransportSession>();
+  /** CONNECT streams whose decision is pending, with the WebTransport streams that arrived for them meanwhile. */
+  private readonly pendingSessions = new Map<number, Array<() => void>>();
+  private pendingStreamCount = 0;
+  private readonly creditWaiters: { uni: Array<() => void>; bidi: Array<() => void> } = { uni: [], bidi: [] };
+  private nextUni = 3;
+  private nextBidi = 1;
+  private controlStreamId = -1;
+  private peerControl = false;
+  private peerEncoder = false;
+  private peerDecoder = false;
+  private peerSettings: ReadonlyMap<number, number> | undefined;
+  private readonly readBuf = Buffer.allocUnsafe(64 * 1024);
+
+  constructor(
+    readonly conn: Connection,
+    readonly remote: Host,
+    private readonly owner: ConnectionOwner,
+  ) {}
+
+  get isClosed(): boolean {
+    return this.finalized;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Settings the client sent, once its control stream delivered them. */
+  get clientSettings(): ReadonlyMap<number, number> | undefined {
+    return this.peerSettings;
+  }
+
+  // --- driving quiche ---
+
+  recv(packet: Buffer, from: Host): void {
+    if (this.finalized) return;
+    try {
+      try {
+        this.conn.recv(packet, { from, to: this.owner.localHost });
+      } catch {
+        // quiche has already recorded a local error and started closing, or
+        // dropped an undecryptable packet; either way the state below tells.
+      }
+      this.afterInput();
+    } catch (e) {
+      this.fatal(e);
+    }
+    this.flush();
+  }
+
+  private afterInput(): void {
+    if (!this.established && this.conn.isEstablished()) {
+      this.established = true;
+      this.openControlStream();
+      if (this.owner.keepAliveMs > 0) {
+        this.keepAlive = setInterval(() => {
+          if (this.sessions.size === 0) return;
+          this.conn.sendAckEliciting();
+          this.flush();
+        }, this.owner.keepAliveMs);
+        this.keepAlive.unref();
+      }
+    }
+    if (!this.established || this.conn.isClosed()) return;
+    for (const id of this.conn.readable()) this.readStream(id);
+    this.readDatagrams();
+    this.retryBlocked();
+    this.wakeCreditWaiters();
+  }
+
+  /** Sends every packet quiche has ready, then rearms the timer. */
+  flush(): void {
+    if (this.finalized || this.inFlush) return;
+    this.inFlush = true;
+    try {
+      const slab = this.owner.packets;
+      for (;;) {
+        const buf = slab.next();
+        let r;
+        try {
+          r = this.conn.send(buf);
+        } catch {
+          break;
+        }
+        if (r === null) break;
+        const [len, info] = r;
+        this.owner.socket.send(buf, 0, len, info.to.port, info.to.host);
+        slab.commit(len);
+      }
+    } finally {
+      this.inFlush = false;
+    }
+    this.armTimer();
+    if (this.conn.isClosed()) this.finalize();
+  }
+
+  scheduleFlush(): void {
+    if (this.flushQueued || this.finalized) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      this.flush();
+    });
+  }
+
+  private armTimer(): void {
+    const ms = this.conn.timeout();
+    if (ms === null) {
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerDeadline = Infinity;
+      return;
+    }
+    const deadline = Date.now() + ms;
+    // Rearming on every packet is costly; an earlier pending timer is fine,
+    // since quiche ignores timeouts that are not due yet and we rearm then.
+    if (this.timer !== undefined && this.timerDeadline <= deadline + 1) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerDeadline = deadline;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerDeadline = Infinity;
+      if (this.finalized) return;
+      try {
+        this.conn.onTimeout();
+        this.afterInput();
+      } catch (e) {
+        this.fatal(e);
+      }
+      this.flush();
+    }, ms + 1);
+  }
+
+  /** Closes the connection with an HTTP/3 error code (application close). */
+  closeWith(code: number, reason: string): void {
+    if (this.finalized) return;
+    for (const s of [...this.sessions.values()]) s.finish({ code: 0, reason: `connection closed: ${reason}` }, 'connection closed');
+    try {
+      this.conn.close(true, code, Buffer.from(reason.slice(0, 100)));
+    } catch {
+      // Already closing.
+    }
+    this.flush();
+  }
+
+  private fatal(e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.owner.connectionError(this, err);
+    const code = err instanceof Http3Error ? err.code : H3ErrorCode.INTERNAL_ERROR;
+    this.closeWith(code, err.message);
+  }
+
+  private finalize(): void {
+    if (this.finalized) return;
+    this.finalized = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
+    const peer = this.conn.peerError();
+    const why = peer ? `connection closed by peer (code ${peer.errorCode})` : 'connection closed';
+    for (const s of [...this.sessions.values()]) s.finish({ code: 0, reason: why }, why);
+    const gone = new WebTransportStreamError(why, null);
+    for (const s of this.blocked) s.fail(gone);
+    this.blocked.clear();
+    for (const w of [...this.creditWaiters.uni.splice(0), ...this.creditWaiters.bidi.splice(0)]) w();
+    this.owner.connectionClosed(this);
+  }
+
+  // --- our streams ---
+
+  private openControlStream(): void {
+    this.controlStreamId = this.allocate('uni');
+    const bytes = Buffer.concat([Uint8Array.of(StreamType.CONTROL), encodeSettingsFrame(serverSettings(this.owner.maxSessionsPerConnection))]);
+    this.conn.streamPriority(this.controlStreamId, 0, false);
+    this.rawSend(this.controlStreamId, bytes, false);
+  }
+
+  private allocate(kind: 'uni' | 'bidi'): number {
+    const id = kind === 'uni' ? this.nextUni : this.nextBidi;
+    if (kind === 'uni') this.nextUni += 4;
+    else this.nextBidi += 4;
+    // A zero-length send creates the stream in quiche, so priority and credit accounting apply at once.
+    this.conn.streamSend(id, new Uint8Array(0), false);
+    return id;
+  }
+
+  /** Writes bytes that must go out whole (control data, responses); they are small and fit the initial windows. */
+  private rawSend(id: number, data: Uint8Array, fin: boolean): void {
+    let off = 0;
+    while (off < data.length || (fin && off === data.length)) {
+      const n = this.conn.streamSend(id, data.subarray(off), fin);
+      if (n === null) throw new Http3Error(H3ErrorCode.INTERNAL_ERROR, `no flow-control credit for stream ${id}`);
+      off += n;
+      if (off === data.length) break;
+    }
+    this.scheduleFlush();
+  }
+
+  streamSend(id: number, data: Uint8Array, fin: boolean): number {
+    if (this.finalized) throw new WebTransportStreamError('connection closed', null);
+    try {
+      return this.conn.streamSend(id, data, fin) ?? 0;
+    } catch (e) {
+      const stopped = errorCodeIn(e, 'StreamStopped');
+      if (stopped !== null) {
+        try {
+          this.conn.streamShutdown(id, Shutdown.Write, stopped);
+        } catch {
+          // Already shut.
+        }
+        throw new WebTransportStreamError(`peer stopped stream ${id}`, http3ToWebTransportCode(stopped));
+      }
+      throw new WebTransportStreamError(`stream ${id}: ${e instanceof Error ? e.message : String(e)}`, null);
+    }
+  }
+
+  markBlocked(stream: WebTransportSendStream): void {
+    this.blocked.add(stream);
+  }
+
+  private retryBlocked(): void {
+    if (this.blocked.size === 0) return;
+    const streams = [...this.blocked];
+    this.blocked.clear();
+    for (const s of streams) s.pump();
+  }
+
+  streamReset(id: number, h3Code: number): void {
+    if (this.finalized) return;
+    try {
+      this.conn.streamShutdown(id, Shutdown.Write, h3Code);
+    } catch {
+      // The stream is already finished or reset.
+    }
+    this.blocked.forEach((s) => s.id === id && this.blocked.delete(s));
+    this.scheduleFlush();
+  }
+
+  streamStopSending(id: number, h3Code: number): void {
+    if (this.finalized) return;
+    try {
+      this.conn.streamShutdown(id, Shutdown.Read, h3Code);
+    } catch {
+      // Already finished.
+    }
+    this.handlers.delete(id);
+    this.scheduleFlush();
+  }
+
+  streamPriority(id: number, urgency: number, incremental: boolean): void {
+    if (this.finalized) return;
+    try {
+      this.conn.streamPriority(id, urgency, incremental);
+    } catch {
+      // The stream is gone; nothing to prioritise.
+    }
+  }
+
+  resumeRead(id: number): void {
+    if (this.finalized) return;
+    try {
+      this.readStream(id);
+    } catch (e) {
+      this.fatal(e);
+    }
+    this.scheduleFlush();
+  }
+
+  private waitForCredit(kind: 'uni' | 'bidi'): Promise<void> {
+    const left = kind === 'uni' ? this.conn.peerStreamsLeftUni() : this.conn.peerStreamsLeftBidi();
+    if (left > 0) return Promise.resolve();
+    return new Promise((resolve) => this.creditWaiters[kind].push(resolve));
+  }
+
+  private wakeCreditWaiters(): void {
+    for (const kind of ['uni', 'bidi'] as const) {
+      const waiters = this.creditWaiters[kind];
+      let left = kind === 'uni' ? this.conn.peerStreamsLeftUni() : this.conn.peerStreamsLeftBidi();
+      while (waiters.length > 0 && left-- > 0) waiters.shift()!();
+    }
+  }
+
+  async openUniStream(session: WebTransportSession, priority?: StreamPriority): Promise<WebTransportSendStream> {
+    await this.waitForCredit('uni');
+    if (session.isClosed || this.finalized) throw new WebTransportStreamError('session closed', null);
+    const id = this.allocate('uni');
+    const stream = new WebTransportSendStream(id, this, encodeUniStreamHeader(session.id), priority);
+    session.addStream(stream);
+    return stream;
+  }
+
+  async openBidiStream(session: WebTransportSession, priority?: StreamPriority): Promise<WebTransportBidiStream> {
+    await this.waitForCredit('bidi');
+    if (session.isClosed || this.finalized) throw new WebTransportStreamError('session closed', null);
+    const id = this.allocate('bidi');
+    const stream = new WebTransportBidiStream(id, this, encodeBidiStreamHeader(session.id), priority);
+    session.addStream(stream);
+    this.handlers.set(id, this.receiveHandler(stream.side, session, id));
+    return stream;
+  }
+
+  maxDatagramSize(): number {
+    if (this.finalized) return 0;
+    return this.conn.dgramMaxWritableLen() ?? 0;
+  }
+
+  sendDatagram(datagram: Uint8Array): boolean {
+    if (this.finalized) return false;
+    const max = this.conn.dgramMaxWritableLen();
+    if (max === null || datagram.length > max || this.conn.isDgramSendQueueFull()) return false;
+    try {
+      this.conn.dgramSend(datagram);
+    } catch {
+      return false;
+    }
+    this.scheduleFlush();
+    return true;
+  }
+
+  sendOnConnectStream(sessionId: number, bytes: Uint8Array, fin: boolean): void {
+    if (this.finalized) return;
+    try {
+      this.rawSend(sessionId, bytes, fin);
+    } catch {
+      // The peer already reset the CONNECT stream: the session is gone anyway.
+    }
+  }
+
+  sessionEnded(session: WebTransportSession): void {
+    this.sessions.delete(session.id);
+  }
+
+  // --- peer streams ---
+
+  private readStream(id: number): void {
+    let handler = this.handlers.get(id);
+    if (handler === undefined) {
+      if (isClientUni(id)) handler = this.uniPrelude(id);
+      else if (isClientBidi(id)) handler = this.bidiPrelude(id);
+      else {
+        // One of our own streams that the peer reset or that has no reader: drain quietly.
+        this.drainUnowned(id);
+        return;
+      }
+      this.handlers.set(id, handler);
+    }
+    for (;;) {
+      if (handler.paused) return;
+      let r: [number, boolean] | null;
+      try {
+        r = this.conn.streamRecv(id, this.readBuf);
+      } catch (e) {
+        const reset = errorCodeIn(e, 'StreamReset');
+        this.handlers.delete(id);
+        if (reset !== null) handler.onReset(reset);
+        return;
+      }
+      if (r === null) return;
+      const [n, fin] = r;
+      if (n > 0) handler.onData(Uint8Array.prototype.slice.call(this.readBuf, 0, n));
+      if (fin) {
+        this.handlers.delete(id);
+        handler.onFin();
+        return;
+      }
+      // A handler can replace itself (a prelude that found its stream type).
+      handler = this.handlers.get(id);
+      if (handler === undefined) {
+        this.drainUnowned(id);
+        return;
+      }
+    }
+  }
+
+  private drainUnowned(id: number): void {
+    try {
+      while (this.conn.streamRecv(id, this.readBuf) !== null);
+    } catch {
+      // Reset or finished: nothing to do.
+    }
+  }
+
+  private uniPrelude(id: number): StreamHandler {
+    const buf = new StreamBuffer(64);
+    const prelude: StreamHandler = {
+      onData: (chunk) => {
+        buf.push(chunk);
+        const type = buf.peekVarint();
+        if (type === null) return;
+        if (type.value === StreamType.WEBTRANSPORT_UNI) {
+          const sid = buf.peekVarint(type.length);
+          if (sid === null) return;
+          buf.discard(type.length + sid.length);
+          this.attachWebTransportStream(id, sid.value, 'uni', buf.takeUpTo(buf.available));
+          return;
+        }
+        buf.discard(type.length);
+        const rest = buf.takeUpTo(buf.available);
+        const next = this.criticalUniHandler(id, type.value);
+        if (next === null) return;
+        this.handlers.set(id, next);
+        if (rest.length > 0) next.onData(rest);
+      },
+      onFin: () => {
+        // A uni stream that ends before its type: nothing to do (RFC 9114 §6.2).
+      },
+      onReset: () => {},
+    };
+    return prelude;
+  }
+
+  /** Handler for control and QPACK streams; `null` after rejecting an unknown or forbidden type. */
+  private criticalUniHandler(id: number, type: number): StreamHandler | null {
+    const critical = (what: string): StreamHandler['onFin'] => () => {
+      throw new Http3Error(H3ErrorCode.CLOSED_CRITICAL_STREAM, `client closed its ${what} stream`);
+    };
+    switch (type) {
+      case StreamType.CONTROL: {
+        if (this.peerControl) throw new Http3Error(H3ErrorCode.STREAM_CREATION_ERROR, 'second control stream');
+        this.peerControl = true;
+        const reader = new FrameReader({ wanted: CONTROL_FRAMES, maxPayload: 16 * 1024 });
+        return {
+          onData: (chunk) => {
+            reader.push(chunk);
+            for (;;) {
+              if (this.peerSettings === undefined) {
+                const t = reader.peekType();
+                if (t === null) return;
+                if (t !== FrameType.SETTINGS) throw new Http3Error(H3ErrorCode.MISSING_SETTINGS, `control stream began with frame 0x${t.toString(16)}`);
+              }
+              const f = reader.next();
+              if (f === null) return;
+              this.onControlFrame(f.type, f.payload);
+            }
+          },
+          onFin: critical('control'),
+          onReset: critical('control'),
+        };
+      }
+      case StreamType.QPACK_ENCODER:
+      case StreamType.QPACK_DECODER: {
+        const encoder = type === StreamType.QPACK_ENCODER;
+        if (encoder ? this.peerEncoder : this.peerDecoder) {
+          throw new Http3Error(H3ErrorCode.STREAM_CREATION_ERROR, `second QPACK ${encoder ? 'encoder' : 'decoder'} stream`);
+        }
+        if (encoder) this.peerEncoder = true;
+        else this.peerDecoder = true;
+        return {
+          // With a table capacity of 0 the encoder stream may only set the
+          // capacity to 0; the decoder stream only acknowledges. Neither changes state here.
+          onData: (chunk) => {
+            if (encoder) this.checkEncoderInstructions(chunk);
+          },
+          onFin: critical(encoder ? 'QPACK encoder' : 'QPACK decoder'),
+          onReset: critical(encoder ? 'QPACK encoder' : 'QPACK decoder'),
+        };
+      }
+      case StreamType.PUSH:
+        throw new Http3Error(H3ErrorCode.STREAM_CREATION_ERROR, 'clients may not open push streams');
+      default:
+        // Unknown or GREASE stream type: refuse to read it (RFC 9114 §6.2).
+        this.conn.streamShutdown(id, Shutdown.Read, H3ErrorCode.STREAM_CREATION_ERROR);
+        this.handlers.delete(id);
+        return null;
+    }
+  }
+
+  /** The only encoder instruction allowed with capacity 0 is Set Dynamic Table Capacity 0 (001xxxxx with value 0). */
+  private checkEncoderInstructions(chunk: Uint8Array): void {
+    for (const b of chunk) {
+      if (b !== 0x20) throw new Http3Error(H3ErrorCode.QPACK_ENCODER_STREAM_ERROR, 'QPACK encoder instruction needs a dynamic table');
+    }
+  }
+
+  private onControlFrame(type: number, payload: Uint8Array): void {
+    switch (type) {
+      case FrameType.SETTINGS:
+        if (this.peerSettings !== undefined) throw new Http3Error(H3ErrorCode.FRAME_UNEXPECTED, 'second SETTINGS frame');
+        this.peerSettings = decodeSettingsPayload(payload);
+        return;
+      case FrameType.GOAWAY:
+      case FrameType.MAX_PUSH_ID:
+      case FrameType.CANCEL_PUSH:
+        // We never push, and a client GOAWAY only limits pushes.
+        return;
+      default:
+        throw new Http3Error(H3ErrorCode.FRAME_UNEXPECTED, `frame 0x${type.toString(16)} on the control stream`);
+    }
+  }
+
+  private bidiPrelude(id: number): StreamHandler {
+    const buf = new StreamBuffer(MAX_FIELD_SECTION + 64);
+    return {
+      onData: (chunk) => {
+        buf.push(chunk);
+        const first = buf.peekVarint();
+        if (first === null) return;
+        if (first.value === FrameType.WEBTRANSPORT_STREAM) {
+          const sid = buf.peekVarint(first.length);
+          if (sid === null) return;
+          buf.discard(first.length + sid.length);
+          this.attachWebTransportStream(id, sid.value, 'bidi', buf.takeUpTo(buf.available));
+          return;
+        }
+        const handler = this.requestHandler(id);
+        this.handlers.set(id, handler);
+        handler.onData(buf.takeUpTo(buf.available));
+      },
+      onFin: () => {
+        this.streamReset(id, H3ErrorCode.REQUEST_INCOMPLETE);
+      },
+      onReset: () => {},
+    };
+  }
+
+  private attachWebTransportStream(id: number, sessionId: number, kind: 'uni' | 'bidi', initial: Uint8Array): void {
+    const attach = (): void => {
+      const session = this.sessions.get(sessionId);
+      if (session === undefined || session.isClosed) {
+        this.refuseStream(id, kind);
+        return;
+      }
+      if (kind === 'uni') {
+        const stream = new WebTransportReceiveStream(id, this);
+        this.handlers.set(id, this.receiveHandler(stream.side, session, id));
+        if (initial.length > 0) stream.side.push(initial);
+        session.deliverUni(stream);
+      } else {
+        const stream = new WebTransportBidiStream(id, this, undefined, undefined);
+        this.handlers.set(id, this.receiveHandler(stream.side, session, id));
+        if (initial.length > 0) stream.side.push(initial);
+        session.deliverBidi(stream);
+      }
+    };
+    const pending = this.pendingSessions.get(sessionId);
+    if (pending !== undefined && this.pendingStreamCount < MAX_PENDING_STREAMS) {
+      this.pendingStreamCount++;
+      // Keep the bytes in quiche until the decision: a handler that is always paused.
+      this.handlers.set(id, { onData: () => {}, onFin: () => {}, onReset: () => {}, paused: true });
+      pending.push(() => {
+        this.pendingStreamCount--;
+        this.handlers.delete(id);
+        attach();
+        if (this.handlers.has(id)) this.readStream(id);
+      });
+      return;
+    }
+    if (!isValidSessionId(sessionId) || !this.sessions.has(sessionId)) {
+      this.refuseStream(id, kind);
+      return;
+    }
+    attach();
+  }
+
+  private refuseStream(id: number, kind: 'uni' | 'bidi'): void {
+    this.handlers.delete(id);
+    try {
+      this.conn.streamShutdown(id, Shutdown.Read, H3ErrorCode.WT_BUFFERED_STREAM_REJECTED);
+      if (kind === 'bidi') this.conn.streamShutdown(id, Shutdown.Write, H3ErrorCode.WT_BUFFERED_STREAM_REJECTED);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  private receiveHandler(
+    side: { push(c: Uint8Array): void; end(): void; error(e: Error): void; readonly paused: boolean },
+    session: WebTransportSession,
+    id: number,
+  ): StreamHandler {
+    return {
+      onData: (chunk) => side.push(chunk),
+      onFin: () => {
+        side.end();
+        if (!(session.streams.get(id) instanceof WebTransportSendStream)) session.streams.delete(id);
+      },
+      onReset: (code) => side.error(new WebTransportStreamError(`peer reset stream ${id}`, http3ToWebTransportCode(code))),
+      get paused() {
+        return side.paused;
+      },
+    };
+  }
+
+  private requestHandler(id: number): StreamHandler {
+    const reader = new FrameReader({ wanted: REQUEST_FRAMES, maxPayload: MAX_FIELD_SECTION });
+    const capsules = new CapsuleReader(SESSION_CAPSULES);
+    let state: 'headers' | 'deciding' | 'session' | 'done' = 'headers';
+    let peerClose: SessionCloseInfo | undefined;
+
+    const onFrame = (type: number, payload: Uint8Array): void => {
+      if (type !== FrameType.DATA && type !== FrameType.HEADERS) {
+        throw new Http3Error(H3ErrorCode.FRAME_UNEXPECTED, `frame 0x${type.toString(16)} on a request stream`);
+      }
+      if (state === 'headers') {
+        if (type !== FrameType.HEADERS) throw new Http3Error(H3ErrorCode.FRAME_UNEXPECTED, 'DATA before HEADERS');
+        state = 'deciding';
+        this.onRequestHeaders(id, payload, (accepted) => {
+          state = accepted ? 'session' : 'done';
+        });
+        return;
+      }
+      if (state !== 'session') return;
+      if (type === FrameType.HEADERS) return; // Trailers on a CONNECT stream carry nothing for us.
+      capsules.push(payload);
+      for (let c = capsules.next(); c !== null; c = capsules.next()) {
+        const session = this.sessions.get(id);
+        if (c.type === CapsuleType.CLOSE_WEBTRANSPORT_SESSION) {
+          peerClose = decodeCloseSessionValue(c.value);
+          this.sendOnConnectStream(id, new Uint8Array(0), true);
+          session?.finish(peerClose, `session closed by peer with code ${peerClose.code}`);
+        } else if (c.type === CapsuleType.DRAIN_WEBTRANSPORT_SESSION) {
+          session?.peerDrain();
+        }
+      }
+    };
+
+    return {
+      onData: (chunk) => {
+        if (state === 'done') return;
+        reader.push(chunk);
+        for (let f = reader.next(); f !== null; f = reader.next()) onFrame(f.type, f.payload);
+      },
+      onFin: () => {
+        const session = this.sessions.get(id);
+        if (session !== undefined) {
+          this.sendOnConnectStream(id, new Uint8Array(0), true);
+          session.finish(peerClose ?? { code: 0, reason: '' }, 'session ended by peer');
+        } else if (state === 'headers') {
+          this.streamReset(id, H3ErrorCode.REQUEST_INCOMPLETE);
+        }
+      },
+      onReset: (code) => {
+        this.sessions.get(id)?.finish({ code: 0, reason: `CONNECT stream reset (0x${code.toString(16)})` }, 'session reset by peer');
+      },
+    };
+  }
+
+  private onRequestHeaders(id: number, block: Uint8Array, decided: (accepted: boolean) => void): void {
+    // QPACK failures are connection errors; a malformed request only fails this stream.
+    const fields = decodeFieldSection(block, { maxFieldSectionSize: MAX_FIELD_SECTION });
+    let head;
+    try {
+      head = parseRequestHead(fields);
+    } catch (e) {
+      if (!(e instanceof Http3Error)) throw e;
+      this.reject(id, 400);
+      decided(false);
+      return;
+    }
+    if (head.method !== 'CONNECT' || head.protocol !== 'webtransport') {
+      this.reject(id, head.method === 'CONNECT' ? 501 : 404);
+      decided(false);
+      return;
+    }
+    if (this.sessions.size + this.pendingSessions.size >= this.owner.maxSessionsPerConnection) {
+      this.reject(id, 429);
+      decided(false);
+      return;
+    }
+    const request: WebTransportRequest = {
+      path: head.path ?? '/',
+      authority: head.authority ?? '',
+      origin: head.headers['origin'],
+      headers: head.headers,
+      remoteAddress: this.remote.host,
+      remotePort: this.remote.port,
+    };
+    const waiting: Array<() => void> = [];
+    this.pendingSessions.set(id, waiting);
+    const finish = (res: WebTransportResponse): void => {
+      this.pendingSessions.delete(id);
+      if (this.finalized) return;
+      const ok = res.status >= 200 && res.status < 300;
+      if (ok) {
+        this.rawSendSafe(id, response(200, { 'sec-webtransport-http3-draft': 'draft02', ...res.headers }), false);
+        const session = new WebTransportSession(id, request, this);
+        this.sessions.set(id, session);
+        decided(true);
+        this.owner.sessionOpened(session);
+      } else {
+        this.reject(id, res.status, res.headers);
+        decided(false);
+      }
+      for (const w of waiting) w();
+      this.flush();
+    };
+    let result: WebTransportResponse | Promise<WebTransportResponse>;
+    try {
+      result = this.owner.onRequest(request);
+    } catch (e) {
+      this.owner.connectionError(this, e instanceof Error ? e : new Error(String(e)));
+      result = { status: 500 };
+    }
+    if (result instanceof Promise) {
+      result.then(finish, (e: unknown) => {
+        this.owner.connectionError(this, e instanceof Error ? e : new Error(String(e)));
+        finish({ status: 500 });
+      });
+    } else {
+      finish(result);
+    }
+  }
+
+  private rawSendSafe(id: number, data: Uint8Array, fin: boolean): void {
+    try {
+      this.rawSend(id, data, fin);
+    } catch {
+      // The client gave up on the request meanwhile.
+    }
+  }
+
+  /** Answers a request with a non-2xx status and stops reading it. */
+  private reject(id: number, status: number, headers?: Readonly<Record<string, string>>): void {
+    const code = status >= 100 && status <= 999 ? status : 500;
+    this.rawSendSafe(id, response(code, headers), true);
+    try {
+      this.conn.streamShutdown(id, Shutdown.Read, H3ErrorCode.NO_ERROR);
+    } catch {
+      // Already finished.
+    }
+    this.handlers.delete(id);
+  }
+
+  // --- datagrams ---
+
+  private readDatagrams(): void {
+    for (;;) {
+      const d = this.conn.dgramRecvVec();
+      if (d === null) return;
+      let decoded;
+      try {
+        decoded = decodeDatagram(d);
+      } catch {
+        continue; // A malformed datagram is dropped, like any lost one.
+      }
+      this.sessions.get(decoded.sessionId)?.deliverDatagram(decoded.payload);
+    }
+  }
+}
+
+/**
+ * Outgoing packets are carved one after another from a large buffer: the
+ * socket keeps a reference to each until it is sent, so regions are never
+ * reused, and a new slab replaces a full one (the old is freed once its
+ * sends complete). One allocation per few dozen packets instead of one each.
+ */
+export class PacketSlab {
+  private slab: Buffer;
+  private pos = 0;
+
+  constructor(
+    readonly packetSize: number,
+    private readonly slabSize = 256 * 1024,
+  ) {
+    this.slab = Buffer.allocUnsafe(slabSize);
+  }
+
+  /** Room for one packet. */
+  next(): Buffer {
+    if (this.slab.length - this.pos < this.packetSize) {
+      this.slab = Buffer.allocUnsafe(this.slabSize);
+      this.pos = 0;
+    }
+    return this.slab.subarray(this.pos, this.pos + this.packetSize);
+  }
+
+  /** The last `next()` region holds `len` bytes now owned by the socket. */
+  commit(len: number): void {
+    this.pos += len;
+  }
+}
+
+/** A fresh random connection id of quiche's maximum length. */
+export function newConnectionId(): Buffer {
+  return randomBytes(quiche.MAX_CONN_ID_LEN);
+}

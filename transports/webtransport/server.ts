@@ -1,0 +1,221 @@
+/**
+ * `WebTransportServer`: a UDP socket, a table of QUIC connections by
+ * connection id, and for each an `Http3Connection` that turns extended
+ * CONNECT requests into `WebTransportSession`s.
+ *
+ * New connections are accepted without a stateless Retry: it would cost a
+ * round trip per connection, and quiche already caps what an unvalidated
+ * address can make us send (three times what it sent, RFC 9000 §8.1).
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { isIPv6 } from 'node:net';
+import { quiche, Type, CongestionControlAlgorithm } from '@matrixai/quic/native/index.js';
+import type { Config, Host } from '@matrixai/quic/native/types.js';
+import { H3ErrorCode } from '../../src/protocols/http3/index.js';
+import {
+  Http3Connection,
+  newConnectionId,
+  PacketSlab,
+  type ConnectionOwner,
+  type RequestHandler,
+  type WebTransportRequest,
+  type WebTransportResponse,
+} from './connection.js';
+import type { WebTransportSession } from './session.js';
+
+export interface WebTransportServerOptions {
+  /** Address to bind; default `0.0.0.0`. */
+  readonly host?: string;
+  /** UDP port; 0 picks a free one (see `address()` after `listen`). */
+  readonly port: number;
+  /** Certificate chain, PEM. */
+  readonly cert: string;
+  /** Private key, PEM. */
+  readonly key: string;
+  /** Decides each extended CONNECT; default accepts everything. */
+  readonly onRequest?: RequestHandler;
+  readonly maxConnections?: number;
+  readonly maxSessionsPerConnection?: number;
+  /** QUIC idle timeout; default 30 s. */
+  readonly idleTimeoutMs?: number;
+  /** Interval of PINGs on connections with live sessions; 0 disables. Default 10 s. */
+  readonly keepAliveMs?: number;
+  /** Largest UDP payload we send; default 1350 (safe on any path). */
+  readonly maxUdpPayloadSize?: number;
+  /** Connection receive window; default 16 MiB. */
+  readonly initialMaxData?: number;
+  /** Per-stream receive window; default 2 MiB. */
+  readonly initialMaxStreamData?: number;
+  /** Streams of each direction the client may open; default 100. */
+  readonly initialMaxStreams?: number;
+}
+
+export interface WebTransportServerEvents {
+  session: [WebTransportSession];
+  /** A connection hit a protocol error or an application callback threw; the connection (only) is closed. */
+  connectionError: [Error, { address: string; port: number }];
+  close: [];
+}
+
+export class WebTransportServer extends EventEmitter<WebTransportServerEvents> implements ConnectionOwner {
+  readonly onRequest: RequestHandler;
+  readonly maxSessionsPerConnection: number;
+  readonly keepAliveMs: number;
+  readonly packets: PacketSlab;
+  private readonly config: Config;
+  private readonly connections = new Map<string, Http3Connection>();
+  private readonly live = new Set<Http3Connection>();
+  private readonly maxConnections: number;
+  private sock: Socket | undefined;
+  private local: Host = { host: '0.0.0.0', port: 0 };
+
+  constructor(private readonly opts: WebTransportServerOptions) {
+    super();
+    this.onRequest = opts.onRequest ?? (() => ({ status: 200 }));
+    this.maxSessionsPerConnection = opts.maxSessionsPerConnection ?? 16;
+    this.keepAliveMs = opts.keepAliveMs ?? 10_000;
+    this.maxConnections = opts.maxConnections ?? 1024;
+    const payload = opts.maxUdpPayloadSize ?? 1350;
+    this.packets = new PacketSlab(payload);
+    this.config = buildConfig(opts, payload);
+  }
+
+  get socket(): Socket {
+    if (this.sock === undefined) throw new Error('WebTransportServer is not listening');
+    return this.sock;
+  }
+
+  get localHost(): Host {
+    return this.local;
+  }
+
+  /** Live QUIC connections. */
+  get connectionCount(): number {
+    return this.live.size;
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    if (this.sock !== undefined) throw new Error('already listening');
+    const host = this.opts.host ?? '0.0.0.0';
+    const sock = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind(this.opts.port, host, () => {
+        sock.off('error', reject);
+        resolve();
+      });
+    });
+    // Send errors (e.g. an unreachable peer) concern one connection, whose timers handle loss.
+    sock.on('error', () => {});
+    sock.on('message', (msg, rinfo) => this.onPacket(msg, rinfo));
+    this.sock = sock;
+    const a = sock.address();
+    this.local = { host: a.address, port: a.port };
+    return { host: a.address, port: a.port };
+  }
+
+  address(): { host: string; port: number } {
+    return { ...this.local };
+  }
+
+  /** Closes every session (code 0), then every connection, then the socket. */
+  async close(): Promise<void> {
+    const sock = this.sock;
+    if (sock === undefined) return;
+    for (const c of [...this.live]) c.closeWith(H3ErrorCode.NO_ERROR, 'server shutting down');
+    // Let the CONNECTION_CLOSE packets leave before the socket goes.
+    await new Promise((r) => setTimeout(r, 20));
+    this.sock = undefined;
+    this.connections.clear();
+    this.live.clear();
+    await new Promise<void>((resolve) => sock.close(() => resolve()));
+    this.emit('close');
+  }
+
+  private onPacket(msg: Buffer, rinfo: RemoteInfo): void {
+    let header;
+    try {
+      header = quiche.Header.fromSlice(msg, quiche.MAX_CONN_ID_LEN);
+    } catch {
+      return; // Not QUIC.
+    }
+    const from: Host = { host: rinfo.address, port: rinfo.port };
+    const key = Buffer.from(header.dcid).toString('hex');
+    const existing = this.connections.get(key);
+    if (existing !== undefined) {
+      existing.recv(msg, from);
+      return;
+    }
+    if (header.ty !== Type.Initial) return;
+    if (!quiche.versionIsSupported(header.version)) {
+      const out = Buffer.allocUnsafe(quiche.MAX_DATAGRAM_SIZE);
+      try {
+        const n = quiche.negotiateVersion(header.scid, header.dcid, out);
+        this.socket.send(out, 0, n, rinfo.port, rinfo.address);
+      } catch {
+        // Malformed: ignore.
+      }
+      return;
+    }
+    // RFC 9000 §14.1: a client Initial is padded to 1200 bytes; smaller ones are dropped unanswered.
+    if (msg.length < 1200 || this.live.size >= this.maxConnections) return;
+    const scid = newConnectionId();
+    let conn;
+    try {
+      conn = quiche.Connection.accept(scid, null, this.local, from, this.config);
+    } catch {
+      return;
+    }
+    const c = new Http3Connection(conn, from, this);
+    // The client keeps using its original DCID until it hears from us (a
+    // large ClientHello spans several Initials), then switches to ours.
+    for (const id of [key, scid.toString('hex')]) {
+      this.connections.set(id, c);
+      c.ids.push(id);
+    }
+    this.live.add(c);
+    c.recv(msg, from);
+  }
+
+  connectionClosed(c: Http3Connection): void {
+    for (const id of c.ids) if (this.connections.get(id) === c) this.connections.delete(id);
+    this.live.delete(c);
+  }
+
+  sessionOpened(s: WebTransportSession): void {
+    try {
+      this.emit('session', s);
+    } catch (e) {
+      this.emit('connectionError', e instanceof Error ? e : new Error(String(e)), { address: s.request.remoteAddress, port: s.request.remotePort });
+    }
+  }
+
+  connectionError(c: Http3Connection, e: Error): void {
+    if (this.listenerCount('connectionError') > 0) this.emit('connectionError', e, { address: c.remote.host, port: c.remote.port });
+  }
+}
+
+function buildConfig(opts: WebTransportServerOptions, payload: number): Config {
+  const enc = new TextEncoder();
+  const config = quiche.Config.withBoringSslCtx(false, false, null, [enc.encode(opts.key)], [enc.encode(opts.cert)], null);
+  config.setApplicationProtos(['h3']);
+  config.setMaxIdleTimeout(opts.idleTimeoutMs ?? 30_000);
+  config.setMaxRecvUdpPayloadSize(quiche.MAX_UDP_PACKET_SIZE);
+  config.setMaxSendUdpPayloadSize(payload);
+  config.setInitialMaxData(opts.initialMaxData ?? 16 * 1024 * 1024);
+  const streamWindow = opts.initialMaxStreamData ?? 2 * 1024 * 1024;
+  config.setInitialMaxStreamDataBidiLocal(streamWindow);
+  config.setInitialMaxStreamDataBidiRemote(streamWindow);
+  config.setInitialMaxStreamDataUni(streamWindow);
+  const streams = opts.initialMaxStreams ?? 100;
+  config.setInitialMaxStreamsBidi(streams);
+  config.setInitialMaxStreamsUni(streams);
+  config.setDisableActiveMigration(true);
+  config.setCcAlgorithm(CongestionControlAlgorithm.CUBIC);
+  config.enableDgram(true, 1024, 1024);
+  config.grease(true);
+  return config;
+}
+
+export type { WebTransportRequest, WebTransportResponse, RequestHandler };
