@@ -1,0 +1,30 @@
+/**
+ * Track numbering and clocks shared by the init segment and the fragments:
+ * both must agree, and a reader that opens only one track (one SourceBuffer
+ * per kind) still sees the same IDs it would in a combined stream.
+ */
+
+import type { AacTrackInfo, H264TrackInfo, TrackKind } from '../../stream/types.js';
+
+export const VIDEO_TRACK_ID = 1;
+export const AUDIO_TRACK_ID = 2;
+
+/**
+ * 90 kHz holds FLV's millisecond timestamps exactly (90 ticks per ms) and whole
+ * frame durations at 24/25/30/50/60 fps and their 1000/1001 variants.
+ */
+export const VIDEO_TIMESCALE = 90_000;
+
+export interface MuxTracks {
+  readonly video?: H264TrackInfo;
+  readonly audio?: AacTrackInfo;
+}
+
+export function trackId(kind: TrackKind): number {
+  return kind === 'video' ? VIDEO_TRACK_ID : AUDIO_TRACK_ID;
+}
+
+/** Audio runs at its sample rate so that every AAC frame lasts exactly `samplesPerFrame` ticks. */
+export function timescaleOf(track: H264TrackInfo | AacTrackInfo): number {
+  return track.kind === 'video' ? VIDEO_TIMESCALE : track.sampleRate;
+}
