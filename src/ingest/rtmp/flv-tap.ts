@@ -70,6 +70,8 @@ export function createFlvTap(path: Path, stream: Stream, events: TapEvents): Nms
         return;
       }
       case 'unsupported':
+      case 'invalid':
+        // One bad tag must not end the stream; say so once per kind of problem.
         if (!ignoredKinds.has(tag.reason)) {
           ignoredKinds.add(tag.reason);
           events.ignored(tag.reason);
