@@ -1,0 +1,122 @@
+/**
+ * Reading a MediaMTX-style YAML configuration: parse, apply POLYCAST_*
+ * environment overrides (rule in env.ts), validate, resolve. Every problem
+ * found is reported at once, located as `file:line:col: key.path: message`.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
+import { applyEnvOverrides, envKey, type Env } from './env.js';
+import { ConfigError, type ConfigProblem } from './errors.js';
+import { keyPathText, type Issue, type Segment } from './issue.js';
+import { YamlLocator } from './locate.js';
+import { resolveConfig } from './resolve.js';
+import type { ResolvedConfig } from './schema.js';
+import { validateRaw } from './validate.js';
+
+export { matchPath, validatePathName, type PathMatch } from './paths.js';
+
+export const DEFAULT_CONFIG_FILE = 'mediamtx.yml';
+
+export function loadConfig(file: string, env: Env = process.env): ResolvedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const message =
+      (err as NodeJS.ErrnoException).code === 'ENOENT'
+        ? `configuration file not found (looked for ${resolvePath(file)})`
+        : `cannot read the configuration file: ${(err as Error).message}`;
+    throw new ConfigError([{ origin: { kind: 'file', file }, message }]);
+  }
+  return parseConfig(text, file, env);
+}
+
+/** `file` only names the source in messages. */
+export function parseConfig(text: string, file: string, env: Env = process.env): ResolvedConfig {
+  const lineCounter = new LineCounter();
+  // `merge` honours `<<: *anchor`, which MediaMTX's YAML library does too.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
+  const at = (offset: number) => ({ kind: 'file' as const, file, ...lineCounter.linePos(offset) });
+
+  const syntax = [...doc.errors, ...doc.warnings].map((error) => ({ origin: at(error.pos[0]), message: error.message }));
+  if (syntax.length > 0) throw new ConfigError(sorted(syntax));
+
+  const contents = doc.contents;
+  const empty = contents === null || (isScalar(contents) && contents.value === null);
+  if (!empty && !isMap(contents)) {
+    throw new ConfigError([{ origin: at(contents.range?.[0] ?? 0), message: 'the configuration must be a mapping of settings' }]);
+  }
+
+  let data: unknown;
+  try {
+    data = empty ? {} : doc.toJS();
+  } catch (err) {
+    // toJS refuses alias bombs (too many alias expansions).
+    throw new ConfigError([{ origin: { kind: 'file', file }, message: (err as Error).message }]);
+  }
+
+  const raw = copyWithoutNulls(data, []) as Record<string, unknown>;
+  const overrides = applyEnvOverrides(raw, env);
+  const written = new Set(Object.keys(raw));
+  const issues: Issue[] = validateRaw(raw);
+  const resolved = resolveConfig(raw, file, written);
+  issues.push(...resolved.issues);
+
+  const locator = new YamlLocator(doc, lineCounter);
+  const envSource = (path: readonly Segment[]) => {
+    for (let length = path.length; length > 0; length--) {
+      const variable = overrides.sources.get(envKey(path.slice(0, length)));
+      if (variable !== undefined) return variable;
+    }
+    return undefined;
+  };
+  const problems: ConfigProblem[] = [
+    ...issues.map((issue): ConfigProblem => {
+      const variable = envSource(issue.path);
+      const origin: ConfigProblem['origin'] =
+        variable === undefined ? { kind: 'file', file, ...locator.find(issue.path, issue.at) } : { kind: 'env', variable };
+      return { origin, keyPath: keyPathText(issue.path), message: issue.message };
+    }),
+    ...overrides.problems,
+  ];
+  if (problems.length > 0) throw new ConfigError(sorted(problems));
+  return resolved.config;
+}
+
+/**
+ * A deep copy (so that env overrides and defaults never write through a YAML
+ * alias into another setting) without null entries: an empty value means
+ * "not set", except directly under `paths:`, where `cam1:` declares a path.
+ */
+function copyWithoutNulls(value: unknown, path: readonly Segment[]): unknown {
+  if (Array.isArray(value)) return value.map((item, index) => copyWithoutNulls(item, [...path, index]));
+  if (typeof value !== 'object' || value === null) return value;
+  const declaresPaths = path.length === 1 && path[0] === 'paths';
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (item === null && !declaresPaths) continue;
+    // defineProperty: a path may legitimately be named __proto__.
+    Object.defineProperty(copy, key, {
+      value: item === null ? {} : copyWithoutNulls(item, [...path, key]),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return copy;
+}
+
+/** File positions in reading order, then problems without one, then the environment's by variable. */
+function sorted(problems: ConfigProblem[]): ConfigProblem[] {
+  const rank = ({ origin }: ConfigProblem): [number, number, number, string] =>
+    origin.kind === 'env'
+      ? [2, 0, 0, origin.variable]
+      : origin.line === undefined
+        ? [1, 0, 0, '']
+        : [0, origin.line, origin.col ?? 0, ''];
+  return problems
+    .map((problem) => ({ problem, key: rank(problem) }))
+    .sort(({ key: a }, { key: b }) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || (a[3] < b[3] ? -1 : a[3] > b[3] ? 1 : 0))
+    .map(({ problem }) => problem);
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import type { ResolvedConfig } from '../../src/config/schema.js';
+import { yaml } from './helpers.js';
+
+const DEFAULTS: ResolvedConfig = {
+  file: 'mediamtx.yml',
+  logLevel: 'info',
+  readTimeout: 10_000,
+  writeTimeout: 10_000,
+  writeQueueSize: 512,
+  rtmp: true,
+  rtmpAddress: { host: '', port: 1935 },
+  webAddress: { host: '', port: 4443 },
+  webAllowOrigins: ['*'],
+  webServerCert: '',
+  webServerKey: '',
+  webTransport: true,
+  webTransportAddress: undefined,
+  webSocketProtocol: 'rtwebsocket',
+  webSocketSegmentSize: 1,
+  ffmpegPath: '',
+  api: false,
+  apiAddress: { host: '', port: 9997 },
+  metrics: false,
+  metricsAddress: { host: '', port: 9998 },
+  pathDefaults: { source: 'publisher', maxReaders: 0, runOnInit: '', runOnInitRestart: false, overridePublisher: false },
+  paths: [],
+};
+
+describe('defaults', () => {
+  it.each([
+    ['an empty file', ''],
+    ['a file of comments', '# nothing set\n'],
+    ['an explicit null document', '~\n'],
+    ['empty sections', yaml('pathDefaults:', 'paths:')],
+  ])('resolves %s to every default', (_, text) => {
+    expect(parseConfig(text, 'mediamtx.yml', {})).toEqual(DEFAULTS);
+  });
+
+  it('refuses a second publisher by default, unlike MediaMTX', () => {
+    expect(parseConfig('', 'mediamtx.yml', {}).pathDefaults.overridePublisher).toBe(false);
+  });
+
+  it('treats a key with an empty value as not set', () => {
+    const config = parseConfig(yaml('readTimeout:', 'rtmpAddress:', 'runOnInit:', 'webAllowOrigins:'), 'x.yml', {});
+    expect(config.readTimeout).toBe(10_000);
+    expect(config.rtmpAddress).toEqual({ host: '', port: 1935 });
+    expect(config.webAllowOrigins).toEqual(['*']);
+  });
+
+  it('gives an empty path entry (`all_others:`, `cam1:`) the path defaults', () => {
+    const config = parseConfig(
+      yaml('pathDefaults:', '  maxReaders: 7', '  runOnInit: echo hi', 'paths:', '  cam1:', '  all_others:'),
+      'x.yml',
+      {},
+    );
+    expect(config.paths.map((p) => p.name)).toEqual(['cam1', 'all_others']);
+    for (const entry of config.paths) {
+      expect(entry.conf).toEqual({ ...DEFAULTS.pathDefaults, maxReaders: 7, runOnInit: 'echo hi' });
+    }
+  });
+
+  it('lets a path override some path defaults and inherit the others', () => {
+    const config = parseConfig(
+      yaml(
+        'pathDefaults:',
+        '  maxReaders: 7',
+        '  overridePublisher: yes',
+        'paths:',
+        '  cam1:',
+        '    maxReaders: 2',
+        '    runOnInit:', // empty: inherits
+      ),
+      'x.yml',
+      {},
+    );
+    expect(config.paths[0]!.conf).toEqual({ ...DEFAULTS.pathDefaults, maxReaders: 2, overridePublisher: true });
+  });
+
+  it('does not let a YAML alias carry one path’s override into another', () => {
+    const config = parseConfig(
+      yaml('paths:', '  cam1: &cam', '    maxReaders: 2', '  cam2: *cam', '  cam3:', '    <<: *cam', '    maxReaders: 5'),
+      'x.yml',
+      { POLYCAST_PATHS_CAM2_MAXREADERS: '3' },
+    );
+    expect(config.paths.map((p) => [p.name, p.conf.maxReaders])).toEqual([
+      ['cam1', 2],
+      ['cam2', 3],
+      ['cam3', 5],
+    ]);
+  });
+
+  it('reads every setting', () => {
+    const config = parseConfig(
+      yaml(
+        'logLevel: debug',
+        'readTimeout: 1m30s',
+        'writeTimeout: 500ms',
+        'writeQueueSize: 64',
+        'rtmp: no',
+        'rtmpAddress: 127.0.0.1:1936',
+        'webAddress: "[::1]:8443"',
+        'webAllowOrigins: https://example.com',
+        'webServerCert: server.crt',
+        'webServerKey: server.key',
+        'webTransport: no',
+        'webTransportAddress: :8444',
+        'webSocketProtocol: standard',
+        'webSocketSegmentSize: 4',
+        'ffmpegPath: /usr/bin/ffmpeg',
+        'api: yes',
+        'apiAddress: localhost:9000',
+        'metrics: true',
+        'metricsAddress: :0',
+      ),
+      'x.yml',
+      {},
+    );
+    expect(config).toEqual({
+      ...DEFAULTS,
+      file: 'x.yml',
+      logLevel: 'debug',
+      readTimeout: 90_000,
+      writeTimeout: 500,
+      writeQueueSize: 64,
+      rtmp: false,
+      rtmpAddress: { host: '127.0.0.1', port: 1936 },
+      webAddress: { host: '::1', port: 8443 },
+      webAllowOrigins: ['https://example.com'],
+      webServerCert: 'server.crt',
+      webServerKey: 'server.key',
+      webTransport: false,
+      webTransportAddress: { host: '', port: 8444 },
+      webSocketProtocol: 'standard',
+      webSocketSegmentSize: 4,
+      ffmpegPath: '/usr/bin/ffmpeg',
+      api: true,
+      apiAddress: { host: 'localhost', port: 9000 },
+      metrics: true,
+      metricsAddress: { host: '', port: 0 },
+    });
+  });
+});
