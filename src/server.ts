@@ -9,6 +9,7 @@ import { packageRoot, packageVersion } from './package-root.js';
 import { PathManager, type PathLookup } from './stream/path-manager.js';
 import type { Transport, TransportContext } from './transport.js';
 import { WebServer } from './web/server.js';
+import { WsFmp4Transport } from '../transports/ws-fmp4/server.js';
 import { WsNalTransport } from '../transports/ws-nal/server.js';
 
 export interface ListeningAddresses {
@@ -26,7 +27,7 @@ export class Polycast {
   readonly ffmpeg: FfmpegLocation | undefined;
   private readonly rtmp: RtmpIngest | undefined;
   private readonly web: WebServer;
-  private readonly transports: Transport[] = [];
+  readonly transports: Transport[] = [];
   private readonly hooks: Hook[] = [];
   private addresses: ListeningAddresses | undefined;
 
@@ -61,6 +62,7 @@ export class Polycast {
       serverName: `polycast/${this.version}`,
     };
     this.transports.push(new WsNalTransport(ctx));
+    this.transports.push(new WsFmp4Transport(ctx, { defaultProtocol: config.webSocketProtocol, segmentSize: config.webSocketSegmentSize }));
     for (const transport of this.transports) for (const route of transport.upgrades) this.web.addUpgrade(route);
   }
 

@@ -19,6 +19,8 @@ export class Stream {
   private readonly gop = new GopCache();
   private readonly readers = new Set<Reader>();
   private ended = false;
+  /** Readers hear of the tracks only once media flows: publishers send every track's configuration before the first frame, so one description covers them all. */
+  private flowing = false;
 
   constructor(readonly path: string) {
     this.desc = { path };
@@ -28,9 +30,9 @@ export class Stream {
     return this.desc;
   }
 
-  /** True once at least one track is known, i.e. readers can be described. */
+  /** True once tracks are known and media flows: readers have been described. */
   get ready(): boolean {
-    return this.desc.video !== undefined || this.desc.audio !== undefined;
+    return this.flowing;
   }
 
   get readerCount(): number {
@@ -49,17 +51,24 @@ export class Stream {
     this.desc = track.kind === 'video' ? { ...this.desc, video: track } : { ...this.desc, audio: track };
     // Cached frames were coded against the old configuration.
     if (track.kind === 'video') this.gop.clear();
-    for (const reader of this.readers) reader.describe(this.desc);
+    if (this.flowing) for (const reader of this.readers) reader.describe(this.desc);
   }
 
-  write(frame: Frame): void {
-    if (this.ended) return;
+  /** Fans a frame out; returns true when this frame made the stream ready (its first). */
+  write(frame: Frame): boolean {
+    if (this.ended) return false;
+    const first = !this.flowing;
     // Frames of a track the publisher never described cannot be decoded by anyone.
-    if (frame.kind === 'video' ? this.desc.video === undefined : this.desc.audio === undefined) return;
+    if (frame.kind === 'video' ? this.desc.video === undefined : this.desc.audio === undefined) return false;
+    if (!this.flowing) {
+      this.flowing = true;
+      for (const reader of this.readers) reader.describe(this.desc);
+    }
     this.stats.framesIn++;
     this.stats.bytesIn += frame.data.byteLength;
     if (this.desc.video !== undefined) this.gop.add(frame);
     for (const reader of this.readers) reader.push(frame);
+    return first && this.flowing;
   }
 
   /** Attach a reader: it is described and starts at the newest cached keyframe. */

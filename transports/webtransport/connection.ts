@@ -40,6 +40,7 @@ import {
   type SessionCloseInfo,
 } from '../../src/protocols/http3/index.js';
 import {
+  type ReceiveSide,
   WebTransportBidiStream,
   WebTransportReceiveStream,
   WebTransportSendStream,
@@ -119,6 +120,9 @@ interface StreamHandler {
   readonly paused?: boolean;
 }
 
+/** Stands in for a stream we stopped reading, so late bytes are dropped instead of parsed as a new stream. */
+const SINK: StreamHandler = { onData: () => {}, onFin: () => {}, onReset: () => {} };
+
 const isClientBidi = (id: number): boolean => id % 4 === 0;
 const isClientUni = (id: number): boolean => id % 4 === 2;
 
@@ -150,6 +154,8 @@ export class Http3Connection implements SessionHost {
   /** CONNECT streams whose decision is pending, with the WebTransport streams that arrived for them meanwhile. */
   private readonly pendingSessions = new Map<number, Array<() => void>>();
   private pendingStreamCount = 0;
+  /** CONNECT streams the client reset while the application was deciding. */
+  private readonly cancelledRequests = new Set<number>();
   private readonly creditWaiters: { uni: Array<() => void>; bidi: Array<() => void> } = { uni: [], bidi: [] };
   private nextUni = 3;
   private nextBidi = 1;
@@ -233,7 +239,12 @@ export class Http3Connection implements SessionHost {
         }
         if (r === null) break;
         const [len, info] = r;
-        this.owner.socket.send(buf, 0, len, info.to.port, info.to.host);
+        try {
+          this.owner.socket.send(buf, 0, len, info.to.port, info.to.host);
+        } catch {
+          // The socket is closing; the connection goes with it.
+          break;
+        }
         slab.commit(len);
       }
     } finally {
@@ -290,6 +301,11 @@ export class Http3Connection implements SessionHost {
       // Already closing.
     }
     this.flush();
+  }
+
+  /** Drops all state without waiting for quiche's draining period (the server is going away). */
+  terminate(): void {
+    this.finalize();
   }
 
   private fatal(e: unknown): void {
@@ -391,7 +407,7 @@ export class Http3Connection implements SessionHost {
     } catch {
       // Already finished.
     }
-    this.handlers.delete(id);
+    if (this.handlers.has(id)) this.handlers.set(id, SINK);
     this.scheduleFlush();
   }
 
@@ -434,6 +450,8 @@ export class Http3Connection implements SessionHost {
     const id = this.allocate('uni');
     const stream = new WebTransportSendStream(id, this, encodeUniStreamHeader(session.id), priority);
     session.addStream(stream);
+    const forget = (): void => void session.streams.delete(id);
+    stream.finished.then(forget, forget);
     return stream;
   }
 
@@ -443,6 +461,7 @@ export class Http3Connection implements SessionHost {
     const id = this.allocate('bidi');
     const stream = new WebTransportBidiStream(id, this, encodeBidiStreamHeader(session.id), priority);
     session.addStream(stream);
+    this.forgetBidiWhenDone(session, stream);
     this.handlers.set(id, this.receiveHandler(stream.side, session, id));
     return stream;
   }
@@ -608,7 +627,7 @@ export class Http3Connection implements SessionHost {
       default:
         // Unknown or GREASE stream type: refuse to read it (RFC 9114 §6.2).
         this.conn.streamShutdown(id, Shutdown.Read, H3ErrorCode.STREAM_CREATION_ERROR);
-        this.handlers.delete(id);
+        this.handlers.set(id, SINK);
         return null;
     }
   }
@@ -678,6 +697,7 @@ export class Http3Connection implements SessionHost {
         this.handlers.set(id, this.receiveHandler(stream.side, session, id));
         if (initial.length > 0) stream.side.push(initial);
         session.deliverBidi(stream);
+        this.forgetBidiWhenDone(session, stream);
       }
     };
     const pending = this.pendingSessions.get(sessionId);
@@ -701,7 +721,7 @@ export class Http3Connection implements SessionHost {
   }
 
   private refuseStream(id: number, kind: 'uni' | 'bidi'): void {
-    this.handlers.delete(id);
+    this.handlers.set(id, SINK);
     try {
       this.conn.streamShutdown(id, Shutdown.Read, H3ErrorCode.WT_BUFFERED_STREAM_REJECTED);
       if (kind === 'bidi') this.conn.streamShutdown(id, Shutdown.Write, H3ErrorCode.WT_BUFFERED_STREAM_REJECTED);
@@ -710,8 +730,16 @@ export class Http3Connection implements SessionHost {
     }
   }
 
+  /** A session keeps a bidi stream until both halves are over (its FIN or reset, and the peer's). */
+  private forgetBidiWhenDone(session: WebTransportSession, stream: WebTransportBidiStream): void {
+    const forget = (): void => {
+      if (stream.side.isDone) session.streams.delete(stream.id);
+    };
+    stream.finished.then(forget, forget);
+  }
+
   private receiveHandler(
-    side: { push(c: Uint8Array): void; end(): void; error(e: Error): void; readonly paused: boolean },
+    side: ReceiveSide,
     session: WebTransportSession,
     id: number,
   ): StreamHandler {
@@ -719,13 +747,21 @@ export class Http3Connection implements SessionHost {
       onData: (chunk) => side.push(chunk),
       onFin: () => {
         side.end();
-        if (!(session.streams.get(id) instanceof WebTransportSendStream)) session.streams.delete(id);
+        this.forgetIfSendDone(session, id);
       },
-      onReset: (code) => side.error(new WebTransportStreamError(`peer reset stream ${id}`, http3ToWebTransportCode(code))),
+      onReset: (code) => {
+        side.error(new WebTransportStreamError(`peer reset stream ${id}`, http3ToWebTransportCode(code)));
+        this.forgetIfSendDone(session, id);
+      },
       get paused() {
         return side.paused;
       },
     };
+  }
+
+  private forgetIfSendDone(session: WebTransportSession, id: number): void {
+    const s = session.streams.get(id);
+    if (!(s instanceof WebTransportSendStream) || s.isFinished) session.streams.delete(id);
   }
 
   private requestHandler(id: number): StreamHandler {
@@ -777,6 +813,7 @@ export class Http3Connection implements SessionHost {
         }
       },
       onReset: (code) => {
+        if (state === 'deciding') this.cancelledRequests.add(id);
         this.sessions.get(id)?.finish({ code: 0, reason: `CONNECT stream reset (0x${code.toString(16)})` }, 'session reset by peer');
       },
     };
@@ -817,7 +854,8 @@ export class Http3Connection implements SessionHost {
     const finish = (res: WebTransportResponse): void => {
       this.pendingSessions.delete(id);
       if (this.finalized) return;
-      const ok = res.status >= 200 && res.status < 300;
+      const cancelled = this.cancelledRequests.delete(id);
+      const ok = res.status >= 200 && res.status < 300 && !cancelled;
       if (ok) {
         this.rawSendSafe(id, response(200, { 'sec-webtransport-http3-draft': 'draft02', ...res.headers }), false);
         const session = new WebTransportSession(id, request, this);
@@ -865,7 +903,7 @@ export class Http3Connection implements SessionHost {
     } catch {
       // Already finished.
     }
-    this.handlers.delete(id);
+    this.handlers.set(id, SINK);
   }
 
   // --- datagrams ---

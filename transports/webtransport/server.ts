@@ -124,8 +124,9 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     const sock = this.sock;
     if (sock === undefined) return;
     for (const c of [...this.live]) c.closeWith(H3ErrorCode.NO_ERROR, 'server shutting down');
-    // Let the CONNECTION_CLOSE packets leave before the socket goes.
+    // Let the CONNECTION_CLOSE packets leave before the socket goes; skip quiche's draining period.
     await new Promise((r) => setTimeout(r, 20));
+    for (const c of [...this.live]) c.terminate();
     this.sock = undefined;
     this.connections.clear();
     this.live.clear();

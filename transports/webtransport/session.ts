@@ -75,6 +75,7 @@ export class WebTransportSendStream {
   private readonly queue: PendingWrite[] = [];
   private queued = 0;
   private ended = false;
+  private settled = false;
   private failure: Error | undefined;
   private writableStream: WritableStream<Uint8Array> | undefined;
   private resolveFinished!: () => void;
@@ -93,7 +94,10 @@ export class WebTransportSendStream {
       this.resolveFinished = resolve;
       this.rejectFinished = reject;
     });
-    this.finished.catch(noop);
+    const settle = (): void => {
+      this.settled = true;
+    };
+    this.finished.then(settle, settle);
     this.setPriority(priority?.urgency ?? 3, priority?.incremental ?? false);
     if (header !== undefined) this.enqueue(header, false, noop, noop);
   }
@@ -103,8 +107,14 @@ export class WebTransportSendStream {
     return this.queued;
   }
 
+  /** `end()` was called or the stream failed: no more writes. */
   get closed(): boolean {
     return this.ended || this.failure !== undefined;
+  }
+
+  /** The FIN went to quiche, or the stream was reset or stopped. */
+  get isFinished(): boolean {
+    return this.settled;
   }
 
   setPriority(urgency: number, incremental: boolean): void {
@@ -193,7 +203,7 @@ export class WebTransportSendStream {
 }
 
 /** Buffers incoming bytes for a WHATWG ReadableStream, pausing quiche reads when the consumer falls behind. */
-class ReceiveSide {
+export class ReceiveSide {
   readonly readable: ReadableStream<Uint8Array>;
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private done = false;
@@ -222,6 +232,11 @@ class ReceiveSide {
       },
       { highWaterMark, size: (chunk) => chunk.byteLength },
     );
+  }
+
+  /** The peer's FIN or reset arrived, or we stopped reading. */
+  get isDone(): boolean {
+    return this.done;
   }
 
   push(chunk: Uint8Array): void {

@@ -32,7 +32,6 @@ export function createFlvTap(path: Path, stream: Stream, events: TapEvents): Nms
   tap.streamPath = '/' + path.name;
 
   const ignoredKinds = new Set<string>();
-  let ready = false;
 
   const onTag = (_raw: Uint8Array, tag: FlvTag): void => {
     switch (tag.type) {
@@ -46,10 +45,6 @@ export function createFlvTap(path: Path, stream: Stream, events: TapEvents): Nms
           return;
         }
         stream.setTrack(track);
-        if (!ready) {
-          ready = true;
-          path.markReady(stream);
-        }
         return;
       }
       case 'video': {
@@ -61,12 +56,12 @@ export function createFlvTap(path: Path, stream: Stream, events: TapEvents): Nms
           data: tag.data,
           receivedAt: wallClockMs(),
         };
-        stream.write(frame);
+        if (stream.write(frame)) path.markReady(stream);
         return;
       }
       case 'audio': {
         const us = tag.timestamp * 1000;
-        stream.write({ kind: 'audio', dts: us, pts: us, key: true, data: tag.data, receivedAt: wallClockMs() });
+        if (stream.write({ kind: 'audio', dts: us, pts: us, key: true, data: tag.data, receivedAt: wallClockMs() })) path.markReady(stream);
         return;
       }
       case 'unsupported':

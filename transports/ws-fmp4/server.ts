@@ -1,0 +1,44 @@
+import type { Transport, TransportContext, UpgradeRoute } from '../../src/transport.js';
+import { WsReaderEndpoint } from '../../src/web/ws-endpoint.js';
+import { RtwsFmpViewer } from './rtws-session.js';
+import { StandardFmpViewer } from './standard-session.js';
+import type { FmpViewerBase } from './viewer-base.js';
+
+export interface WsFmp4Options {
+  /** `webSocketProtocol`: the variant when the URL does not say. */
+  defaultProtocol: 'rtwebsocket' | 'standard';
+  /** `webSocketSegmentSize`: frames per fMP4 fragment. */
+  segmentSize: number;
+}
+
+/** `ws-fmp4`: fragmented MP4 over WebSocket, plain or on RTWebSocket flows (docs/protocols/ws-fmp4.md). */
+export class WsFmp4Transport implements Transport {
+  readonly name = 'ws-fmp4';
+  readonly upgrades: readonly UpgradeRoute[];
+  private readonly endpoint: WsReaderEndpoint<FmpViewerBase>;
+
+  constructor(ctx: TransportContext, opts: WsFmp4Options) {
+    const log = ctx.log.child({ transport: this.name });
+    this.endpoint = new WsReaderEndpoint<FmpViewerBase>({
+      transport: this.name,
+      ctx,
+      log,
+      create: ({ ws, socket, req, path, remoteAddress, onClose }) => {
+        const asked = new URL(req.url ?? '/', 'http://x').searchParams.get('protocol');
+        const variant = asked === 'standard' || asked === 'rtwebsocket' ? asked : opts.defaultProtocol;
+        const o = { path, ws, remoteAddress, queueSize: ctx.writeQueueSize, segmentSize: opts.segmentSize, serverName: ctx.serverName, log, onClose };
+        return variant === 'standard' ? new StandardFmpViewer(o, socket) : new RtwsFmpViewer(o);
+      },
+    });
+    this.upgrades = [{ suffix: 'ws/fmp4', handleUpgrade: (req, socket, head, path) => this.endpoint.handleUpgrade(req, socket, head, path) }];
+  }
+
+  /** Current viewers (for the API, metrics and tests). */
+  get viewers(): ReadonlySet<FmpViewerBase> {
+    return this.endpoint.viewers;
+  }
+
+  close(reason: string): void {
+    this.endpoint.close(reason);
+  }
+}
