@@ -9,6 +9,7 @@ import { packageRoot, packageVersion } from './package-root.js';
 import { PathManager, type PathLookup } from './stream/path-manager.js';
 import type { Transport, TransportContext } from './transport.js';
 import { WebServer } from './web/server.js';
+import { JpegTransport } from '../transports/jpeg/server.js';
 import { WsFmp4Transport } from '../transports/ws-fmp4/server.js';
 import { WsNalTransport } from '../transports/ws-nal/server.js';
 
@@ -63,7 +64,11 @@ export class Polycast {
     };
     this.transports.push(new WsNalTransport(ctx));
     this.transports.push(new WsFmp4Transport(ctx, { defaultProtocol: config.webSocketProtocol, segmentSize: config.webSocketSegmentSize }));
-    for (const transport of this.transports) for (const route of transport.upgrades) this.web.addUpgrade(route);
+    this.transports.push(new JpegTransport(ctx, { ffmpeg: this.ffmpeg?.path }));
+    for (const transport of this.transports) {
+      for (const route of transport.upgrades) this.web.addUpgrade(route);
+      for (const route of transport.httpRoutes ?? []) this.web.addHttpRoute(route);
+    }
   }
 
   async start(): Promise<ListeningAddresses> {

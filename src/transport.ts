@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { PathManager } from './stream/path-manager.js';
 
@@ -26,9 +27,16 @@ export interface UpgradeRoute {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pathName: string): void;
 }
 
+/** A plain HTTP GET handled by a transport, e.g. `snapshot.jpg` in `/<path>/snapshot.jpg`. */
+export interface HttpRoute {
+  readonly suffix: string;
+  handle(req: FastifyRequest, reply: FastifyReply, pathName: string): Promise<FastifyReply> | FastifyReply;
+}
+
 export interface Transport {
   readonly name: string;
   readonly upgrades: readonly UpgradeRoute[];
+  readonly httpRoutes?: readonly HttpRoute[];
   close(reason: string): Promise<void> | void;
 }
 

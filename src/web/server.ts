@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { PathManager } from '../stream/path-manager.js';
-import type { UpgradeRoute } from '../transport.js';
+import type { HttpRoute, UpgradeRoute } from '../transport.js';
 import { originAllowed } from './origin.js';
 import { pathsListing } from './paths-listing.js';
 
@@ -27,6 +27,7 @@ export interface WebServerOptions {
 export class WebServer {
   readonly app: FastifyInstance;
   private readonly upgrades = new Map<string, UpgradeRoute>();
+  private readonly httpRoutes = new Map<string, HttpRoute>();
   private readonly sockets = new Set<Duplex>();
 
   constructor(private readonly opts: WebServerOptions) {
@@ -45,6 +46,11 @@ export class WebServer {
   /** Registers a transport's WebSocket endpoint (`/<path>/<suffix>`). */
   addUpgrade(route: UpgradeRoute): void {
     this.upgrades.set(route.suffix, route);
+  }
+
+  /** Registers a transport's HTTP endpoint (`GET /<path>/<suffix>`). */
+  addHttpRoute(route: HttpRoute): void {
+    this.httpRoutes.set(route.suffix, route);
   }
 
   async start(): Promise<AddressInfo> {
@@ -81,6 +87,17 @@ export class WebServer {
     // Everything else is a stream path: `/<path>/` is the player, `/<path>` redirects there.
     app.get('/*', (req, reply) => {
       const raw = (req.params as { '*': string })['*'];
+      for (const [suffix, route] of this.httpRoutes) {
+        if (raw.endsWith(`/${suffix}`) && raw.length > suffix.length + 1) {
+          let pathName: string;
+          try {
+            pathName = decodeURIComponent(raw.slice(0, -suffix.length - 1));
+          } catch {
+            return reply.code(400).send('bad path encoding\n');
+          }
+          return route.handle(req, reply, pathName);
+        }
+      }
       if (raw.endsWith('/')) {
         return reply.header('Cache-Control', 'no-cache').type('text/html').sendFile('player.html');
       }

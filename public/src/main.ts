@@ -1,0 +1,36 @@
+/**
+ * Entry of `/dist/player.js`. As a library it exports the player and
+ * registers `<polycast-player>`; on the player page (`/<path>/`, marked by
+ * `<body data-polycast-page="player">`) it also plays the path in the URL
+ * and publishes the stats as `window.__polycast` for tests and benchmarks.
+ */
+import { definePolycastPlayer, PolycastPlayerElement } from './element.js';
+import type { PolycastStats } from './stats/player-stats.js';
+import { encodeStreamPath, streamPathFromPathname } from './stream-path.js';
+
+export { PolycastPlayer, type PolycastPlayerOptions } from './player.js';
+export { PolycastPlayerElement, definePolycastPlayer } from './element.js';
+export type { PlayerState, PolycastStats } from './stats/player-stats.js';
+
+declare global {
+  interface Window {
+    __polycast?: PolycastStats;
+  }
+}
+
+function bootPlayerPage(element: PolycastPlayerElement): void {
+  const query = new URLSearchParams(location.search);
+  const path = streamPathFromPathname(location.pathname);
+  if (path) document.title = `${path} · Polycast`;
+  window.__polycast = element.player.stats;
+  element.player.debug = query.get('debug') === '1';
+  element.player.setTransport(query.get('transport'));
+  element.setAttribute('src', `/${encodeStreamPath(path)}`);
+}
+
+definePolycastPlayer();
+
+if (document.body?.dataset['polycastPage'] === 'player') {
+  const element = document.querySelector('polycast-player');
+  if (element instanceof PolycastPlayerElement) bootPlayerPage(element);
+}

@@ -1,0 +1,216 @@
+/**
+ * The `ws-nal` transport (docs/protocols/ws-nal.md): H.264 access units and
+ * AAC frames over one WebSocket, straight into WebCodecs; input goes back up
+ * the same socket.
+ */
+import { ClockSync } from '../clock-sync.js';
+import {
+  encodePing,
+  encodeSetKeyframesOnly,
+  encodeSetVideoEnabled,
+  parseMediaMessage,
+  parseServerText,
+  type MediaMessage,
+  type ServerMessage,
+} from '../protocol/ws-nal-wire.js';
+import { AudioRenderer } from '../render/audio.js';
+import { VideoRenderer } from '../render/video.js';
+import { webSocketUrl } from '../stream-path.js';
+import { wallClockUs } from '../wall-clock.js';
+import type { TransportContext, TransportDefinition, TransportSession } from './types.js';
+
+const PING_INTERVAL_MS = 1000;
+/**
+ * An open socket hears a pong every second and `stats` every two, with or
+ * without a publisher; this much silence means the connection is dead and
+ * TCP has not noticed yet.
+ */
+const SILENCE_TIMEOUT_MS = 5000;
+/** A handshake into a black hole can otherwise hang for minutes before the browser gives up. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Input is worth little once it is this far behind: the viewer is looking at the past. */
+const MAX_INPUT_BUFFERED_BYTES = 64 * 1024;
+const CLOSE_CODE_SILENT = 4000;
+
+class WsNalSession implements TransportSession {
+  private readonly socket: WebSocket;
+  private readonly clock = new ClockSync();
+  private readonly video: VideoRenderer;
+  private readonly audio: AudioRenderer;
+  private readonly pingTimer: ReturnType<typeof setInterval>;
+  private pingId = 0;
+  private lastMessageAt = performance.now();
+  private hasVideo = false;
+  private playing = false;
+  private finished = false;
+
+  constructor(private readonly context: TransportContext) {
+    const { recorder } = context;
+    this.video = new VideoRenderer({
+      surface: context.surface,
+      recorder,
+      latencyMs: (receivedAtUs) => this.latencyMs(receivedAtUs),
+      onPaint: () => this.markPlaying(),
+    });
+    this.audio = new AudioRenderer(context.audio, recorder);
+
+    const url = webSocketUrl(context.stream, 'ws/nal');
+    recorder.log(`ws-nal connecting to ${url}`);
+    context.events.state('connecting');
+    this.socket = new WebSocket(url);
+    this.socket.binaryType = 'arraybuffer';
+    this.socket.onopen = () => {
+      recorder.log('ws-nal open');
+      this.ping();
+    };
+    this.socket.onmessage = (event: MessageEvent<ArrayBuffer | string>) => this.receive(event.data);
+    this.socket.onclose = (event) => this.finish(event.code, event.reason || closeDescription(event.code), true);
+    this.pingTimer = setInterval(() => this.tick(), PING_INTERVAL_MS);
+  }
+
+  sendInput(message: Uint8Array): void {
+    if (this.socket.readyState !== WebSocket.OPEN || this.socket.bufferedAmount > MAX_INPUT_BUFFERED_BYTES) return;
+    this.socket.send(message);
+  }
+
+  setVideoEnabled(enabled: boolean): void {
+    if (enabled) this.video.waitForKeyframe();
+    this.sendText(encodeSetVideoEnabled(enabled));
+  }
+
+  setKeyframesOnly(keyframesOnly: boolean): void {
+    this.sendText(encodeSetKeyframesOnly(keyframesOnly));
+  }
+
+  close(): void {
+    this.finish(1000, 'closed by the player', false);
+  }
+
+  private receive(data: ArrayBuffer | string): void {
+    this.lastMessageAt = performance.now();
+    try {
+      if (typeof data === 'string') this.handleText(parseServerText(data));
+      else this.handleMedia(parseMediaMessage(data));
+    } catch (err) {
+      // Tolerate what this player does not understand; the server is the strict side of the protocol.
+      this.context.recorder.log(`ws-nal ignored a message: ${(err as Error).message}`);
+    }
+  }
+
+  private handleText(message: ServerMessage): void {
+    const { recorder, events } = this.context;
+    switch (message.type) {
+      case 'hello':
+        recorder.log(`hello from ${message.server}, protocol ${message.version}, viewer ${message.id}`);
+        if (message.version !== 1) recorder.log(`ws-nal protocol version ${message.version} is newer than this player's 1`);
+        break;
+      case 'init':
+        this.hasVideo = message.video !== undefined;
+        if (message.video) this.video.configure(message.video);
+        if (message.audio) this.audio.configure(message.audio);
+        if (this.playing) {
+          this.playing = false;
+          events.state('connecting');
+        }
+        break;
+      case 'offline':
+        recorder.log(`offline${message.reason ? `: ${message.reason}` : ''}`);
+        this.playing = false;
+        this.video.waitForKeyframe();
+        this.audio.reanchor();
+        events.state('waiting', message.reason);
+        break;
+      case 'pong':
+        this.clock.addSample(message.t, wallClockUs(), message.serverTime);
+        recorder.rtt(this.clock.lastRttUs === null ? null : this.clock.lastRttUs / 1000);
+        break;
+      case 'stats':
+        recorder.serverDropped(message.dropped);
+        break;
+      case 'unknown':
+        recorder.log(`ws-nal ignored unknown message type "${message.name}"`);
+        break;
+    }
+  }
+
+  private handleMedia(message: MediaMessage): void {
+    if (message.kind === 'video') {
+      this.video.push(message);
+    } else {
+      this.audio.push(message);
+      if (!this.hasVideo) this.markPlaying();
+    }
+  }
+
+  private markPlaying(): void {
+    if (this.playing || this.finished) return;
+    this.playing = true;
+    this.context.events.state('playing');
+  }
+
+  private latencyMs(receivedAtUs: number): number | null {
+    const offset = this.clock.offsetUs;
+    return offset === null ? null : (wallClockUs() + offset - receivedAtUs) / 1000;
+  }
+
+  private tick(): void {
+    const silentMs = performance.now() - this.lastMessageAt;
+    if (this.socket.readyState === WebSocket.CONNECTING && silentMs > CONNECT_TIMEOUT_MS) {
+      this.finish(CLOSE_CODE_SILENT, `no answer from the server within ${CONNECT_TIMEOUT_MS / 1000} s`, true);
+    } else if (this.socket.readyState === WebSocket.OPEN && silentMs > SILENCE_TIMEOUT_MS) {
+      this.finish(CLOSE_CODE_SILENT, `no data from the server for ${SILENCE_TIMEOUT_MS / 1000} s`, true);
+    } else if (this.socket.readyState === WebSocket.OPEN) {
+      this.ping();
+    }
+  }
+
+  private ping(): void {
+    this.sendText(encodePing(++this.pingId, wallClockUs()));
+  }
+
+  private sendText(text: string): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(text);
+  }
+
+  /** Idempotent; a dead socket may never fire `close`, so the session ends here rather than waiting for it. */
+  private finish(code: number, reason: string, report: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearInterval(this.pingTimer);
+    this.socket.onopen = this.socket.onmessage = this.socket.onclose = null;
+    if (this.socket.readyState === WebSocket.CONNECTING || this.socket.readyState === WebSocket.OPEN) {
+      // Browsers accept only 1000 and 3000–4999 from scripts; the reason must fit in 123 bytes.
+      this.socket.close(code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000, reason.slice(0, 120));
+    }
+    this.video.close();
+    this.audio.close();
+    this.context.recorder.log(`ws-nal closed: ${code} ${reason}`);
+    if (report) this.context.events.closed(code, reason);
+  }
+}
+
+function closeDescription(code: number): string {
+  switch (code) {
+    case 1000:
+      return 'closed by the server';
+    case 1001:
+      return 'server going away';
+    case 1006:
+      return 'connection lost';
+    default:
+      return `closed with code ${code}`;
+  }
+}
+
+export const wsNalTransport: TransportDefinition = {
+  id: 'ws-nal',
+  description: 'H.264 Annex B and AAC over WebSocket, decoded by WebCodecs',
+  unsupportedReason() {
+    if (typeof WebSocket === 'undefined') return 'this browser has no WebSocket';
+    if (typeof VideoDecoder === 'undefined') {
+      return globalThis.isSecureContext ? 'this browser has no WebCodecs' : 'WebCodecs needs HTTPS or localhost';
+    }
+    return null;
+  },
+  connect: (context) => new WsNalSession(context),
+};

@@ -1,0 +1,16 @@
+export { RTWebSocketConnection, CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR } from './connection.js';
+export type { ConnectionOptions, ConnectionStats, RTWebSocketTransport } from './connection.js';
+export { SendFlow, Priority, INITIAL_PEER_WINDOW } from './send-flow.js';
+export type { FlowExceptionCallback, OpenFlowOptions, WriteOptions } from './send-flow.js';
+export { RecvFlow } from './recv-flow.js';
+export { WriteReceipt } from './receipt.js';
+export type { ReceiptCallback } from './receipt.js';
+export { ProtocolError } from './errors.js';
+export type { ProtocolErrorKind } from './errors.js';
+export { realTiming } from './timing.js';
+export type { Timing } from './timing.js';
+export { attachWebSocket } from './websocket.js';
+export type { WebSocketLike } from './websocket.js';
+export { MessageType, decodeMessage, encodeMessage } from './messages.js';
+export type { Message } from './messages.js';
+export { encodeVlu, readVlu, vluLength, writeVlu, MAX_VLU } from './vlu.js';
