@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, type Browser } from '../helpers/browser.js';
+import { publish, type Publisher } from '../helpers/ffmpeg.js';
+import { NalClient } from '../helpers/nal-client.js';
+import { startServer, type TestServer } from '../helpers/server.js';
+
+let srv: TestServer;
+let browser: Browser;
+let pub: Publisher;
+
+interface PlayerStats {
+  state: string;
+  transport: string;
+  framesDecoded: number;
+  framesPainted: number;
+  firstPaintAt: number | null;
+  width: number;
+  height: number;
+  latencyMs: number | null;
+  rttMs: number | null;
+}
+
+beforeAll(async () => {
+  srv = await startServer('paths:\n  ~^live/.+$:\n');
+  pub = publish(srv.rtmpUrl('live/e2e'), { size: '640x360' });
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await pub?.stop();
+  await srv?.stop();
+});
+
+describe('player page in headless Chromium', () => {
+  it('decodes with WebCodecs and paints frames of the published stream, showing latency and RTT', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(srv.httpUrl('/live/e2e/?transport=ws-nal'));
+    await page.waitForFunction(() => ((window as unknown as { __polycast?: PlayerStats }).__polycast?.framesPainted ?? 0) > 30, undefined, { timeout: 20_000 });
+    const stats = (await page.evaluate(() => (window as unknown as { __polycast: PlayerStats }).__polycast)) as PlayerStats;
+    expect(stats.state).toBe('playing');
+    expect(stats.transport).toBe('ws-nal');
+    expect([stats.width, stats.height]).toEqual([640, 360]);
+    expect(stats.framesDecoded).toBeGreaterThanOrEqual(stats.framesPainted);
+    expect(stats.firstPaintAt).not.toBeNull();
+    await page.waitForFunction(() => (window as unknown as { __polycast: PlayerStats }).__polycast.latencyMs !== null, undefined, { timeout: 10_000 });
+    // The canvas really holds a picture: testsrc is colourful, not black.
+    const colourful = await page.evaluate(() => {
+      const find = (root: Document | ShadowRoot): HTMLCanvasElement | null => {
+        const c = root.querySelector('canvas');
+        if (c) return c;
+        for (const el of root.querySelectorAll('*')) if (el.shadowRoot) { const inner = find(el.shadowRoot); if (inner) return inner; }
+        return null;
+      };
+      const canvas = find(document)!;
+      const probe = document.createElement('canvas');
+      probe.width = 64;
+      probe.height = 36;
+      const ctx = probe.getContext('2d')!;
+      ctx.drawImage(canvas, 0, 0, 64, 36);
+      const px = ctx.getImageData(0, 0, 64, 36).data;
+      let sum = 0;
+      for (let i = 0; i < px.length; i += 4) sum += px[i]! + px[i + 1]! + px[i + 2]!;
+      return sum / (px.length / 4);
+    });
+    expect(colourful).toBeGreaterThan(50);
+    await page.close();
+  });
+
+  it('sends keyboard and mouse input typed in the page to the input socket', async () => {
+    const input = new NalClient(srv.wsUrl('live/e2e', 'ws/input'));
+    await input.opened;
+    const page = await browser.context.newPage();
+    await page.goto(srv.httpUrl('/live/e2e/?transport=ws-nal'));
+    await page.waitForFunction(() => ((window as unknown as { __polycast?: PlayerStats }).__polycast?.framesPainted ?? 0) > 5, undefined, { timeout: 20_000 });
+    const box = await page.evaluate(() => {
+      const r = document.querySelector('polycast-player')!.getBoundingClientRect();
+      return { x: r.x + r.width / 2, y: r.y + r.height / 2 };
+    });
+    await page.mouse.click(box.x, box.y);
+    await page.keyboard.press('KeyQ');
+    await input.until(() => input.binaries.some((b) => b[0] === 0x10 && b.subarray(4).toString() === 'KeyQ'), 5000, 'KeyQ');
+    await input.until(() => input.binaries.some((b) => b[0] === 0x11), 5000, 'mouse button');
+    const down = input.binaries.find((b) => b[0] === 0x10)!;
+    expect(down[1]).toBe(1);
+    input.close();
+    await page.close();
+  });
+
+  it('lists the live path on the index page', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(srv.httpUrl('/'));
+    await page.waitForSelector('a[href="/live/e2e/"]', { timeout: 10_000 });
+    await page.close();
+  });
+});
