@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { attachWebSocket, type RecvFlow, type RTWebSocketConnection, type SendFlow, type WebSocketLike } from '../../src/protocols/rtwebsocket/index.js';
+import { attachWebSocket, type RecvFlow, type RTWebSocketConnection, type SendFlow } from '../../src/protocols/rtwebsocket/index.js';
 
 export interface TrackMessage {
   bytes: Uint8Array;
@@ -23,7 +23,7 @@ export class RtwsClient {
     this.ws.on('error', () => undefined);
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => {
-        this.conn = attachWebSocket(this.ws as unknown as WebSocketLike, { onCallbackError: (e) => console.error(e) });
+        this.conn = attachWebSocket(this.ws, { onCallbackError: (e) => console.error(e) });
         this.conn.onRecvFlow = (flow) => this.onFlow(flow);
         resolve();
       });

@@ -487,7 +487,7 @@ export class RTWebSocketConnection {
         } else if (flow._sendControl(now) || (this.#flight.canSend && flow._sendFragment())) {
           level.splice(i, 1);
           level.push(flow);
-        } else if (!this.#flight.canSend && flow.bufferLength > 0) {
+        } else if (!this.#flight.canSend && flow.queuedMessages > 0) {
           i++; // keep its turn for when acks open the cap
         } else {
           level.splice(i, 1); // idle, or waiting for the peer's window: an ack or write requeues it
