@@ -208,9 +208,14 @@ export class Http3Connection implements SessionHost {
       this.established = true;
       this.openControlStream();
       if (this.owner.keepAliveMs > 0) {
+        // Browsers time out idle QUIC connections; a PING now and then keeps a quiet session (no media yet) alive.
         this.keepAlive = setInterval(() => {
-          if (this.sessions.size === 0) return;
-          this.conn.sendAckEliciting();
+          if (this.finalized || this.sessions.size === 0) return;
+          try {
+            this.conn.sendAckEliciting();
+          } catch {
+            return;
+          }
           this.flush();
         }, this.owner.keepAliveMs);
         this.keepAlive.unref();
@@ -430,10 +435,18 @@ export class Http3Connection implements SessionHost {
     this.scheduleFlush();
   }
 
-  private waitForCredit(kind: 'uni' | 'bidi'): Promise<void> {
-    const left = kind === 'uni' ? this.conn.peerStreamsLeftUni() : this.conn.peerStreamsLeftBidi();
-    if (left > 0) return Promise.resolve();
-    return new Promise((resolve) => this.creditWaiters[kind].push(resolve));
+  /**
+   * A new stream id once the peer's MAX_STREAMS allows one. Checking and
+   * allocating happen in one synchronous step, so concurrent openers cannot
+   * both take the last credit.
+   */
+  private async acquireStream(kind: 'uni' | 'bidi', session: WebTransportSession): Promise<number> {
+    for (;;) {
+      if (session.isClosed || this.finalized) throw new WebTransportStreamError('session closed', null);
+      const left = kind === 'uni' ? this.conn.peerStreamsLeftUni() : this.conn.peerStreamsLeftBidi();
+      if (left > 0) return this.allocate(kind);
+      await new Promise<void>((resolve) => this.creditWaiters[kind].push(resolve));
+    }
   }
 
   private wakeCreditWaiters(): void {
@@ -445,9 +458,7 @@ export class Http3Connection implements SessionHost {
   }
 
   async openUniStream(session: WebTransportSession, priority?: StreamPriority): Promise<WebTransportSendStream> {
-    await this.waitForCredit('uni');
-    if (session.isClosed || this.finalized) throw new WebTransportStreamError('session closed', null);
-    const id = this.allocate('uni');
+    const id = await this.acquireStream('uni', session);
     const stream = new WebTransportSendStream(id, this, encodeUniStreamHeader(session.id), priority);
     session.addStream(stream);
     const forget = (): void => void session.streams.delete(id);
@@ -456,9 +467,7 @@ export class Http3Connection implements SessionHost {
   }
 
   async openBidiStream(session: WebTransportSession, priority?: StreamPriority): Promise<WebTransportBidiStream> {
-    await this.waitForCredit('bidi');
-    if (session.isClosed || this.finalized) throw new WebTransportStreamError('session closed', null);
-    const id = this.allocate('bidi');
+    const id = await this.acquireStream('bidi', session);
     const stream = new WebTransportBidiStream(id, this, encodeBidiStreamHeader(session.id), priority);
     session.addStream(stream);
     this.forgetBidiWhenDone(session, stream);
@@ -495,6 +504,8 @@ export class Http3Connection implements SessionHost {
 
   sessionEnded(session: WebTransportSession): void {
     this.sessions.delete(session.id);
+    // Openers waiting for stream credit on this session must learn it is gone; the others wait again.
+    for (const w of [...this.creditWaiters.uni.splice(0), ...this.creditWaiters.bidi.splice(0)]) w();
   }
 
   // --- peer streams ---

@@ -122,6 +122,11 @@ export class WebTransportSendStream {
     if (this.failure === undefined) this.host.streamPriority(this.id, urgency, incremental);
   }
 
+  /**
+   * Queues `data`. quiche copies what it accepts at once; bytes it cannot take
+   * yet stay referenced here, so the caller must not modify `data` until the
+   * promise resolves.
+   */
   write(data: Uint8Array): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.ended) return Promise.reject(new WebTransportStreamError('write after end', null));
@@ -198,7 +203,6 @@ export class WebTransportSendStream {
     for (const w of this.queue.splice(0)) w.reject(error);
     this.queued = 0;
     this.rejectFinished(error);
-    this.writableStream = undefined;
   }
 }
 

@@ -53,7 +53,7 @@ export interface DecodedDatagram {
   readonly payload: Uint8Array;
 }
 
-/** Splits an HTTP/3 datagram; a missing or oversized quarter stream id is H3_DATAGRAM_ERROR's stand-in, H3_GENERAL_PROTOCOL_ERROR. */
+/** Splits an HTTP/3 datagram; a missing or oversized quarter stream id throws (H3_GENERAL_PROTOCOL_ERROR). */
 export function decodeDatagram(datagram: Uint8Array): DecodedDatagram {
   const r = new ByteReader(datagram, 'HTTP/3 datagram', H3ErrorCode.GENERAL_PROTOCOL_ERROR);
   const q = r.varint();
