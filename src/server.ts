@@ -9,13 +9,18 @@ import { packageRoot, packageVersion } from './package-root.js';
 import { PathManager, type PathLookup } from './stream/path-manager.js';
 import type { Transport, TransportContext } from './transport.js';
 import { WebServer } from './web/server.js';
+import { WebTransportListener } from './web/webtransport-listener.js';
 import { JpegTransport } from '../transports/jpeg/server.js';
+import { MoqTransport } from '../transports/moq/server.js';
+import { WtFmp4Transport } from '../transports/wt-fmp4/server.js';
 import { WsFmp4Transport } from '../transports/ws-fmp4/server.js';
 import { WsNalTransport } from '../transports/ws-nal/server.js';
 
 export interface ListeningAddresses {
   rtmp?: number;
   web: number;
+  /** UDP port of WebTransport (HTTP/3), when enabled. */
+  webTransport?: number;
 }
 
 /**
@@ -31,6 +36,7 @@ export class Polycast {
   readonly transports: Transport[] = [];
   private readonly hooks: Hook[] = [];
   private addresses: ListeningAddresses | undefined;
+  readonly webTransport: WebTransportListener | undefined;
 
   constructor(
     readonly config: ResolvedConfig,
@@ -65,9 +71,28 @@ export class Polycast {
     this.transports.push(new WsNalTransport(ctx));
     this.transports.push(new WsFmp4Transport(ctx, { defaultProtocol: config.webSocketProtocol, segmentSize: config.webSocketSegmentSize }));
     this.transports.push(new JpegTransport(ctx, { ffmpeg: this.ffmpeg?.path }));
+    if (config.webTransport) this.transports.push(new WtFmp4Transport(ctx));
+    if (config.webTransport) this.transports.push(new MoqTransport(ctx));
+    if (config.webTransport) {
+      this.webTransport = new WebTransportListener({
+        host: config.webTransportAddress?.host ?? config.webAddress.host,
+        // Filled in at start when it follows webAddress (whose port may be ephemeral).
+        port: config.webTransportAddress?.port ?? -1,
+        allowOrigins: config.webAllowOrigins,
+        certFile: config.webServerCert,
+        keyFile: config.webServerKey,
+        log: log.child({ module: 'webtransport' }),
+        pathExists: (name) => 'name' in this.paths.acquire(name),
+      });
+      const wt = this.webTransport;
+      this.web.app.get('/certificate.sha256', (_req, reply) => {
+        reply.header('Cache-Control', 'no-store').header('Access-Control-Allow-Origin', '*').type('text/plain').send(wt.certificateSha256);
+      });
+    }
     for (const transport of this.transports) {
       for (const route of transport.upgrades) this.web.addUpgrade(route);
       for (const route of transport.httpRoutes ?? []) this.web.addHttpRoute(route);
+      for (const route of transport.webTransportRoutes ?? []) this.webTransport?.addRoute(route);
     }
   }
 
@@ -77,14 +102,19 @@ export class Polycast {
       const rtmp = this.rtmp ? (await this.rtmp.start()).port : undefined;
       if (this.rtmp) started.push(() => this.rtmp!.stop());
       const web = (await this.web.start()).port;
-      this.addresses = { rtmp, web };
+      started.push(() => this.web.stop());
+      let webTransport: number | undefined;
+      if (this.webTransport) {
+        webTransport = (await this.webTransport.start(this.config.webTransportAddress === undefined ? web : undefined)).port;
+      }
+      this.addresses = { rtmp, web, webTransport };
     } catch (err) {
       for (const stop of started) await stop();
       throw err;
     }
     this.log.info(
       { version: this.version, rtmp: this.addresses.rtmp, web: this.addresses.web, ffmpeg: this.ffmpeg?.path ?? 'none' },
-      `Polycast ${this.version} listening: RTMP :${this.addresses.rtmp ?? 'off'}, web :${this.addresses.web}`,
+      `Polycast ${this.version} listening: RTMP :${this.addresses.rtmp ?? 'off'}, web :${this.addresses.web}, WebTransport :${this.addresses.webTransport ?? 'off'}/udp`,
     );
     this.startStaticPaths();
     return this.addresses;
@@ -95,6 +125,7 @@ export class Polycast {
     for (const transport of this.transports) await transport.close(reason);
     this.paths.closeAll(reason);
     await this.rtmp?.stop();
+    await this.webTransport?.stop();
     await this.web.stop();
     this.log.info({ reason }, 'Polycast stopped');
   }

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { WebTransportSession } from '../transports/webtransport/session.js';
 import type { PathManager } from './stream/path-manager.js';
 
 /**
@@ -33,10 +34,27 @@ export interface HttpRoute {
   handle(req: FastifyRequest, reply: FastifyReply, pathName: string): Promise<FastifyReply> | FastifyReply;
 }
 
+/**
+ * A WebTransport endpoint: `exact` matches one URL path (`/moq`), `suffix`
+ * matches `/<path>/<suffix>` (`wt/fmp4`) and hands over the stream path.
+ */
+export interface WebTransportRoute {
+  readonly kind: 'exact' | 'suffix';
+  readonly path: string;
+  /**
+   * Picks one of the subprotocols the client offered (`wt-available-protocols`);
+   * the listener answers it as `wt-protocol` and hands it to `handleSession`.
+   * Undefined (or no hook) selects none.
+   */
+  selectProtocol?(offered: readonly string[]): string | undefined;
+  handleSession(session: WebTransportSession, pathName: string | undefined, protocol?: string): void;
+}
+
 export interface Transport {
   readonly name: string;
   readonly upgrades: readonly UpgradeRoute[];
   readonly httpRoutes?: readonly HttpRoute[];
+  readonly webTransportRoutes?: readonly WebTransportRoute[];
   close(reason: string): Promise<void> | void;
 }
 

@@ -11,6 +11,8 @@ export interface TestServer {
   rtmpUrl(path: string): string;
   wsUrl(path: string, suffix?: string): string;
   httpUrl(path: string): string;
+  /** `https://127.0.0.1:<port>` for WebTransport (UDP on the web port), when enabled. */
+  wtUrl(path: string): string;
   /** Every log line the server wrote, parsed. */
   logs: Array<Record<string, unknown>>;
   stop(): Promise<void>;
@@ -20,10 +22,10 @@ export interface TestServer {
  * Starts a real Polycast in this process on free loopback ports. `yaml` is
  * appended to a config that sets the addresses; it usually holds `paths:`.
  */
-export async function startServer(yaml = 'paths:\n  all_others:\n'): Promise<TestServer> {
+export async function startServer(yaml = 'paths:\n  all_others:\n', options: { webTransport?: boolean } = {}): Promise<TestServer> {
   const rtmpPort = await freePort();
   const webPort = await freePort();
-  const text = `logLevel: debug\nrtmpAddress: 127.0.0.1:${rtmpPort}\nwebAddress: 127.0.0.1:${webPort}\nwebTransport: no\n${yaml}`;
+  const text = `logLevel: debug\nrtmpAddress: 127.0.0.1:${rtmpPort}\nwebAddress: 127.0.0.1:${webPort}\nwebTransport: ${options.webTransport ? 'yes' : 'no'}\n${yaml}`;
   const config = parseConfig(text, 'test.yml', {});
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
@@ -43,6 +45,7 @@ export async function startServer(yaml = 'paths:\n  all_others:\n'): Promise<Tes
     rtmpUrl: (path) => `rtmp://127.0.0.1:${rtmpPort}/${path}`,
     wsUrl: (path, suffix = 'ws/nal') => `ws://127.0.0.1:${webPort}/${path}/${suffix}`,
     httpUrl: (path) => `http://127.0.0.1:${webPort}${path}`,
+    wtUrl: (path) => `https://127.0.0.1:${webPort}${path}`,
     stop: () => server.stop(),
   };
 }

@@ -51,6 +51,9 @@ import {
   type StreamPriority,
 } from './session.js';
 
+/** How long a close capsule may wait for flow-control credit before the connection is closed instead (ms). */
+const CONNECT_BACKLOG_MS = 3000;
+
 /** The decision the application makes for each extended CONNECT. */
 export interface WebTransportRequest extends SessionRequestInfo {}
 
@@ -146,6 +149,9 @@ export class Http3Connection implements SessionHost {
   private timerDeadline = Infinity;
   private keepAlive: NodeJS.Timeout | undefined;
   private flushQueued = false;
+  /** Capsule bytes for CONNECT streams waiting for connection-level credit. */
+  private readonly connectBacklog: Array<{ id: number; data: Uint8Array; fin: boolean }> = [];
+  private connectBacklogTimer: NodeJS.Timeout | undefined;
   private inFlush = false;
 
   private readonly handlers = new Map<number, StreamHandler>();
@@ -325,6 +331,7 @@ export class Http3Connection implements SessionHost {
     this.finalized = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
+    if (this.connectBacklogTimer !== undefined) clearTimeout(this.connectBacklogTimer);
     const peer = this.conn.peerError();
     const why = peer ? `connection closed by peer (code ${peer.errorCode})` : 'connection closed';
     for (const s of [...this.sessions.values()]) s.finish({ code: 0, reason: why }, why);
@@ -388,21 +395,26 @@ export class Http3Connection implements SessionHost {
   }
 
   private retryBlocked(): void {
+    if (this.connectBacklog.length > 0) this.flushConnectBacklog();
     if (this.blocked.size === 0) return;
     const streams = [...this.blocked];
     this.blocked.clear();
     for (const s of streams) s.pump();
   }
 
-  streamReset(id: number, h3Code: number): void {
-    if (this.finalized) return;
+  streamReset(id: number, h3Code: number): boolean {
+    if (this.finalized) return false;
+    let reset = true;
     try {
-      this.conn.streamShutdown(id, Shutdown.Write, h3Code);
+      // null: quiche had nothing left to reset.
+      reset = this.conn.streamShutdown(id, Shutdown.Write, h3Code) !== null;
     } catch {
-      // The stream is already finished or reset.
+      // The stream is already complete (all data acknowledged) and collected, or reset.
+      reset = false;
     }
     this.blocked.forEach((s) => s.id === id && this.blocked.delete(s));
     this.scheduleFlush();
+    return reset;
   }
 
   streamStopSending(id: number, h3Code: number): void {
@@ -495,11 +507,44 @@ export class Http3Connection implements SessionHost {
 
   sendOnConnectStream(sessionId: number, bytes: Uint8Array, fin: boolean): void {
     if (this.finalized) return;
-    try {
-      this.rawSend(sessionId, bytes, fin);
-    } catch {
-      // The peer already reset the CONNECT stream: the session is gone anyway.
+    this.connectBacklog.push({ id: sessionId, data: bytes, fin });
+    this.flushConnectBacklog();
+    if (this.connectBacklog.length > 0 && this.connectBacklogTimer === undefined) {
+      // Media filled the connection's flow-control window and the peer is not
+      // reading: a close capsule that cannot get through in time ends the
+      // connection instead, once no other session needs it.
+      this.connectBacklogTimer = setTimeout(() => {
+        this.connectBacklogTimer = undefined;
+        if (this.connectBacklog.length > 0 && this.sessions.size === 0) this.closeWith(H3ErrorCode.NO_ERROR, 'session closed');
+      }, CONNECT_BACKLOG_MS);
+      this.connectBacklogTimer.unref();
     }
+  }
+
+  /**
+   * Capsules (and FINs) for CONNECT streams go out in order as connection
+   * credit allows; a capsule must never be dropped just because media used up
+   * the window at that moment.
+   */
+  private flushConnectBacklog(): void {
+    while (this.connectBacklog.length > 0) {
+      const head = this.connectBacklog[0]!;
+      let n: number | null;
+      try {
+        n = this.conn.streamSend(head.id, head.data, head.fin);
+      } catch {
+        // The peer reset the CONNECT stream: the session is gone anyway.
+        this.connectBacklog.shift();
+        continue;
+      }
+      if (n === null) break;
+      if (n < head.data.length) {
+        head.data = head.data.subarray(n);
+        break;
+      }
+      this.connectBacklog.shift();
+    }
+    this.scheduleFlush();
   }
 
   sessionEnded(session: WebTransportSession): void {

@@ -63,7 +63,8 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
   readonly maxSessionsPerConnection: number;
   readonly keepAliveMs: number;
   readonly packets: PacketSlab;
-  private readonly config: Config;
+  private config: Config;
+  private readonly payload: number;
   private readonly connections = new Map<string, Http3Connection>();
   private readonly live = new Set<Http3Connection>();
   private readonly maxConnections: number;
@@ -76,9 +77,17 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     this.maxSessionsPerConnection = opts.maxSessionsPerConnection ?? 16;
     this.keepAliveMs = opts.keepAliveMs ?? 10_000;
     this.maxConnections = opts.maxConnections ?? 1024;
-    const payload = opts.maxUdpPayloadSize ?? 1350;
-    this.packets = new PacketSlab(payload);
-    this.config = buildConfig(opts, payload);
+    this.payload = opts.maxUdpPayloadSize ?? 1350;
+    this.packets = new PacketSlab(this.payload);
+    this.config = buildConfig(opts, this.payload);
+  }
+
+  /**
+   * Replaces the certificate for connections accepted from now on; live
+   * connections keep the one they were set up with, so rotation drops no session.
+   */
+  setCertificate(cert: string, key: string): void {
+    this.config = buildConfig({ ...this.opts, cert, key }, this.payload);
   }
 
   get socket(): Socket {

@@ -21,8 +21,8 @@ export interface StreamHost {
   streamSend(id: number, data: Uint8Array, fin: boolean): number;
   /** Registers a stream whose queued bytes should be retried when credit arrives. */
   markBlocked(stream: WebTransportSendStream): void;
-  /** RESET_STREAM with an HTTP/3 error code. */
-  streamReset(id: number, h3Code: number): void;
+  /** RESET_STREAM with an HTTP/3 error code; false when the stream was already complete (nothing to reset). */
+  streamReset(id: number, h3Code: number): boolean;
   /** STOP_SENDING with an HTTP/3 error code. */
   streamStopSending(id: number, h3Code: number): void;
   streamPriority(id: number, urgency: number, incremental: boolean): void;
@@ -145,12 +145,14 @@ export class WebTransportSendStream {
   /**
    * Resets the stream (RESET_STREAM) with a WebTransport application code:
    * queued and unacknowledged bytes are dropped, e.g. a media group that went
-   * stale.
+   * stale. Returns false when there was nothing left to drop (all of it had
+   * been delivered and acknowledged).
    */
-  abort(code = 0): void {
-    if (this.failure !== undefined) return;
-    this.host.streamReset(this.id, webTransportCodeToHttp3(code));
+  abort(code = 0): boolean {
+    if (this.failure !== undefined) return false;
+    const reset = this.host.streamReset(this.id, webTransportCodeToHttp3(code));
     this.fail(new WebTransportStreamError(`stream aborted locally with code ${code}`, code));
+    return reset;
   }
 
   /** A WHATWG writable view of this stream (one per stream). */
@@ -158,7 +160,9 @@ export class WebTransportSendStream {
     this.writableStream ??= new WritableStream<Uint8Array>({
       write: (chunk) => this.write(chunk),
       close: () => this.end(),
-      abort: (reason: unknown) => this.abort(typeof reason === 'number' ? reason : 0),
+      abort: (reason: unknown) => {
+        this.abort(typeof reason === 'number' ? reason : 0);
+      },
     });
     return this.writableStream;
   }
@@ -510,6 +514,8 @@ export class WebTransportSession {
           s.fail(error);
         }
       } else {
+        // The peer must stop sending on streams of a dead session too.
+        this.host.streamStopSending(s.id, H3ErrorCode.WT_SESSION_GONE);
         s.side.error(error);
       }
     }

@@ -1,0 +1,198 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { generateSelfSignedCertificate, WebTransportServer, type WebTransportSession } from '../../transports/webtransport/index.js';
+import type { WebTransportRoute } from '../transport.js';
+import { originAllowed } from './origin.js';
+
+export interface WebTransportListenerOptions {
+  host: string;
+  port: number;
+  allowOrigins: readonly string[];
+  /** PEM files from `webServerCert`/`webServerKey`; empty: a generated certificate. */
+  certFile: string;
+  keyFile: string;
+  log: Logger;
+  /** Valid stream path? (the `suffix` routes' paths must exist). */
+  pathExists(name: string): boolean;
+}
+
+/** A generated certificate is valid this long (browsers accept ≤ 14 days for serverCertificateHashes)… */
+const GENERATED_VALID_DAYS = 10;
+/** …and replaced this long before it expires. */
+const ROTATE_BEFORE_MS = 3 * 24 * 3600 * 1000;
+
+/**
+ * The UDP side of `webAddress`: HTTP/3 + WebTransport. Routes each session
+ * to the transport that serves its URL, checks the origin, and keeps a
+ * certificate browsers accept by hash, rotating a generated one before it
+ * expires without dropping live sessions.
+ */
+export class WebTransportListener {
+  private server: WebTransportServer | undefined;
+  private readonly routes: WebTransportRoute[] = [];
+  private sha256Hex = '';
+  private rotateTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: WebTransportListenerOptions) {}
+
+  addRoute(route: WebTransportRoute): void {
+    this.routes.push(route);
+  }
+
+  /** SHA-256 of the certificate's DER, hex: what `/certificate.sha256` serves. */
+  get certificateSha256(): string {
+    return this.sha256Hex;
+  }
+
+  /** `portOverride`: the port to use when it follows the web server's (which may have been ephemeral). */
+  async start(portOverride?: number): Promise<{ port: number }> {
+    const { cert, key } = this.loadOrGenerate();
+    const port = portOverride ?? this.o.port;
+    const server = new WebTransportServer({
+      host: this.o.host || '::',
+      port,
+      cert,
+      key,
+      onRequest: (req) => this.decide(req.path, req.origin, req.headers),
+    });
+    server.on('session', (session) => this.route(session));
+    server.on('connectionError', (err, peer) => this.o.log.debug({ err: err.message, peer }, 'WebTransport connection closed on error'));
+    this.server = server;
+    try {
+      const addr = await server.listen();
+      return { port: addr.port };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const where = `${this.o.host || '*'}:${port}/udp`;
+      throw new Error(
+        e.code === 'EADDRINUSE'
+          ? `WebTransport listener: address ${where} is already in use (set webTransportAddress, or webTransport: no)`
+          : `WebTransport listener on ${where}: ${e.message}`,
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.rotateTimer) clearTimeout(this.rotateTimer);
+    await this.server?.close();
+  }
+
+  private decide(path: string, origin: string | undefined, headers: Readonly<Record<string, string>>): { status: number; headers?: Record<string, string> } {
+    if (!originAllowed(origin, this.o.allowOrigins)) return { status: 403 };
+    const found = this.find(path);
+    if (found === undefined) return { status: 404 };
+    if (found.pathName !== undefined && !this.o.pathExists(found.pathName)) return { status: 404 };
+    const protocol = protocolFor(found.route, headers);
+    return protocol === undefined ? { status: 200 } : { status: 200, headers: { 'wt-protocol': `"${protocol}"` } };
+  }
+
+  private find(rawPath: string): { route: WebTransportRoute; pathName: string | undefined } | undefined {
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(rawPath, 'https://x').pathname);
+    } catch {
+      return undefined;
+    }
+    for (const route of this.routes) {
+      if (route.kind === 'exact' && path === `/${route.path}`) return { route, pathName: undefined };
+      if (route.kind === 'suffix' && path.endsWith(`/${route.path}`)) {
+        const pathName = path.slice(1, -route.path.length - 1);
+        if (pathName !== '') return { route, pathName };
+      }
+    }
+    return undefined;
+  }
+
+  private route(session: WebTransportSession): void {
+    const found = this.find(session.path);
+    if (found === undefined) {
+      session.close(404, 'no such endpoint');
+      return;
+    }
+    // The same choice the response announced: it depends on the request headers only.
+    found.route.handleSession(session, found.pathName, protocolFor(found.route, session.request.headers));
+  }
+
+  private loadOrGenerate(): { cert: string; key: string } {
+    if (this.o.certFile !== '' && this.o.keyFile !== '') {
+      const cert = readFileSync(this.o.certFile, 'utf8');
+      const key = readFileSync(this.o.keyFile, 'utf8');
+      this.sha256Hex = createHash('sha256').update(new X509Certificate(cert).raw).digest('hex');
+      return { cert, key };
+    }
+    return this.generate();
+  }
+
+  private generate(): { cert: string; key: string } {
+    const made = generateSelfSignedCertificate({ validDays: GENERATED_VALID_DAYS });
+    this.sha256Hex = Buffer.from(made.sha256).toString('hex');
+    const rotateIn = Math.max(60_000, made.notAfter.getTime() - Date.now() - ROTATE_BEFORE_MS);
+    this.rotateTimer = setTimeout(() => this.rotate(), Math.min(rotateIn, 2 ** 31 - 1));
+    this.rotateTimer.unref();
+    this.o.log.info({ sha256: this.sha256Hex, notAfter: made.notAfter.toISOString() }, 'WebTransport: generated a self-signed certificate');
+    return { cert: made.certPem, key: made.keyPem };
+  }
+
+  /** Exposed for tests: swap in a fresh generated certificate now. */
+  rotate(): void {
+    if (this.rotateTimer) clearTimeout(this.rotateTimer);
+    const { cert, key } = this.generate();
+    this.server?.setCertificate(cert, key);
+  }
+}
+
+/** The route's pick among the client's `wt-available-protocols`, if any. */
+function protocolFor(route: WebTransportRoute, headers: Readonly<Record<string, string>>): string | undefined {
+  if (route.selectProtocol === undefined) return undefined;
+  const offered = parseStringList(headers['wt-available-protocols'] ?? '');
+  if (offered.length === 0) return undefined;
+  const chosen = route.selectProtocol(offered);
+  return chosen !== undefined && offered.includes(chosen) ? chosen : undefined;
+}
+
+/**
+ * The strings of an RFC 8941 list (`"moq-lite-04", "moql"`), parameters
+ * ignored. Members that are not strings are skipped, and a malformed header
+ * yields what parsed before the fault: an offer is only ever narrowed.
+ */
+export function parseStringList(value: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  const skipSpace = (): void => {
+    while (value[i] === ' ' || value[i] === '\t') i++;
+  };
+  const readString = (): string | undefined => {
+    let s = '';
+    for (i++; i < value.length; i++) {
+      const c = value[i]!;
+      if (c === '"') {
+        i++;
+        return s;
+      }
+      if (c === '\\') {
+        const next = value[++i];
+        if (next !== '"' && next !== '\\') return undefined;
+        s += next;
+      } else if (c < ' ' || c > '~') return undefined;
+      else s += c;
+    }
+    return undefined;
+  };
+  while (i < value.length) {
+    skipSpace();
+    if (value[i] === '"') {
+      const s = readString();
+      if (s === undefined) return out;
+      out.push(s);
+    }
+    // Skip the rest of the member (a token, parameters with possibly quoted values) up to the next comma.
+    while (i < value.length && value[i] !== ',') {
+      if (value[i] === '"') {
+        if (readString() === undefined) return out;
+      } else i++;
+    }
+    i++;
+  }
+  return out;
+}
