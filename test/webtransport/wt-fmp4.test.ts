@@ -37,7 +37,7 @@ const client = async ({ url, hashHex, seconds, stallMs }: { url: string; hashHex
   const queue: Uint8Array[] = [];
   const pump = () => {
     if (!sb || sb.updating || queue.length === 0) return;
-    sb.appendBuffer(queue.shift()!);
+    sb.appendBuffer(queue.shift()! as Uint8Array<ArrayBuffer>);
   };
   let mime = '';
   const stallUntil = performance.now() + stallMs;
