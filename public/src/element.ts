@@ -1,13 +1,13 @@
 /**
  * `<polycast-player src="/live/cam1">`: the player as an HTML element, for
- * pages that embed streams. Attributes: `src`, `transport`, `debug`, and
+ * pages that embed streams. Attributes: `src`, `transport`, `protocol`, `debug`, and
  * `noinput` (no keyboard/mouse forwarding; read once, when the element is
  * created, because input capture is wired up with the player).
  */
 import { PolycastPlayer } from './player.js';
 
 export class PolycastPlayerElement extends HTMLElement {
-  static readonly observedAttributes = ['src', 'transport', 'debug'];
+  static readonly observedAttributes = ['src', 'transport', 'protocol', 'debug'];
 
   /** Exists from construction, so its stats can be watched before playback starts. */
   readonly player: PolycastPlayer;
@@ -18,6 +18,7 @@ export class PolycastPlayerElement extends HTMLElement {
       debug: this.hasAttribute('debug'),
       input: !this.hasAttribute('noinput'),
       transport: this.getAttribute('transport'),
+      protocol: this.getAttribute('protocol'),
     });
   }
 
@@ -37,6 +38,9 @@ export class PolycastPlayerElement extends HTMLElement {
         break;
       case 'transport':
         this.player.setTransport(value || null);
+        break;
+      case 'protocol':
+        this.player.setTransport(this.getAttribute('transport') || null, value || null);
         break;
       case 'src':
         if (!this.isConnected) break;

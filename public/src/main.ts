@@ -3,6 +3,8 @@
  * registers `<polycast-player>`; on the player page (`/<path>/`, marked by
  * `<body data-polycast-page="player">`) it also plays the path in the URL
  * and publishes the stats as `window.__polycast` for tests and benchmarks.
+ * Query: `transport=` and `protocol=` force a transport and its variant,
+ * `buffer=` sets the MSE live buffer target (ms), `debug=1` opens the stats.
  */
 import { definePolycastPlayer, PolycastPlayerElement } from './element.js';
 import type { PolycastStats } from './stats/player-stats.js';
@@ -24,7 +26,9 @@ function bootPlayerPage(element: PolycastPlayerElement): void {
   if (path) document.title = `${path} · Polycast`;
   window.__polycast = element.player.stats;
   element.player.debug = query.get('debug') === '1';
-  element.player.setTransport(query.get('transport'));
+  const buffer = query.get('buffer');
+  if (buffer !== null) element.player.setLiveBuffer(Number(buffer));
+  element.player.setTransport(query.get('transport'), query.get('protocol'));
   element.setAttribute('src', `/${encodeStreamPath(path)}`);
 }
 

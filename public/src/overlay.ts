@@ -5,7 +5,23 @@
 import type { PolycastStats } from './stats/player-stats.js';
 import { h } from './ui/dom.js';
 
-const ROWS = ['transport', 'path', 'resolution', 'fps', 'RTT', 'latency', 'dropped', 'audio', 'state'] as const;
+const ROWS = [
+  'transport',
+  'skipped',
+  'path',
+  'resolution',
+  'fps',
+  'RTT',
+  'latency',
+  'buffer',
+  'rate',
+  'dropped',
+  'abandoned',
+  'jpeg',
+  'audio',
+  'state',
+  'degraded',
+] as const;
 type Row = (typeof ROWS)[number];
 
 function ms(value: number | null): string {
@@ -19,7 +35,9 @@ function resolution(stats: PolycastStats): string {
 function rowValue(row: Row, stats: PolycastStats): string {
   switch (row) {
     case 'transport':
-      return stats.transport ?? '–';
+      return stats.transport ? `${stats.transport}${stats.transportDetail ? ` (${stats.transportDetail})` : ''}` : '–';
+    case 'skipped':
+      return stats.skipped.length > 0 ? stats.skipped.join('; ') : '–';
     case 'path':
       return stats.path || '–';
     case 'resolution':
@@ -30,6 +48,16 @@ function rowValue(row: Row, stats: PolycastStats): string {
       return ms(stats.rttMs);
     case 'latency':
       return ms(stats.latencyMs);
+    case 'buffer':
+      return ms(stats.bufferAheadMs);
+    case 'rate':
+      return stats.playbackRate === null ? '–' : `${stats.playbackRate.toFixed(3)}×`;
+    case 'abandoned':
+      return String(stats.abandoned);
+    case 'jpeg':
+      return stats.jpegQuality === null ? '–' : `q${stats.jpegQuality}${stats.jpegWidth === null ? '' : `, ${stats.jpegWidth} px wide`}`;
+    case 'degraded':
+      return stats.degraded ? `${stats.degraded}: ${stats.degradedReason}` : 'no';
     case 'dropped':
       return stats.droppedByServer > 0 ? `${stats.dropped} (${stats.droppedByServer} by server)` : String(stats.dropped);
     case 'audio':
@@ -75,6 +103,7 @@ export class StatsOverlay {
 
   update(stats: PolycastStats): void {
     const parts = [stats.transport ?? '–', resolution(stats), `${stats.fps.toFixed(0)} fps`, `latency ${ms(stats.latencyMs)}`];
+    if (stats.bufferAheadMs !== null) parts.push(`buffer ${ms(stats.bufferAheadMs)}`);
     setText(this.summary, parts.join(' · '));
     for (const row of ROWS) setText(this.values.get(row)!, rowValue(row, stats));
   }

@@ -1,33 +1,46 @@
 /**
- * PolycastPlayer: one live stream in one element. It picks a transport,
- * keeps reconnecting with back-off, forwards input, and keeps its stats and
- * UI current; the transport does the media work.
+ * PolycastPlayer: one live stream in one element. A `VideoConnection`
+ * negotiates and keeps the transport that carries the pictures; around it
+ * the player steps down to keyframes and then JPEG when the network cannot
+ * carry video, keeps input flowing whatever carries the pictures, and keeps
+ * its stats and UI current. Transports do the media work.
  */
 import { InputCapture } from './input/capture.js';
 import { InputThrottle } from './input/throttle.js';
+import { InputChannel } from './input-channel.js';
+import { DegradeController, type DegradeOptions } from './live/degrade.js';
 import { StatsOverlay } from './overlay.js';
-import { ReconnectBackoff } from './reconnect.js';
 import { AudioOutput } from './render/audio-output.js';
 import { CanvasSurface } from './render/canvas-surface.js';
 import { createStats, StatsRecorder, type PlayerState, type PolycastStats } from './stats/player-stats.js';
 import { resolveStream, type StreamLocation } from './stream-path.js';
-import { chooseTransport, TRANSPORTS } from './transports/registry.js';
-import type { SessionState, TransportSession } from './transports/types.js';
+import { jpegTransport } from './transports/jpeg.js';
+import { browserStore, TransportMemory } from './transports/memory.js';
+import { TRANSPORTS } from './transports/registry.js';
+import { RetryingSession } from './transports/retrying-session.js';
+import type { SessionEvents, SessionPreferences, SurfaceKind, TransportContext } from './transports/types.js';
 import { statusTitle } from './ui/status-text.js';
 import { buildView, renderMuteButton, type PlayerView } from './ui/view.js';
+import { VideoConnection } from './video-connection.js';
 
 export interface PolycastPlayerOptions {
   /** A stream path (`/live/cam1`) or the same on another server (`https://host:4443/live/cam1`). */
   readonly src?: string;
   /** Force one transport by id; otherwise the best one this browser supports. */
   readonly transport?: string | null;
+  /** Force one wire variant (`standard`, `rtwebsocket`) of transports that have several. */
+  readonly protocol?: string | null;
   /** Start with the stats overlay expanded. */
   readonly debug?: boolean;
   /** Send keyboard and mouse input to the publisher (default true). */
   readonly input?: boolean;
+  /** How far ahead of the playhead MSE transports keep their buffer (default 100 ms). */
+  readonly liveBufferMs?: number;
+  readonly degrade?: DegradeOptions;
 }
 
 const UI_REFRESH_MS = 250;
+const DEFAULT_LIVE_BUFFER_MS = 100;
 
 export class PolycastPlayer {
   static readonly transports: readonly string[] = TRANSPORTS.map((t) => t.id);
@@ -42,15 +55,18 @@ export class PolycastPlayer {
   private readonly throttle: InputThrottle;
   private readonly input: InputCapture | null;
   private readonly uiTimer: ReturnType<typeof setInterval>;
-  private backoff = new ReconnectBackoff();
+  private readonly connection: VideoConnection;
+  private readonly degrade: DegradeController;
+  private liveBufferMs: number;
   private src: string | null = null;
   private forcedTransport: string | null;
+  private forcedProtocol: string | null;
   private stream: StreamLocation | null = null;
-  private session: TransportSession | null = null;
-  /** Bumped per connection attempt so a late event from an abandoned session changes nothing. */
-  private generation = 0;
-  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
-  private reconnectAt: number | null = null;
+  /** JPEG pictures while degraded; the picture transport stays connected underneath for sound and input. */
+  private jpeg: RetryingSession | null = null;
+  /** The picture transport's `transportDetail`, which JPEG's replaces while degraded. */
+  private detailUnderJpeg = '';
+  private inputChannel: InputChannel | null = null;
 
   constructor(host: HTMLElement, options: PolycastPlayerOptions = {}) {
     const root = host.shadowRoot ?? host.attachShadow({ mode: 'open' });
@@ -60,9 +76,21 @@ export class PolycastPlayer {
     this.surface = new CanvasSurface(this.view.canvas);
     this.overlay = new StatsOverlay(this.view.overlay, options.debug ?? false);
     this.forcedTransport = options.transport ?? null;
+    this.forcedProtocol = options.protocol ?? null;
+    this.liveBufferMs = options.liveBufferMs ?? DEFAULT_LIVE_BUFFER_MS;
+    this.degrade = new DegradeController(options.degrade);
+    this.connection = new VideoConnection(
+      {
+        context: (variant, events, preferences) => this.context(variant, events, preferences),
+        state: (state, detail) => this.connectionState(state, detail),
+        sessionChanged: () => this.sessionChanged(),
+      },
+      this.recorder,
+      new TransportMemory(browserStore()),
+    );
 
     this.throttle = new InputThrottle({
-      send: (message) => this.session?.sendInput(message),
+      send: (message) => this.inputTarget()?.sendInput(message),
       now: () => performance.now(),
       schedule: (run, delayMs) => {
         const timer = setTimeout(run, delayMs);
@@ -72,15 +100,16 @@ export class PolycastPlayer {
     this.input =
       options.input === false
         ? null
-        : new InputCapture(this.view.canvas, () => this.surface.pictureSize, (event) => {
-            if (this.session) this.throttle.push(event);
+        : new InputCapture(this.view.canvas, () => this.pictureSize(), (event) => {
+            if (this.inputTarget()) this.throttle.push(event);
           });
     if (!this.input) this.view.lockButton.hidden = true;
 
     this.view.muteButton.addEventListener('click', () => void this.toggleMute());
     this.view.lockButton.addEventListener('click', () => this.input?.lockPointer());
     this.view.fullscreenButton.addEventListener('click', () => void this.toggleFullscreen(host));
-    this.uiTimer = setInterval(() => this.render(), UI_REFRESH_MS);
+    this.view.retryButton.addEventListener('click', () => this.retryVideo());
+    this.uiTimer = setInterval(() => this.tick(), UI_REFRESH_MS);
     this.render();
     if (options.src) this.load(options.src);
   }
@@ -96,11 +125,17 @@ export class PolycastPlayer {
     this.restart();
   }
 
-  /** Switch transport (null: automatic) and reconnect. */
-  setTransport(id: string | null): void {
-    if (id === this.forcedTransport) return;
+  /** Switch transport (null: automatic) and, optionally, its wire variant; reconnects. */
+  setTransport(id: string | null, protocol: string | null = this.forcedProtocol): void {
+    if (id === this.forcedTransport && protocol === this.forcedProtocol) return;
     this.forcedTransport = id;
+    this.forcedProtocol = protocol;
     if (this.src !== null) this.restart();
+  }
+
+  /** MSE transports' buffer target; applies from the next connection. */
+  setLiveBuffer(ms: number): void {
+    if (Number.isFinite(ms) && ms > 0) this.liveBufferMs = ms;
   }
 
   set debug(expanded: boolean) {
@@ -108,7 +143,9 @@ export class PolycastPlayer {
   }
 
   stop(): void {
-    this.endSession();
+    this.connection.stop();
+    this.endSideSessions();
+    this.throttle.clear();
     this.setState('stopped', '');
   }
 
@@ -135,17 +172,55 @@ export class PolycastPlayer {
 
   /** Stop or resume video to save bandwidth; audio and input continue. */
   setVideoEnabled(enabled: boolean): void {
-    this.session?.setVideoEnabled(enabled);
+    this.connection.session?.setVideoEnabled(enabled);
   }
 
   /** Degraded mode for bad networks: only keyframes. */
   setKeyframesOnly(keyframesOnly: boolean): void {
-    this.session?.setKeyframesOnly(keyframesOnly);
+    this.connection.session?.setKeyframesOnly(keyframesOnly);
+  }
+
+  /** Leave keyframes-only or JPEG mode and show full video again (the "retry video" button). */
+  retryVideo(): void {
+    if (this.degrade.level === 'video') return;
+    this.recorder.log('retrying video');
+    this.leaveDegraded();
+    const candidate = this.connection.candidate;
+    if (!candidate) {
+      this.restart();
+      return;
+    }
+    this.stats.transport = candidate.transport.id;
+    this.stats.transportDetail = this.detailUnderJpeg;
+    this.showSurface(candidate.transport.surface);
+    const session = this.connection.session;
+    if (session) {
+      session.setKeyframesOnly(false);
+      session.setVideoEnabled(true);
+      this.setState(this.connection.state ?? 'connecting', '');
+      this.syncInputChannel();
+    } else {
+      this.connection.reconnectNow();
+    }
+  }
+
+  private leaveDegraded(): void {
+    this.degrade.retry();
+    this.connection.videoOff = false;
+    this.connection.keyframesOnly = false;
+    this.stats.degraded = null;
+    this.stats.degradedReason = '';
+    this.jpeg?.close();
+    this.jpeg = null;
+    this.recorder.jpeg(null, null);
+    this.recorder.latencyRestarted();
   }
 
   private restart(): void {
-    this.endSession();
-    this.backoff = new ReconnectBackoff();
+    this.connection.stop();
+    this.endSideSessions();
+    this.throttle.clear();
+    this.leaveDegraded();
     try {
       this.stream = resolveStream(this.src ?? '', location.href);
     } catch {
@@ -156,65 +231,127 @@ export class PolycastPlayer {
       this.setState('unsupported', `no stream path in "${this.src ?? ''}"`);
       return;
     }
-    this.connect();
+    this.connection.start({ stream: this.stream, forced: this.forcedTransport, protocol: this.forcedProtocol });
   }
 
-  private connect(): void {
-    this.reconnectTimer = null;
-    this.reconnectAt = null;
-    const choice = chooseTransport(this.forcedTransport);
-    if (!choice.ok) {
-      this.stats.transport = null;
-      this.setState('unsupported', choice.reason);
-      return;
-    }
-    const generation = ++this.generation;
-    this.stats.transport = choice.transport.id;
-    this.session = choice.transport.connect({
+  private context(variant: string | null, events: SessionEvents, preferences: SessionPreferences): TransportContext {
+    return {
       stream: this.stream!,
+      variant,
       surface: this.surface,
+      video: this.view.video,
       audio: this.audio,
       recorder: this.recorder,
-      events: {
-        state: (state, detail) => {
-          if (generation === this.generation) this.sessionState(state, detail ?? '');
-        },
-        closed: (code, reason) => {
-          if (generation === this.generation) this.sessionClosed(code, reason);
-        },
-      },
-    });
+      events,
+      preferences,
+      liveBufferMs: this.liveBufferMs,
+    };
   }
 
-  private sessionState(state: SessionState, detail: string): void {
-    if (state === 'playing' || state === 'waiting') this.backoff.markHealthy(performance.now());
+  private connectionState(state: PlayerState, detail: string): void {
+    if (state !== 'playing') this.degrade.interrupt();
+    if (state === 'reconnecting') this.throttle.clear();
+    if (this.jpeg) {
+      // JPEG pictures are what the viewer sees; the connection underneath only carries sound and input.
+      this.recorder.log(`${this.connection.candidate?.key ?? 'transport'} under JPEG: ${state}${detail ? `: ${detail}` : ''}`);
+      return;
+    }
     this.setState(state, detail);
   }
 
-  private sessionClosed(code: number, reason: string): void {
-    this.session = null;
-    this.throttle.clear();
-    this.recorder.connectionEnded();
-    const delay = this.backoff.nextDelayMs(performance.now(), Math.random());
-    this.reconnectAt = performance.now() + delay;
-    this.setState('reconnecting', code === 4404 ? `no such path: ${this.stats.path}` : reason);
-    this.reconnectTimer = setTimeout(() => {
-      this.stats.reconnects++;
-      this.connect();
-    }, delay);
+  private sessionChanged(): void {
+    const candidate = this.connection.candidate;
+    if (candidate && !this.jpeg) this.showSurface(candidate.transport.surface);
+    this.syncInputChannel();
   }
 
-  private endSession(): void {
-    this.generation++;
-    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
-    this.reconnectAt = null;
-    this.throttle.clear();
-    if (this.session) {
-      this.session.close();
-      this.session = null;
-      this.recorder.connectionEnded();
+  private endSideSessions(): void {
+    this.jpeg?.close();
+    this.jpeg = null;
+    this.inputChannel?.close();
+    this.inputChannel = null;
+  }
+
+  /** Feeds the degrade controller while video plays, and steps down when it says so. */
+  private watchNetwork(now: number): void {
+    const session = this.connection.session;
+    const candidate = this.connection.candidate;
+    if (!session || !candidate || this.jpeg || candidate.transport.id === jpegTransport.id || this.connection.state !== 'playing') return;
+    const step = this.degrade.sample(now, { rttMs: this.stats.rttMs, latencyMs: this.stats.latencyMs }, session.capabilities.keyframesOnly);
+    if (!step) return;
+    this.recorder.log(`degrading to ${step.level}: ${step.reason}`);
+    this.stats.degraded = step.level;
+    this.stats.degradedReason = step.reason;
+    if (step.level === 'keyframes-only') {
+      this.connection.keyframesOnly = true;
+      session.setKeyframesOnly(true);
+    } else {
+      this.showJpeg();
     }
+  }
+
+  /** JPEG pictures replace the video; the video transport keeps its socket for sound and input where it can. */
+  private showJpeg(): void {
+    const session = this.connection.session;
+    this.connection.videoOff = true;
+    if (session?.capabilities.videoToggle) session.setVideoEnabled(false);
+    else this.connection.stop();
+    this.recorder.latencyRestarted();
+    this.detailUnderJpeg = this.stats.transportDetail;
+    this.stats.transport = jpegTransport.id;
+    this.showSurface(jpegTransport.surface);
+    this.jpeg = new RetryingSession(
+      (events) => jpegTransport.connect(this.context(null, events, { videoEnabled: true, keyframesOnly: false, audio: false })),
+      (message) => this.recorder.log(`jpeg: ${message}`),
+      (state, detail) => this.setState(state, detail),
+    );
+    this.syncInputChannel();
+  }
+
+  /**
+   * Input needs a ws-nal socket when the picture transport cannot carry it;
+   * that socket also plays the sound when nothing else does (JPEG).
+   */
+  private syncInputChannel(): void {
+    const session = this.connection.session;
+    if (!this.input || !this.stream) return;
+    // Without a picture session (one being built, or reconnecting) there is nothing to decide yet, unless
+    // JPEG pictures replaced one that could not stay for input.
+    if (!session && (!this.jpeg || this.connection.reconnectAt !== null)) return;
+    const needed = !session?.capabilities.input;
+    const playAudio = !session?.capabilities.audio;
+    if (this.inputChannel && (!needed || this.inputChannel.playAudio !== playAudio)) {
+      this.inputChannel.close();
+      this.inputChannel = null;
+    }
+    if (!needed || this.inputChannel) return;
+    this.inputChannel = new InputChannel({
+      stream: this.stream,
+      surface: this.surface,
+      video: this.view.video,
+      audio: this.audio,
+      // Its RTT and drop counts describe the stream only when it is the one carrying sound.
+      recorder: playAudio ? this.recorder : new StatsRecorder({ ...createStats(this.stats.path), log: this.stats.log }),
+      playAudio,
+    });
+  }
+
+  private inputTarget(): { sendInput(message: Uint8Array): void } | null {
+    const session = this.connection.session;
+    if (session?.capabilities.input) return session;
+    return this.inputChannel;
+  }
+
+  private showSurface(kind: SurfaceKind): void {
+    this.view.stage.dataset['surface'] = kind;
+  }
+
+  private pictureSize(): { width: number; height: number } | null {
+    const video = this.view.video;
+    if (this.view.stage.dataset['surface'] === 'video') {
+      return video.videoWidth > 0 ? { width: video.videoWidth, height: video.videoHeight } : null;
+    }
+    return this.surface.pictureSize;
   }
 
   private setState(state: PlayerState, detail: string): void {
@@ -244,17 +381,25 @@ export class PolycastPlayer {
     }
   }
 
+  private tick(): void {
+    this.watchNetwork(performance.now());
+    this.render();
+  }
+
   private render(): void {
     const { stats, view } = this;
     const now = performance.now();
     this.recorder.refresh(now);
     stats.muted = this.audio.muted;
-    const title = statusTitle(stats.state, this.reconnectAt === null ? null : this.reconnectAt - now);
+    const reconnectAt = this.connection.reconnectAt;
+    const title = statusTitle(stats.state, reconnectAt === null || this.jpeg ? null : reconnectAt - now);
     view.stage.dataset['state'] = stats.state;
     setText(view.statusText, title);
     setText(view.noticeTitle, title);
     setText(view.noticeDetail, this.noticeDetail());
     view.notice.hidden = stats.state === 'playing';
+    view.degrade.hidden = stats.degraded === null;
+    setText(view.degradeText, stats.degraded === 'jpeg' ? `JPEG only: ${stats.degradedReason}` : `Keyframes only: ${stats.degradedReason}`);
     if (view.muteButton.getAttribute('aria-pressed') !== String(stats.muted)) renderMuteButton(view.muteButton, stats.muted);
     this.overlay.update(stats);
   }

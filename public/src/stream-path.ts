@@ -44,3 +44,12 @@ export function webSocketUrl(stream: StreamLocation, endpoint: string): string {
 export function playerPageHref(path: string): string {
   return `/${encodeStreamPath(path)}/`;
 }
+
+/** `GET /<path>/snapshot.jpg?quality=&width=`: the JPEG transport's one request. */
+export function snapshotUrl(stream: StreamLocation, quality: number, width: number | null): string {
+  const url = new URL(stream.origin);
+  url.pathname = `/${encodeStreamPath(stream.path)}/snapshot.jpg`;
+  url.searchParams.set('quality', String(quality));
+  if (width !== null) url.searchParams.set('width', String(width));
+  return url.href;
+}

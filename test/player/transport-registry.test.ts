@@ -1,42 +1,75 @@
-import { describe, expect, it } from 'vitest';
-import { chooseTransport } from '../../public/src/transports/registry.js';
-import type { TransportDefinition } from '../../public/src/transports/types.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { TRANSPORTS } from '../../public/src/transports/registry.js';
+import type { SessionEvents, TransportContext, TransportModule, TransportSession } from '../../public/src/transports/types.js';
+import { webTransportSlot } from '../../public/src/transports/webtransport-slot.js';
+import { createStats, StatsRecorder } from '../../public/src/stats/player-stats.js';
 
-function fake(id: string, unsupported: string | null): TransportDefinition {
+function context(events: Partial<SessionEvents>): TransportContext {
   return {
-    id,
-    description: id,
-    unsupportedReason: () => unsupported,
-    connect: () => {
-      throw new Error('not in unit tests');
-    },
+    stream: { origin: 'https://example.test', path: 'live/cam' },
+    variant: null,
+    surface: null as never,
+    video: null as never,
+    audio: null as never,
+    recorder: new StatsRecorder(createStats('live/cam')),
+    events: { state: () => undefined, closed: () => undefined, failed: () => undefined, ...events },
+    preferences: { videoEnabled: true, keyframesOnly: false, audio: true },
+    liveBufferMs: 100,
   };
 }
 
-describe('chooseTransport', () => {
-  const table = [fake('wt-raw', 'no WebTransport'), fake('ws-nal', null), fake('jpeg', null)];
-
-  it('picks the first supported transport in preference order', () => {
-    const choice = chooseTransport(null, table);
-    expect(choice.ok && choice.transport.id).toBe('ws-nal');
+describe('transport table', () => {
+  it('lists the transports best first', () => {
+    expect(TRANSPORTS.map((t) => t.id)).toEqual(['wt-raw', 'ws-nal', 'wt-fmp4', 'ws-fmp4', 'jpeg']);
+    expect(TRANSPORTS.find((t) => t.id === 'ws-fmp4')?.variants).toEqual(['rtwebsocket', 'standard']);
   });
 
-  it('honours ?transport= and explains refusals', () => {
-    const forced = chooseTransport('jpeg', table);
-    expect(forced.ok && forced.transport.id).toBe('jpeg');
-    expect(chooseTransport('wt-raw', table)).toEqual({ ok: false, reason: 'wt-raw: no WebTransport' });
-    expect(chooseTransport('smoke-signals', table)).toEqual({
-      ok: false,
-      reason: 'unknown transport "smoke-signals" (known: wt-raw, ws-nal, jpeg)',
-    });
+  afterEach(() => {
+    vi.unstubAllGlobals();
   });
 
-  it('lists every reason when nothing is supported', () => {
-    expect(chooseTransport(null, [fake('a', 'x'), fake('b', 'y')])).toEqual({ ok: false, reason: 'a: x; b: y' });
+  it('explains what is missing, in the words the overlay shows', () => {
+    // Node 20 has no WebSocket either; give it one so the next missing piece shows.
+    vi.stubGlobal('WebSocket', class {});
+    const reasons = Object.fromEntries(TRANSPORTS.map((t) => [t.id, t.unsupportedReason()]));
+    expect(reasons['wt-raw']).toBe('no WebTransport');
+    expect(reasons['ws-nal']).toBe('no VideoDecoder');
+    expect(reasons['ws-fmp4']).toBe('MediaSource missing');
+  });
+});
+
+describe('WebTransport slots', () => {
+  it('fail at once with a clear reason while their module does not exist', async () => {
+    const slot = webTransportSlot('wt-raw', 'test', 'canvas', () => Promise.reject(new Error('Module not found in bundle')));
+    const failed = new Promise<string>((resolve) => slot.connect(context({ failed: resolve })));
+    await expect(failed).resolves.toBe('not available on this server');
   });
 
-  it('reports that ws-nal needs WebCodecs where there is none (as in Node)', () => {
-    const choice = chooseTransport('ws-nal');
-    expect(choice.ok).toBe(false);
+  it('hand over to the module once it exists, with the wishes made meanwhile', async () => {
+    const calls: string[] = [];
+    let seen: TransportContext | null = null;
+    const inner: TransportSession = {
+      capabilities: { input: true, audio: true, videoToggle: true, keyframesOnly: false },
+      sendInput: () => calls.push('input'),
+      setVideoEnabled: (enabled) => calls.push(`video ${enabled}`),
+      setKeyframesOnly: () => calls.push('keyframes'),
+      close: () => calls.push('close'),
+    };
+    const module: TransportModule = {
+      connect: (ctx) => {
+        seen = ctx;
+        return inner;
+      },
+    };
+    const slot = webTransportSlot('wt-fmp4', 'test', 'video', async () => module);
+    const session = slot.connect(context({}));
+    expect(session.capabilities.input).toBe(false);
+    session.setVideoEnabled(false);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(seen!.preferences.videoEnabled).toBe(false);
+    expect(session.capabilities.input).toBe(true);
+    session.sendInput(new Uint8Array([0x11, 1, 0]));
+    session.close();
+    expect(calls).toEqual(['input', 'close']);
   });
 });

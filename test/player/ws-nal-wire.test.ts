@@ -118,6 +118,20 @@ describe('parseServerText', () => {
     expect(parseServerText('{"type":"stats","dropped":4,"queued":1}')).toEqual({ type: 'stats', dropped: 4, queued: 1 });
   });
 
+  it("reads ws-fmp4's additions: the combined MIME type on init, abandoned messages in stats", () => {
+    expect(parseServerText('{"type":"init","video":{"codec":"avc1.64001f","codedWidth":1280,"codedHeight":720},"mime":"video/mp4; codecs=\\"avc1.64001f\\""}')).toEqual({
+      type: 'init',
+      video: { codec: 'avc1.64001f', codedWidth: 1280, codedHeight: 720 },
+      mime: 'video/mp4; codecs="avc1.64001f"',
+    });
+    expect(parseServerText('{"type":"stats","dropped":1,"queued":0,"abandoned":7,"rtt":12,"baseRtt":3}')).toEqual({
+      type: 'stats',
+      dropped: 1,
+      queued: 0,
+      abandoned: 7,
+    });
+  });
+
   it('ignores unknown fields and passes unknown types through for newer servers', () => {
     expect(parseServerText('{"type":"stats","dropped":0,"queued":0,"extra":true}')).toEqual({ type: 'stats', dropped: 0, queued: 0 });
     expect(parseServerText('{"type":"bitrate","value":1}')).toEqual({ type: 'unknown', name: 'bitrate' });

@@ -76,10 +76,12 @@ export interface AudioInit {
 
 export type ServerMessage =
   | { readonly type: 'hello'; readonly version: number; readonly path: string; readonly server: string; readonly id: string }
-  | { readonly type: 'init'; readonly video?: VideoInit; readonly audio?: AudioInit }
+  /** `mime`: ws-fmp4's standard variant, the type of its combined SourceBuffer. */
+  | { readonly type: 'init'; readonly video?: VideoInit; readonly audio?: AudioInit; readonly mime?: string }
   | { readonly type: 'offline'; readonly reason: string }
   | { readonly type: 'pong'; readonly id: number; readonly t: number; readonly serverTime: number }
-  | { readonly type: 'stats'; readonly dropped: number; readonly queued: number }
+  /** `abandoned`: ws-fmp4 over RTWebSocket, messages the server gave up on past their deadline. */
+  | { readonly type: 'stats'; readonly dropped: number; readonly queued: number; readonly abandoned?: number }
   /** Newer servers may add messages; an old player must keep playing. */
   | { readonly type: 'unknown'; readonly name: string };
 
@@ -158,14 +160,21 @@ export function parseServerText(text: string): ServerMessage {
     case 'init': {
       const video = parseVideoInit(parsed['video']);
       const audio = parseAudioInit(parsed['audio']);
-      return { type, ...(video ? { video } : {}), ...(audio ? { audio } : {}) };
+      const mime = parsed['mime'];
+      return { type, ...(video ? { video } : {}), ...(audio ? { audio } : {}), ...(typeof mime === 'string' ? { mime } : {}) };
     }
     case 'offline':
       return { type, reason: typeof parsed['reason'] === 'string' ? parsed['reason'] : '' };
     case 'pong':
       return { type, id: num(parsed, 'id', type), t: num(parsed, 't', type), serverTime: num(parsed, 'serverTime', type) };
     case 'stats':
-      return { type, dropped: num(parsed, 'dropped', type), queued: num(parsed, 'queued', type) };
+      const abandoned = parsed['abandoned'];
+      return {
+        type,
+        dropped: num(parsed, 'dropped', type),
+        queued: num(parsed, 'queued', type),
+        ...(typeof abandoned === 'number' && Number.isFinite(abandoned) ? { abandoned } : {}),
+      };
     default:
       return { type: 'unknown', name: type };
   }

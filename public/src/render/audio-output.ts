@@ -7,6 +7,7 @@ export class AudioOutput {
   private context: AudioContext | null = null;
   private gain: GainNode | null = null;
   private isMuted = true;
+  private readonly listeners = new Set<(muted: boolean) => void>();
 
   get muted(): boolean {
     return this.isMuted;
@@ -18,6 +19,16 @@ export class AudioOutput {
     return { context: this.context, node: this.gain };
   }
 
+  /**
+   * Called synchronously on every mute and unmute, so a media element that
+   * plays the sound itself (MSE) can follow inside the same user gesture:
+   * iOS refuses to unmute a video outside one.
+   */
+  subscribe(listener: (muted: boolean) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** Call from a click or key handler the first time. */
   unmute(): Promise<void> {
     if (!this.context) {
@@ -27,13 +38,20 @@ export class AudioOutput {
     }
     this.isMuted = false;
     this.gain!.gain.value = 1;
+    this.notify();
     return this.context.resume();
   }
 
   /** Silences at once, including buffers already scheduled. */
   mute(): void {
+    const changed = !this.isMuted;
     this.isMuted = true;
     if (this.gain) this.gain.gain.value = 0;
+    if (changed) this.notify();
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener(this.isMuted);
   }
 
   close(): void {

@@ -20,6 +20,12 @@ export class AudioRenderer {
   ) {}
 
   configure(init: AudioInit): void {
+    if (typeof AudioDecoder === 'undefined') {
+      // Safari had VideoDecoder years before AudioDecoder: play the pictures, stay silent.
+      if (!this.unsupported) this.recorder.log('no AudioDecoder in this browser: no sound on this transport');
+      this.unsupported = true;
+      return;
+    }
     this.config = {
       codec: init.codec,
       sampleRate: init.sampleRate,

@@ -19,7 +19,12 @@ export interface PolycastStats {
   state: PlayerState;
   /** Human-readable detail of the state: a close reason, the reconnect countdown, why nothing is supported. */
   detail: string;
+  /** What carries the pictures now: the negotiated transport, or `jpeg` once degraded. */
   transport: string | null;
+  /** How it runs: variant, socket API, MSE flavour (`rtwebsocket · WebSocketStream · MediaSource`). */
+  transportDetail: string;
+  /** Transports passed over, each as `id: why` ("wt-raw: no WebTransport"), in the order tried. */
+  skipped: string[];
   path: string;
   framesDecoded: number;
   framesPainted: number;
@@ -39,6 +44,18 @@ export interface PolycastStats {
   audioFramesPlayed: number;
   audioFramesDropped: number;
   reconnects: number;
+  /** MSE: seconds buffered ahead of the playhead (ms), the playback rate, and the playhead itself (s). */
+  bufferAheadMs: number | null;
+  playbackRate: number | null;
+  mediaTime: number | null;
+  /** ws-fmp4 over RTWebSocket: messages the server abandoned past their deadline, all connections. */
+  abandoned: number;
+  /** JPEG polling: the quality and width asked for now. */
+  jpegQuality: number | null;
+  jpegWidth: number | null;
+  /** Set while the network forced a lower mode; only "retry video" clears it. */
+  degraded: 'keyframes-only' | 'jpeg' | null;
+  degradedReason: string;
   log: string[];
 }
 
@@ -49,6 +66,8 @@ export function createStats(path: string): PolycastStats {
     state: 'idle',
     detail: '',
     transport: null,
+    transportDetail: '',
+    skipped: [],
     path,
     framesDecoded: 0,
     framesPainted: 0,
@@ -65,6 +84,14 @@ export function createStats(path: string): PolycastStats {
     audioFramesPlayed: 0,
     audioFramesDropped: 0,
     reconnects: 0,
+    bufferAheadMs: null,
+    playbackRate: null,
+    mediaTime: null,
+    abandoned: 0,
+    jpegQuality: null,
+    jpegWidth: null,
+    degraded: null,
+    degradedReason: '',
     log: [],
   };
 }
@@ -77,6 +104,8 @@ export class StatsRecorder {
   /** Server drop counts are per connection; earlier connections' totals are kept here. */
   private serverDroppedBefore = 0;
   private serverDroppedNow = 0;
+  private abandonedBefore = 0;
+  private abandonedNow = 0;
 
   constructor(readonly stats: PolycastStats) {}
 
@@ -86,8 +115,8 @@ export class StatsRecorder {
     if (log.length > LOG_LIMIT) log.splice(0, log.length - LOG_LIMIT);
   }
 
-  frameDecoded(): void {
-    this.stats.framesDecoded++;
+  frameDecoded(count = 1): void {
+    this.stats.framesDecoded += count;
   }
 
   framePainted(now: number, width: number, height: number, latencyMs: number | null): void {
@@ -120,12 +149,39 @@ export class StatsRecorder {
     this.updateDropped();
   }
 
+  /** Pictures now come another way (degraded, or back): earlier latency samples would skew the median. */
+  latencyRestarted(): void {
+    this.latency.clear();
+    this.stats.latencyMs = null;
+  }
+
+  serverAbandoned(countThisConnection: number): void {
+    this.abandonedNow = countThisConnection;
+    this.stats.abandoned = this.abandonedBefore + this.abandonedNow;
+  }
+
+  playback(bufferAheadMs: number | null, playbackRate: number | null, mediaTime: number | null): void {
+    const s = this.stats;
+    s.bufferAheadMs = bufferAheadMs;
+    s.playbackRate = playbackRate;
+    s.mediaTime = mediaTime;
+  }
+
+  jpeg(quality: number | null, width: number | null): void {
+    this.stats.jpegQuality = quality;
+    this.stats.jpegWidth = width;
+  }
+
   connectionEnded(): void {
     this.serverDroppedBefore += this.serverDroppedNow;
     this.serverDroppedNow = 0;
+    this.abandonedBefore += this.abandonedNow;
+    this.abandonedNow = 0;
     this.latency.clear();
     this.stats.latencyMs = null;
     this.stats.rttMs = null;
+    this.playback(null, null, null);
+    this.jpeg(null, null);
   }
 
   rtt(ms: number | null): void {

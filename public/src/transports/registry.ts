@@ -1,31 +1,27 @@
 /**
  * Every transport the player knows, best first: without `?transport=`, the
- * first one this browser supports is used. New transports (wt-raw, wt-fmp4,
- * ws-fmp4, jpeg) slot in here.
+ * first one this browser supports (after the one that won last time) is
+ * tried, and each failure falls through to the next.
+ *
+ * wt-raw: WebTransport + WebCodecs, the lowest latency where both exist.
+ * ws-nal: WebSocket + WebCodecs. wt-fmp4: WebTransport + MSE. ws-fmp4:
+ * WebSocket + MSE, for browsers without WebCodecs. jpeg: polled images,
+ * which pass any proxy.
  */
+import { jpegTransport } from './jpeg.js';
 import type { TransportDefinition } from './types.js';
+import { webTransportSlot } from './webtransport-slot.js';
+import { wsFmp4Transport } from './ws-fmp4.js';
 import { wsNalTransport } from './ws-nal.js';
 
-export const TRANSPORTS: readonly TransportDefinition[] = [wsNalTransport];
+export const TRANSPORTS: readonly TransportDefinition[] = [
+  webTransportSlot('wt-raw', 'H.264 and AAC over WebTransport streams and datagrams, decoded by WebCodecs', 'canvas'),
+  wsNalTransport,
+  webTransportSlot('wt-fmp4', 'fragmented MP4 over WebTransport, played by MSE', 'video'),
+  wsFmp4Transport,
+  jpegTransport,
+];
 
-export type TransportChoice =
-  | { readonly ok: true; readonly transport: TransportDefinition }
-  | { readonly ok: false; readonly reason: string };
-
-export function chooseTransport(forced?: string | null, transports: readonly TransportDefinition[] = TRANSPORTS): TransportChoice {
-  if (forced) {
-    const transport = transports.find((t) => t.id === forced);
-    if (!transport) {
-      return { ok: false, reason: `unknown transport "${forced}" (known: ${transports.map((t) => t.id).join(', ')})` };
-    }
-    const reason = transport.unsupportedReason();
-    return reason ? { ok: false, reason: `${transport.id}: ${reason}` } : { ok: true, transport };
-  }
-  const reasons: string[] = [];
-  for (const transport of transports) {
-    const reason = transport.unsupportedReason();
-    if (!reason) return { ok: true, transport };
-    reasons.push(`${transport.id}: ${reason}`);
-  }
-  return { ok: false, reason: reasons.join('; ') || 'no transports' };
+export function transportById(id: string, transports: readonly TransportDefinition[] = TRANSPORTS): TransportDefinition | undefined {
+  return transports.find((t) => t.id === id);
 }

@@ -13,19 +13,52 @@ export type SessionState = 'connecting' | 'waiting' | 'playing';
 
 export interface SessionEvents {
   state(state: SessionState, detail?: string): void;
-  /** The connection is gone for good; the player decides whether and when to reconnect. */
+  /** The connection is gone; the player decides whether to reconnect or move on to another transport. */
   closed(code: number, reason: string): void;
+  /**
+   * This transport cannot play this stream in this browser (a codec MSE
+   * refuses, a player module that does not exist): reconnecting would fail
+   * the same way, so the player goes straight to the next transport.
+   */
+  failed(reason: string): void;
+}
+
+/** How the player wants the stream from the first message on; transports apply these right after `hello`. */
+export interface SessionPreferences {
+  readonly videoEnabled: boolean;
+  readonly keyframesOnly: boolean;
+  /** Play the stream's sound (an input-only ws-nal channel next to an MSE transport must not double it). */
+  readonly audio: boolean;
 }
 
 export interface TransportContext {
   readonly stream: StreamLocation;
+  /** One of the definition's `variants`, or null for transports that have none. */
+  readonly variant: string | null;
   readonly surface: CanvasSurface;
+  /** For transports that play through Media Source Extensions. */
+  readonly video: HTMLVideoElement;
   readonly audio: AudioOutput;
   readonly recorder: StatsRecorder;
   readonly events: SessionEvents;
+  readonly preferences: SessionPreferences;
+  /** How far ahead of the playhead a buffering transport (MSE) aims to keep its buffer, ms. */
+  readonly liveBufferMs: number;
+}
+
+/** What a live session can do beyond showing pictures; the player plans input and degrading around it. */
+export interface SessionCapabilities {
+  /** `sendInput` reaches the publisher; otherwise the player opens a ws-nal channel for input. */
+  readonly input: boolean;
+  /** It plays the stream's sound. */
+  readonly audio: boolean;
+  /** It has a control channel that stops video and keeps the connection for sound and input. */
+  readonly videoToggle: boolean;
+  readonly keyframesOnly: boolean;
 }
 
 export interface TransportSession {
+  readonly capabilities: SessionCapabilities;
   /** One encoded input message (docs/protocols/ws-nal.md); silently dropped when the transport cannot carry it now. */
   sendInput(message: Uint8Array): void;
   setVideoEnabled(enabled: boolean): void;
@@ -34,11 +67,22 @@ export interface TransportSession {
   close(): void;
 }
 
+export type SurfaceKind = 'canvas' | 'video';
+
 export interface TransportDefinition {
   /** The name used in `?transport=` and in the stats. */
   readonly id: string;
   readonly description: string;
-  /** Null when this browser can run the transport, else why not. */
+  /** Which element shows its pictures. */
+  readonly surface: SurfaceKind;
+  /** Wire variants (`?protocol=`), preferred first; each is negotiated as its own candidate. */
+  readonly variants?: readonly string[];
+  /** Null when this browser can run the transport, else why not, in a few words ("no WebTransport"). */
   unsupportedReason(): string | null;
+  connect(context: TransportContext): TransportSession;
+}
+
+/** What a transport module loaded on demand (`transports/webtransport/<id>.ts`) exports. */
+export interface TransportModule {
   connect(context: TransportContext): TransportSession;
 }

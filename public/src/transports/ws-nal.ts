@@ -12,12 +12,13 @@ import {
   parseServerText,
   type MediaMessage,
   type ServerMessage,
+  type VideoInit,
 } from '../protocol/ws-nal-wire.js';
 import { AudioRenderer } from '../render/audio.js';
 import { VideoRenderer } from '../render/video.js';
 import { webSocketUrl } from '../stream-path.js';
 import { wallClockUs } from '../wall-clock.js';
-import type { TransportContext, TransportDefinition, TransportSession } from './types.js';
+import type { SessionCapabilities, TransportContext, TransportDefinition, TransportSession } from './types.js';
 
 const PING_INTERVAL_MS = 1000;
 /**
@@ -33,6 +34,7 @@ const MAX_INPUT_BUFFERED_BYTES = 64 * 1024;
 const CLOSE_CODE_SILENT = 4000;
 
 class WsNalSession implements TransportSession {
+  readonly capabilities: SessionCapabilities;
   private readonly socket: WebSocket;
   private readonly clock = new ClockSync();
   private readonly video: VideoRenderer;
@@ -41,11 +43,19 @@ class WsNalSession implements TransportSession {
   private pingId = 0;
   private lastMessageAt = performance.now();
   private hasVideo = false;
+  /** Kept while video is off, so turning it back on can configure the decoder. */
+  private videoInit: VideoInit | null = null;
   private playing = false;
   private finished = false;
+  private greeted = false;
+  private videoEnabled: boolean;
+  private keyframesOnly: boolean;
 
   constructor(private readonly context: TransportContext) {
-    const { recorder } = context;
+    const { recorder, preferences } = context;
+    this.capabilities = { input: true, audio: preferences.audio, videoToggle: true, keyframesOnly: true };
+    this.videoEnabled = preferences.videoEnabled;
+    this.keyframesOnly = preferences.keyframesOnly;
     this.video = new VideoRenderer({
       surface: context.surface,
       recorder,
@@ -74,12 +84,18 @@ class WsNalSession implements TransportSession {
   }
 
   setVideoEnabled(enabled: boolean): void {
+    if (enabled === this.videoEnabled) return;
+    this.videoEnabled = enabled;
+    if (enabled && this.videoInit) this.video.configure(this.videoInit);
     if (enabled) this.video.waitForKeyframe();
-    this.sendText(encodeSetVideoEnabled(enabled));
+    // Before `hello` the server would not know this viewer yet; `hello` sends the current wishes.
+    if (this.greeted) this.sendText(encodeSetVideoEnabled(enabled));
   }
 
   setKeyframesOnly(keyframesOnly: boolean): void {
-    this.sendText(encodeSetKeyframesOnly(keyframesOnly));
+    if (keyframesOnly === this.keyframesOnly) return;
+    this.keyframesOnly = keyframesOnly;
+    if (this.greeted) this.sendText(encodeSetKeyframesOnly(keyframesOnly));
   }
 
   close(): void {
@@ -103,11 +119,16 @@ class WsNalSession implements TransportSession {
       case 'hello':
         recorder.log(`hello from ${message.server}, protocol ${message.version}, viewer ${message.id}`);
         if (message.version !== 1) recorder.log(`ws-nal protocol version ${message.version} is newer than this player's 1`);
+        this.greeted = true;
+        if (!this.videoEnabled) this.sendText(encodeSetVideoEnabled(false));
+        if (this.keyframesOnly) this.sendText(encodeSetKeyframesOnly(true));
         break;
       case 'init':
         this.hasVideo = message.video !== undefined;
-        if (message.video) this.video.configure(message.video);
-        if (message.audio) this.audio.configure(message.audio);
+        this.videoInit = message.video ?? null;
+        // With video off (an input-only channel) there may not even be a VideoDecoder to configure.
+        if (message.video && this.videoEnabled) this.video.configure(message.video);
+        if (message.audio && this.capabilities.audio) this.audio.configure(message.audio);
         if (this.playing) {
           this.playing = false;
           events.state('connecting');
@@ -135,8 +156,9 @@ class WsNalSession implements TransportSession {
 
   private handleMedia(message: MediaMessage): void {
     if (message.kind === 'video') {
-      this.video.push(message);
-    } else {
+      // Frames already on the way when video was turned off must not reach a surface someone else now paints.
+      if (this.videoEnabled) this.video.push(message);
+    } else if (this.capabilities.audio) {
       this.audio.push(message);
       if (!this.hasVideo) this.markPlaying();
     }
@@ -205,10 +227,11 @@ function closeDescription(code: number): string {
 export const wsNalTransport: TransportDefinition = {
   id: 'ws-nal',
   description: 'H.264 Annex B and AAC over WebSocket, decoded by WebCodecs',
+  surface: 'canvas',
   unsupportedReason() {
-    if (typeof WebSocket === 'undefined') return 'this browser has no WebSocket';
+    if (typeof WebSocket === 'undefined') return 'no WebSocket';
     if (typeof VideoDecoder === 'undefined') {
-      return globalThis.isSecureContext ? 'this browser has no WebCodecs' : 'WebCodecs needs HTTPS or localhost';
+      return globalThis.isSecureContext === false ? 'WebCodecs needs HTTPS or localhost' : 'no VideoDecoder';
     }
     return null;
   },

@@ -16,6 +16,11 @@ canvas {
   display: block; object-fit: contain; background: #000; outline: none;
   touch-action: none;
 }
+video {
+  position: absolute; inset: 0; width: 100%; height: 100%;
+  display: block; object-fit: contain; background: #000; pointer-events: none;
+}
+[data-surface="video"] canvas { opacity: 0; }
 canvas:focus-visible { box-shadow: inset 0 0 0 2px rgb(138 180 248 / 0.55); }
 .glass {
   background: rgb(24 26 30 / 0.72);
@@ -67,6 +72,14 @@ canvas:focus-visible { box-shadow: inset 0 0 0 2px rgb(138 180 248 / 0.55); }
 [data-state="connecting"] .dot, [data-state="reconnecting"] .dot { background: #fbbc04; animation: pulse 1s ease-in-out infinite; }
 [data-state="waiting"] .dot { background: #8ab4f8; animation: pulse 1.6s ease-in-out infinite; }
 [data-state="unsupported"] .dot, [data-state="stopped"] .dot { background: #f28b82; }
+.degrade {
+  display: inline-flex; align-items: center; gap: 8px; min-width: 0; padding: 3px 3px 3px 12px; border-radius: 999px;
+  color: #fde293; border-color: rgb(251 188 4 / 0.45);
+}
+.degrade[hidden] { display: none; }
+.degrade .dot { background: #fbbc04; box-shadow: 0 0 0 3px rgb(251 188 4 / 0.25); animation: none; }
+.degrade .text { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.degrade button { padding: 3px 10px; border: 1px solid rgb(251 188 4 / 0.45); background: rgb(251 188 4 / 0.15); white-space: nowrap; }
 button {
   appearance: none; display: inline-flex; align-items: center; gap: 6px;
   padding: 6px 12px; border-radius: 999px; color: inherit; font: inherit; cursor: pointer;
@@ -81,6 +94,7 @@ button.icon-only { padding: 6px 8px; }
 @keyframes pulse { 50% { opacity: 0.35; } }
 @media (max-width: 480px) {
   .mute .label { display: none; }
+  .degrade .text { display: none; }
 }
 @media (prefers-reduced-motion: reduce) {
   .spinner, .dot { animation: none !important; }

@@ -6,17 +6,25 @@ import { PLAYER_CSS } from './styles.js';
 export interface PlayerView {
   readonly stage: HTMLDivElement;
   readonly canvas: HTMLCanvasElement;
+  /** MSE transports play here, under the canvas; the canvas goes transparent (still taking input) while they do. */
+  readonly video: HTMLVideoElement;
   readonly overlay: HTMLDivElement;
   readonly notice: HTMLDivElement;
   readonly noticeTitle: HTMLDivElement;
   readonly noticeDetail: HTMLDivElement;
   readonly statusText: HTMLSpanElement;
+  /** The amber "degraded" indicator and its way back. */
+  readonly degrade: HTMLDivElement;
+  readonly degradeText: HTMLSpanElement;
+  readonly retryButton: HTMLButtonElement;
   readonly muteButton: HTMLButtonElement;
   readonly lockButton: HTMLButtonElement;
   readonly fullscreenButton: HTMLButtonElement;
 }
 
 export function buildView(root: ShadowRoot): PlayerView {
+  const video = h('video', { muted: '', playsinline: '', 'aria-hidden': 'true' });
+  video.muted = true;
   const canvas = h('canvas', { tabindex: '0', 'aria-label': 'Live video. Click to send keyboard and mouse input.' });
   const overlay = h('div', { class: 'overlay glass', role: 'button', tabindex: '0', 'aria-label': 'Playback statistics' });
   const noticeTitle = h('div', { class: 'title' });
@@ -24,13 +32,32 @@ export function buildView(root: ShadowRoot): PlayerView {
   const notice = h('div', { class: 'notice' }, h('div', { class: 'spinner', 'aria-hidden': 'true' }), noticeTitle, noticeDetail);
   const statusText = h('span', { class: 'text' });
   const status = h('div', { class: 'status glass', role: 'status', 'aria-live': 'polite' }, h('span', { class: 'dot' }), statusText);
+  const degradeText = h('span', { class: 'text' });
+  const retryButton = h('button', { type: 'button', class: 'retry', title: 'Try full video again' }, 'Retry video');
+  const degrade = h('div', { class: 'degrade glass', role: 'status' }, h('span', { class: 'dot' }), degradeText, retryButton);
+  degrade.hidden = true;
   const muteButton = h('button', { type: 'button', class: 'mute glass' });
   const lockButton = h('button', { type: 'button', class: 'glass icon-only', title: 'Capture the mouse (Esc releases it)', 'aria-label': 'Capture the mouse' }, icon('mouse'));
   const fullscreenButton = h('button', { type: 'button', class: 'glass icon-only', title: 'Full screen', 'aria-label': 'Full screen' }, icon('fullscreen'));
-  const bar = h('div', { class: 'bar' }, status, h('div', { class: 'spacer' }), muteButton, lockButton, fullscreenButton);
-  const stage = h('div', { class: 'stage', 'data-state': 'idle' }, canvas, notice, overlay, bar);
+  const bar = h('div', { class: 'bar' }, status, degrade, h('div', { class: 'spacer' }), muteButton, lockButton, fullscreenButton);
+  const stage = h('div', { class: 'stage', 'data-state': 'idle', 'data-surface': 'canvas' }, video, canvas, notice, overlay, bar);
   root.replaceChildren(h('style', {}, PLAYER_CSS), stage);
-  return { stage, canvas, overlay, notice, noticeTitle, noticeDetail, statusText, muteButton, lockButton, fullscreenButton };
+  return {
+    stage,
+    canvas,
+    video,
+    overlay,
+    notice,
+    noticeTitle,
+    noticeDetail,
+    statusText,
+    degrade,
+    degradeText,
+    retryButton,
+    muteButton,
+    lockButton,
+    fullscreenButton,
+  };
 }
 
 export function renderMuteButton(button: HTMLButtonElement, muted: boolean): void {

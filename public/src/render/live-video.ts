@@ -1,0 +1,149 @@
+/**
+ * The video element side of an MSE transport: applies the live latency
+ * controller's decisions every tick, and turns presented frames into the
+ * player's stats. Frames are counted with `requestVideoFrameCallback` where
+ * it exists (one callback per composited frame, with its media time), else by
+ * polling `getVideoPlaybackQuality`.
+ *
+ * Latency is estimated as how long the presented frame waited here since its
+ * segment arrived, plus half the RTT for the way from the server. fMP4
+ * carries no server receive time, so unlike ws-nal this leaves out the time
+ * a frame queued on the server (bounded there by RTWebSocket deadlines).
+ */
+import { LiveLatencyController, type BufferedRange, type LiveAction } from '../live/live-latency.js';
+import type { StatsRecorder } from '../stats/player-stats.js';
+
+export interface LiveVideoOptions {
+  readonly video: HTMLVideoElement;
+  readonly recorder: StatsRecorder;
+  readonly targetMs: number;
+  readonly rttMs: () => number | null;
+  /** A frame reached the screen. */
+  readonly onFrame: () => void;
+}
+
+/** Arrival times kept for latency lookups: about 10 s of 30 fps video. */
+const MAX_ARRIVALS = 300;
+
+export class LiveVideo {
+  private readonly video: HTMLVideoElement;
+  private readonly controller: LiveLatencyController;
+  private arrivals: { readonly t: number; readonly at: number }[] = [];
+  private presented: number | null = null;
+  private droppedSoFar: number | null = null;
+  private closed = false;
+  private playRefused = false;
+
+  constructor(private readonly options: LiveVideoOptions) {
+    this.video = options.video;
+    this.controller = new LiveLatencyController({ targetMs: options.targetMs });
+    if ('requestVideoFrameCallback' in this.video) this.video.requestVideoFrameCallback((now, meta) => this.frame(now, meta));
+  }
+
+  /** The element got a new MediaSource: a new timeline. */
+  reset(): void {
+    this.controller.reset();
+    this.arrivals = [];
+    this.presented = null;
+    this.droppedSoFar = null;
+  }
+
+  /** A video segment whose first frame decodes at `decodeTimeS` arrived at `at` (performance.now()). */
+  noteArrival(decodeTimeS: number, at: number): void {
+    const last = this.arrivals[this.arrivals.length - 1];
+    if (last && decodeTimeS < last.t) this.arrivals = [];
+    this.arrivals.push({ t: decodeTimeS, at });
+    if (this.arrivals.length > MAX_ARRIVALS) this.arrivals.shift();
+  }
+
+  tick(now: number): void {
+    const video = this.video;
+    const ranges = bufferedRanges(video);
+    for (const action of this.controller.update({ now, currentTime: video.currentTime, ranges, paused: video.paused, seeking: video.seeking })) {
+      this.apply(action);
+    }
+    const ahead = LiveLatencyController.bufferAhead({ currentTime: video.currentTime, ranges });
+    this.options.recorder.playback(ahead === null ? null : ahead * 1000, video.playbackRate, video.currentTime);
+    if (!('requestVideoFrameCallback' in video)) this.pollQuality(now);
+    this.countDropped();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.video.playbackRate = 1;
+  }
+
+  private apply(action: LiveAction): void {
+    const { video, options } = this;
+    switch (action.kind) {
+      case 'seek':
+        if (action.why !== 'start') options.recorder.log(`mse: seek to ${action.to.toFixed(3)} s (${action.why})`);
+        video.currentTime = action.to;
+        break;
+      case 'rate':
+        if (Math.abs(video.playbackRate - action.rate) > 0.001) video.playbackRate = action.rate;
+        break;
+      case 'play':
+        video.play().then(
+          () => (this.playRefused = false),
+          (err: Error) => {
+            // Usually autoplay policy; the next tick asks again, the log says it once.
+            if (!this.playRefused) options.recorder.log(`mse: play() refused: ${err.name}: ${err.message}`);
+            this.playRefused = true;
+          },
+        );
+        break;
+    }
+  }
+
+  private frame(now: number, meta: VideoFrameCallbackMetadata): void {
+    if (this.closed) return;
+    const count = this.presented === null || meta.presentedFrames < this.presented ? 1 : meta.presentedFrames - this.presented;
+    this.presented = meta.presentedFrames;
+    if (count > 0) this.painted(now, count, meta.width, meta.height, meta.mediaTime);
+    this.video.requestVideoFrameCallback((n, m) => this.frame(n, m));
+  }
+
+  private pollQuality(now: number): void {
+    const quality = this.video.getVideoPlaybackQuality?.();
+    if (!quality) return;
+    const shown = quality.totalVideoFrames - quality.droppedVideoFrames;
+    const count = this.presented === null || shown < this.presented ? 0 : shown - this.presented;
+    this.presented = shown;
+    if (count > 0) this.painted(now, count, this.video.videoWidth, this.video.videoHeight, this.video.currentTime);
+  }
+
+  private countDropped(): void {
+    const dropped = this.video.getVideoPlaybackQuality?.().droppedVideoFrames;
+    if (dropped === undefined) return;
+    if (this.droppedSoFar !== null && dropped > this.droppedSoFar) this.options.recorder.framesDroppedByPlayer(dropped - this.droppedSoFar);
+    this.droppedSoFar = dropped;
+  }
+
+  private painted(now: number, count: number, width: number, height: number, mediaTime: number): void {
+    const { recorder } = this.options;
+    const latency = this.latencyMs(now, mediaTime);
+    recorder.frameDecoded(count);
+    for (let i = 0; i < count; i++) recorder.framePainted(now, width, height, latency);
+    this.options.onFrame();
+  }
+
+  private latencyMs(now: number, mediaTime: number): number | null {
+    let arrival: { readonly t: number; readonly at: number } | undefined;
+    for (let i = this.arrivals.length - 1; i >= 0; i--) {
+      if (this.arrivals[i]!.t <= mediaTime + 0.001) {
+        arrival = this.arrivals[i];
+        break;
+      }
+    }
+    if (!arrival) return null;
+    return now - arrival.at + (this.options.rttMs() ?? 0) / 2;
+  }
+}
+
+function bufferedRanges(video: HTMLVideoElement): BufferedRange[] {
+  const out: BufferedRange[] = [];
+  const ranges = video.buffered;
+  for (let i = 0; i < ranges.length; i++) out.push([ranges.start(i), ranges.end(i)]);
+  return out;
+}

@@ -1,0 +1,139 @@
+/**
+ * Which transport to try, in which order, and when to give up on one. Pure,
+ * so the rules are unit-tested without a browser.
+ *
+ * A candidate is a transport plus one of its wire variants (ws-fmp4 over
+ * RTWebSocket, then over plain WebSocket). The table's order is the
+ * preference; the transport that won last time on this origin goes first,
+ * because what worked there will very likely work again and the others would
+ * each cost a connect timeout.
+ */
+import type { TransportDefinition } from './types.js';
+
+export interface Candidate {
+  readonly transport: TransportDefinition;
+  readonly variant: string | null;
+  /** `ws-nal`, `ws-fmp4/standard`: how it is named in the stats and remembered. */
+  readonly key: string;
+}
+
+export interface NegotiationRequest {
+  /** `?transport=`: only this transport. */
+  readonly forced?: string | null;
+  /** `?protocol=`: only this variant of transports that have variants. */
+  readonly protocol?: string | null;
+  /** The key that won last time on this origin. */
+  readonly remembered?: string | null;
+}
+
+export type NegotiationPlan =
+  | {
+      readonly ok: true;
+      readonly candidates: readonly Candidate[];
+      /** `id: reason` for every transport this browser cannot run. */
+      readonly skipped: readonly string[];
+      readonly forced: boolean;
+    }
+  | { readonly ok: false; readonly reason: string };
+
+export function candidateKey(id: string, variant: string | null): string {
+  return variant ? `${id}/${variant}` : id;
+}
+
+function candidatesOf(transport: TransportDefinition, protocol: string | null | undefined): Candidate[] {
+  const variants = transport.variants ?? [];
+  if (variants.length === 0) return [{ transport, variant: null, key: transport.id }];
+  const chosen = protocol && variants.includes(protocol) ? [protocol] : variants;
+  return chosen.map((variant) => ({ transport, variant, key: candidateKey(transport.id, variant) }));
+}
+
+export function planNegotiation(transports: readonly TransportDefinition[], request: NegotiationRequest): NegotiationPlan {
+  const { forced, protocol, remembered } = request;
+  if (forced) {
+    const transport = transports.find((t) => t.id === forced);
+    if (!transport) {
+      return { ok: false, reason: `unknown transport "${forced}" (known: ${transports.map((t) => t.id).join(', ')})` };
+    }
+    const reason = transport.unsupportedReason();
+    if (reason) return { ok: false, reason: `${transport.id}: ${reason}` };
+    return { ok: true, candidates: candidatesOf(transport, protocol), skipped: [], forced: true };
+  }
+  const candidates: Candidate[] = [];
+  const skipped: string[] = [];
+  for (const transport of transports) {
+    const reason = transport.unsupportedReason();
+    if (reason) skipped.push(`${transport.id}: ${reason}`);
+    else candidates.push(...candidatesOf(transport, protocol));
+  }
+  if (candidates.length === 0) return { ok: false, reason: skipped.join('; ') || 'no transports' };
+  const winner = candidates.findIndex((c) => c.key === remembered);
+  if (winner > 0) candidates.unshift(...candidates.splice(winner, 1));
+  return { ok: true, candidates, skipped, forced: false };
+}
+
+/** What the player does after an attempt ended. */
+export type AttemptOutcome = 'retry' | 'next' | 'exhausted';
+
+export interface AttemptEnd {
+  /** This transport cannot work here at all (`SessionEvents.failed`). */
+  readonly hard: boolean;
+  /** The attempt had been working (playing, or connected and waiting for a publisher) before it ended. */
+  readonly wasConnected: boolean;
+}
+
+/**
+ * Walks a plan. A candidate that never worked is left at its first failure;
+ * one that worked and then dropped is reconnected, and left only when
+ * `reconnectsBeforeFallback` reconnects in a row fail: a server restart
+ * should not cost the best transport, a path that now refuses it should not
+ * cost the picture. A forced transport is never left for a soft failure.
+ */
+export class TransportSelector {
+  readonly skipped: string[];
+  private index = 0;
+  private worked = false;
+  private failedReconnects = 0;
+
+  constructor(
+    private readonly plan: Extract<NegotiationPlan, { ok: true }>,
+    private readonly reconnectsBeforeFallback = 2,
+  ) {
+    this.skipped = [...plan.skipped];
+  }
+
+  get current(): Candidate | null {
+    return this.plan.candidates[this.index] ?? null;
+  }
+
+  get forced(): boolean {
+    return this.plan.forced;
+  }
+
+  /** The current candidate plays, or reached the server and waits for a publisher. */
+  connected(): void {
+    this.worked = true;
+    this.failedReconnects = 0;
+  }
+
+  ended(reason: string, end: AttemptEnd): AttemptOutcome {
+    const key = this.current?.key ?? '?';
+    if (end.hard) return this.leave(`${key}: ${reason}`);
+    if (end.wasConnected) {
+      this.failedReconnects = 0;
+      return 'retry';
+    }
+    if (this.plan.forced) return 'retry';
+    if (!this.worked) return this.leave(`${key}: ${reason}`);
+    this.failedReconnects++;
+    if (this.failedReconnects < this.reconnectsBeforeFallback) return 'retry';
+    return this.leave(`${key}: ${reason} (${this.failedReconnects} reconnects failed)`);
+  }
+
+  private leave(reason: string): AttemptOutcome {
+    this.skipped.push(reason);
+    this.index++;
+    this.worked = false;
+    this.failedReconnects = 0;
+    return this.current ? 'next' : 'exhausted';
+  }
+}

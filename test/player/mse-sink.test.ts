@@ -1,0 +1,182 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { MediaSourceApi } from '../../public/src/browser-apis.js';
+import { MseSink } from '../../public/src/render/mse-sink.js';
+
+/** Just the SourceBuffer behaviour the sink relies on: one operation at a time, buffered ranges, quota errors. */
+class FakeSourceBuffer {
+  updating = false;
+  ranges: [number, number][] = [];
+  readonly done: string[] = [];
+  quotaErrors = 0;
+  private readonly listeners = new Map<string, () => void>();
+
+  get buffered() {
+    const ranges = this.ranges;
+    return { length: ranges.length, start: (i: number) => ranges[i]![0], end: (i: number) => ranges[i]![1] };
+  }
+
+  addEventListener(type: string, listener: () => void): void {
+    this.listeners.set(type, listener);
+  }
+
+  appendBuffer(bytes: Uint8Array): void {
+    if (this.quotaErrors > 0) {
+      this.quotaErrors--;
+      throw Object.assign(new Error('buffer full'), { name: 'QuotaExceededError' });
+    }
+    this.done.push(`append ${bytes[0]}`);
+    this.updating = true;
+  }
+
+  remove(start: number, end: number): void {
+    this.done.push(`remove ${start}-${end}`);
+    this.updating = true;
+  }
+
+  /** The browser finishes the current operation. */
+  finish(): void {
+    this.updating = false;
+    this.listeners.get('updateend')?.();
+  }
+
+  /** Finishes everything queued, one after the other. */
+  drain(): void {
+    for (let i = 0; i < 1000 && this.updating; i++) this.finish();
+  }
+}
+
+class FakeMediaSource {
+  readyState = 'closed';
+  readonly buffers: FakeSourceBuffer[] = [];
+  private open: (() => void) | null = null;
+
+  addEventListener(_type: string, listener: () => void): void {
+    this.open = listener;
+  }
+
+  addSourceBuffer(): FakeSourceBuffer {
+    const buffer = new FakeSourceBuffer();
+    this.buffers.push(buffer);
+    return buffer;
+  }
+
+  fireOpen(): void {
+    this.readyState = 'open';
+    this.open?.();
+  }
+}
+
+const INIT = 0xee;
+
+function setup(currentTime = 0) {
+  const sources: FakeMediaSource[] = [];
+  const api: MediaSourceApi = {
+    name: 'MediaSource',
+    create: () => {
+      const source = new FakeMediaSource();
+      sources.push(source);
+      return source as unknown as MediaSource;
+    },
+    isTypeSupported: () => true,
+  };
+  const video = { src: '', currentTime, removeAttribute: () => undefined, load: () => undefined, disableRemotePlayback: false };
+  const events = { dropped: [] as [number, string][], errors: [] as string[], drained: [] as number[] };
+  const sink = new MseSink(video as unknown as HTMLVideoElement, api, {
+    drained: (_key, queued) => events.drained.push(queued),
+    dropped: (count, why) => events.dropped.push([count, why]),
+    error: (message) => events.errors.push(message),
+  });
+  sink.configure([{ key: 'video', mime: 'video/mp4; codecs="avc1.42E01E"', init: Uint8Array.of(INIT), hasVideo: true }]);
+  sources[0]!.fireOpen();
+  const buffer = sources[0]!.buffers[0]!;
+  return { sink, video, buffer, events };
+}
+
+const seg = (id: number) => Uint8Array.of(id);
+const key = { video: true, keyframe: true };
+const delta = { video: true, keyframe: false };
+
+describe('MseSink', () => {
+  beforeEach(() => {
+    vi.spyOn(URL, 'createObjectURL').mockReturnValue('blob:fake');
+    vi.spyOn(URL, 'revokeObjectURL').mockReturnValue(undefined);
+  });
+
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('appends the init segment, then starts at a keyframe, one operation at a time and in order', () => {
+    const { sink, buffer, events } = setup();
+    sink.append('video', seg(1), delta);
+    sink.append('video', seg(2), key);
+    sink.append('video', seg(3), delta);
+    expect(buffer.done).toEqual([`append ${INIT}`]);
+    expect(sink.queued('video')).toBe(2);
+    buffer.drain();
+    expect(buffer.done).toEqual([`append ${INIT}`, 'append 2', 'append 3']);
+    expect(events.dropped).toEqual([[1, 'waiting for a keyframe']]);
+    expect(events.drained.at(-1)).toBe(0);
+  });
+
+  it('meets a full buffer by removing what lies behind the playhead and trying the same segment again', () => {
+    const { sink, buffer, video } = setup();
+    sink.append('video', seg(1), key);
+    buffer.drain();
+    buffer.ranges = [[100, 130]];
+    video.currentTime = 125;
+    buffer.quotaErrors = 1;
+    sink.append('video', seg(2), delta);
+    buffer.drain();
+    expect(buffer.done.slice(2)).toEqual(['remove 100-124', 'append 2']);
+  });
+
+  it('with nothing behind the playhead to free, drops what is queued and restarts at the next keyframe', () => {
+    const { sink, buffer, video, events } = setup();
+    sink.append('video', seg(1), key);
+    buffer.drain();
+    buffer.ranges = [[100, 130]];
+    video.currentTime = 100.2;
+    buffer.quotaErrors = 1;
+    sink.append('video', seg(2), delta);
+    sink.append('video', seg(3), delta);
+    sink.append('video', seg(4), key);
+    buffer.drain();
+    expect(buffer.done.slice(2)).toEqual(['append 4']);
+    expect(events.dropped).toEqual([
+      [1, 'SourceBuffer full'],
+      [1, 'waiting for a keyframe'],
+    ]);
+  });
+
+  it('trims media more than 10 s behind the playhead, once per chunk', () => {
+    const { sink, buffer, video } = setup();
+    buffer.drain();
+    buffer.ranges = [[0, 30]];
+    video.currentTime = 25;
+    sink.trimBehind(video.currentTime, 10);
+    sink.trimBehind(video.currentTime, 10);
+    expect(buffer.done.slice(1)).toEqual(['remove 0-15']);
+    buffer.drain();
+    buffer.ranges = [[15, 31]];
+    video.currentTime = 26;
+    sink.trimBehind(video.currentTime, 10);
+    expect(buffer.done.slice(2)).toEqual([]);
+  });
+
+  it('skips to the next keyframe when the browser falls hundreds of segments behind', () => {
+    const { sink, buffer, events } = setup();
+    sink.append('video', seg(1), key);
+    for (let i = 0; i < 299; i++) sink.append('video', seg(2), delta);
+    expect(sink.queued('video')).toBe(300);
+    sink.append('video', seg(3), delta);
+    sink.append('video', seg(4), key);
+    expect(sink.queued('video')).toBe(1);
+    expect(events.dropped).toEqual([
+      [300, 'append queue overflow'],
+      [1, 'waiting for a keyframe'],
+    ]);
+    buffer.drain();
+    expect(buffer.done).toEqual([`append ${INIT}`, 'append 4']);
+  });
+});
