@@ -101,8 +101,10 @@ export class SnapshotDecoder implements ReaderSink {
   private spawn(video: H264TrackInfo): void {
     const { width, height } = video;
     this.frameBytes = width * height * 3;
-    // No probing, no input buffering, slice threads only: frame threads would hold pictures back.
-    const args = ['-hide_banner', '-loglevel', 'error', '-probesize', '32', '-analyzeduration', '0', '-fflags', 'nobuffer', '-flags', 'low_delay', '-thread_type', 'slice', '-f', 'h264', '-i', 'pipe:0', '-an', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+    // No probing, no input buffering, slice threads only (frame threads would hold pictures back), and
+    // every decoded picture out exactly once (-vsync 0): raw H.264 has no timestamps, so ffmpeg would
+    // otherwise drop or repeat pictures to hit an assumed 25 fps.
+    const args = ['-hide_banner', '-loglevel', 'error', '-probesize', '32', '-analyzeduration', '0', '-fflags', 'nobuffer', '-avioflags', 'direct', '-flags', 'low_delay', '-thread_type', 'slice', '-f', 'h264', '-i', 'pipe:0', '-an', '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
     const child = spawn(this.ffmpeg, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     this.pending = [];
@@ -132,7 +134,12 @@ export class SnapshotDecoder implements ReaderSink {
       const rest = all.subarray(whole * this.frameBytes);
       this.pending = rest.length > 0 ? [Buffer.from(rest)] : [];
       this.pendingBytes = rest.length;
-      const receivedAt = this.receivedAts.splice(0, whole).at(-1) ?? Date.now();
+      // ffmpeg swallows its first ~30 packets while it sets itself up and then
+      // emits each picture one packet behind the newest input: so the picture
+      // is the second-newest frame written, not the next in a FIFO.
+      const n = this.receivedAts.length;
+      const receivedAt = this.receivedAts[Math.max(0, n - 2)] ?? Date.now();
+      this.receivedAts.splice(0, Math.max(0, n - 2));
       this.latest = { seq: ++this.seq, width, height, rgb, receivedAt };
       const waiters = this.waiters;
       this.waiters = [];

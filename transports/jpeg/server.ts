@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Path } from '../../src/stream/path.js';
+import { credentialsOf, hasCredentials } from '../../src/auth/credentials.js';
 import type { HttpRoute, Transport, TransportContext, UpgradeRoute } from '../../src/transport.js';
 import { SnapshotDecoder } from './decoder.js';
 import { JpegCache, parseJpegRequest } from './encoder.js';
@@ -63,20 +64,28 @@ export class JpegTransport implements Transport {
     const parsed = parseJpegRequest(req.query as Record<string, unknown>);
     if (!parsed.ok) return reply.code(400).type('text/plain').send(`${parsed.error}\n`);
     if (this.opts.ffmpeg === undefined) return reply.code(501).type('text/plain').send('snapshots need ffmpeg (set ffmpegPath)\n');
+    // Authorization comes before anything that tells whether the path exists.
+    if (this.ctx.authorizeRead !== undefined) {
+      const query = new URL(req.url, 'http://x').searchParams;
+      const denied = await this.ctx.authorizeRead({
+        path: pathName,
+        transport: this.name,
+        query,
+        headers: req.headers,
+        remoteAddress: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+        ip: req.socket.remoteAddress,
+      });
+      if (denied !== undefined) {
+        this.log.warn({ path: pathName, remoteAddress: req.socket.remoteAddress, reason: denied }, 'snapshot refused');
+        // No credentials at all: 401 and a challenge, so a browser asks for them; wrong ones: 403.
+        if (hasCredentials(credentialsOf(req.headers, query))) return reply.code(403).type('text/plain').send(`${denied}\n`);
+        return reply.code(401).header('WWW-Authenticate', 'Basic realm="polycast"').type('text/plain').send(`${denied}\n`);
+      }
+    }
     const path = this.ctx.paths.get(pathName);
     if (path === undefined) return reply.code(404).type('text/plain').send(`no such path: ${pathName}\n`);
     if (path.stream?.ready !== true) return reply.code(404).type('text/plain').send(`path '${pathName}' is not live\n`);
     if (path.stream.description.video === undefined) return reply.code(404).type('text/plain').send(`path '${pathName}' has no video\n`);
-    if (this.ctx.authorizeRead !== undefined) {
-      const denied = await this.ctx.authorizeRead({
-        path: pathName,
-        transport: this.name,
-        query: new URL(req.url, 'http://x').searchParams,
-        headers: req.headers,
-        remoteAddress: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
-      });
-      if (denied !== undefined) return reply.code(401).type('text/plain').send(`${denied}\n`);
-    }
 
     const entry = this.entryFor(path);
     entry.decoder.lastUsed = performance.now();
@@ -99,6 +108,7 @@ export class JpegTransport implements Transport {
     const decoder = new SnapshotDecoder(path, this.opts.ffmpeg!, this.log, this.ctx.writeQueueSize);
     entry = { decoder, cache: new JpegCache(), path };
     this.entries.set(path.name, entry);
+    decoder.reader.kick = () => this.stopDecoder(path.name);
     path.addReader(decoder.reader);
     this.log.info({ path: path.name }, 'snapshot decoder on');
     return entry;
