@@ -1,11 +1,24 @@
-import { join } from 'node:path';
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
+import { ApiServer } from './api/server.js';
+import type { HttpAuthorizer } from './api/http-auth.js';
+import { AuthManager } from './auth/manager.js';
+import { redactQuery } from './auth/credentials.js';
+import { ConfigError } from './config/errors.js';
+import { configSource, loadConfig, resolveSettings } from './config/load.js';
+import type { Env } from './config/env.js';
 import { matchPath, validatePathName } from './config/paths.js';
 import type { PathConf, ResolvedConfig } from './config/schema.js';
 import { locateFfmpeg, type FfmpegLocation } from './ffmpeg.js';
-import { Hook } from './hooks.js';
+import { Hook, HookPool, PathHooks, withPolycastNames } from './hooks.js';
 import { RtmpIngest } from './ingest/rtmp/rtmp-server.js';
+import { Connections, type ConnectionInfo } from './limits.js';
+import { MetricsServer } from './metrics/metrics.js';
+import { ReaderTotals } from './metrics/totals.js';
 import { packageRoot, packageVersion } from './package-root.js';
+import type { Path } from './stream/path.js';
 import { PathManager, type PathLookup } from './stream/path-manager.js';
 import type { Transport, TransportContext } from './transport.js';
 import { WebServer } from './web/server.js';
@@ -13,7 +26,7 @@ import { WebTransportListener } from './web/webtransport-listener.js';
 import { JpegTransport } from '../transports/jpeg/server.js';
 import { MoqTransport } from '../transports/moq/server.js';
 import { WtFmp4Transport } from '../transports/wt-fmp4/server.js';
-import { WsFmp4Transport } from '../transports/ws-fmp4/server.js';
+import { WsFmp4Transport, type WsFmp4Options } from '../transports/ws-fmp4/server.js';
 import { WsNalTransport } from '../transports/ws-nal/server.js';
 
 export interface ListeningAddresses {
@@ -21,38 +34,67 @@ export interface ListeningAddresses {
   web: number;
   /** UDP port of WebTransport (HTTP/3), when enabled. */
   webTransport?: number;
+  api?: number;
+  metrics?: number;
 }
+
+/** How long a publisher may go on sending after the server said goodbye (shutdown). */
+const PUBLISHER_DRAIN_MS = 1000;
+/** Longest wait for viewers' sockets to send their last frames (shutdown). */
+const READER_FLUSH_MS = 2000;
+/** Editors write a file in several steps; act once it settles. */
+const RELOAD_DEBOUNCE_MS = 300;
+
+/** Settings only a restart applies (the WebTransport listener and TLS are set up once). */
+const RESTART_KEYS = ['webTransport', 'webTransportAddress', 'webServerCert', 'webServerKey', 'ffmpegPath'] as const;
 
 /**
  * The whole server: configuration in, listeners up. Ingest feeds the path
- * manager; transports read from it; neither knows the other.
+ * manager; transports read from it; neither knows the other. A new
+ * configuration (file change or API) is applied in place.
  */
 export class Polycast {
   readonly paths: PathManager<PathConf>;
   readonly version = packageVersion();
   readonly ffmpeg: FfmpegLocation | undefined;
-  private readonly rtmp: RtmpIngest | undefined;
-  private readonly web: WebServer;
+  readonly started = new Date();
+  readonly auth: AuthManager;
+  readonly connections: Connections;
   readonly transports: Transport[] = [];
-  private readonly hooks: Hook[] = [];
-  private addresses: ListeningAddresses | undefined;
   readonly webTransport: WebTransportListener | undefined;
+  private current: ResolvedConfig;
+  private rtmp: RtmpIngest | undefined;
+  private readonly web: WebServer;
+  private api: ApiServer | undefined;
+  private metrics: MetricsServer | undefined;
+  private readonly pool: HookPool;
+  private readonly initHooks = new Map<string, { hook: Hook; conf: PathConf }>();
+  private readonly pathHooks = new Map<Path, PathHooks>();
+  private readonly totals: ReaderTotals;
+  private readonly fmp4Options: WsFmp4Options;
+  private addresses: ListeningAddresses | undefined;
+  private applying: Promise<void> = Promise.resolve();
+  private watcher: { fs: FSWatcher; timer: NodeJS.Timeout | undefined } | undefined;
+  private stopping: Promise<void> | undefined;
 
   constructor(
-    readonly config: ResolvedConfig,
+    config: ResolvedConfig,
     private readonly log: Logger,
   ) {
-    this.paths = new PathManager<PathConf>((name) => lookupPath(config, name));
+    this.current = config;
+    this.paths = new PathManager<PathConf>((name) => lookupPath(this.current, name));
     this.ffmpeg = locateFfmpeg(config.ffmpegPath);
-    if (config.rtmp) {
-      this.rtmp = new RtmpIngest({
-        host: config.rtmpAddress.host,
-        port: config.rtmpAddress.port,
-        readTimeoutMs: config.readTimeout,
-        paths: this.paths as PathManager,
-        log,
-      });
-    }
+    this.pool = new HookPool(log);
+    this.auth = new AuthManager(config, log.child({ module: 'auth' }));
+    this.connections = new Connections({ max: () => this.current.maxConnections, onConnect: (info) => this.onConnect(info) });
+    this.totals = new ReaderTotals(this.paths as PathManager);
+    this.paths.on('pathCreated', (path, conf) => this.pathHooks.set(path, this.newPathHooks(path, conf)));
+    this.paths.on('pathRemoved', (path) => {
+      this.pathHooks.get(path)?.close();
+      this.pathHooks.delete(path);
+    });
+    this.paths.on('pathReconfigured', (path, _previous, conf) => this.pathHooks.get(path)?.reconfigure(conf));
+    if (config.rtmp) this.rtmp = this.newRtmp();
     this.web = new WebServer({
       host: config.webAddress.host,
       port: config.webAddress.port,
@@ -61,15 +103,30 @@ export class Polycast {
       paths: this.paths as PathManager,
       log,
     });
+    const self = this;
+    // Getters: a reload's timeouts and queue size apply to the next client.
     const ctx: TransportContext = {
       paths: this.paths as PathManager,
       log,
-      writeQueueSize: config.writeQueueSize,
-      readTimeoutMs: config.readTimeout,
+      get writeQueueSize() {
+        return self.current.writeQueueSize;
+      },
+      get readTimeoutMs() {
+        return self.current.readTimeout;
+      },
+      get writeTimeoutMs() {
+        return self.current.writeTimeout;
+      },
       serverName: `polycast/${this.version}`,
+      authorizeRead: async (r) => {
+        const result = await this.auth.authorize({ action: 'read', path: r.path, protocol: r.transport, query: r.query, headers: r.headers, remoteAddress: r.remoteAddress, ip: r.ip });
+        return result.ok ? undefined : result.reason;
+      },
+      connections: this.connections,
     };
+    this.fmp4Options = { defaultProtocol: config.webSocketProtocol, segmentSize: config.webSocketSegmentSize };
     this.transports.push(new WsNalTransport(ctx));
-    this.transports.push(new WsFmp4Transport(ctx, { defaultProtocol: config.webSocketProtocol, segmentSize: config.webSocketSegmentSize }));
+    this.transports.push(new WsFmp4Transport(ctx, this.fmp4Options));
     this.transports.push(new JpegTransport(ctx, { ffmpeg: this.ffmpeg?.path }));
     if (config.webTransport) this.transports.push(new WtFmp4Transport(ctx));
     if (config.webTransport) this.transports.push(new MoqTransport(ctx));
@@ -96,7 +153,18 @@ export class Polycast {
     }
   }
 
+  /** The configuration in force (changed by reloads and the API). */
+  get config(): ResolvedConfig {
+    return this.current;
+  }
+
+  /** Where each listener is, once started. */
+  get listening(): ListeningAddresses | undefined {
+    return this.addresses;
+  }
+
   async start(): Promise<ListeningAddresses> {
+    const config = this.current;
     const started: Array<() => Promise<void>> = [];
     try {
       const rtmp = this.rtmp ? (await this.rtmp.start()).port : undefined;
@@ -105,23 +173,52 @@ export class Polycast {
       started.push(() => this.web.stop());
       let webTransport: number | undefined;
       if (this.webTransport) {
-        webTransport = (await this.webTransport.start(this.config.webTransportAddress === undefined ? web : undefined)).port;
+        webTransport = (await this.webTransport.start(config.webTransportAddress === undefined ? web : undefined)).port;
+        started.push(() => this.webTransport!.stop());
       }
       this.addresses = { rtmp, web, webTransport };
+      if (config.api) {
+        this.addresses.api = await this.startApi(config);
+        started.push(() => this.api!.stop());
+      }
+      if (config.metrics) this.addresses.metrics = await this.startMetrics(config);
     } catch (err) {
-      for (const stop of started) await stop();
+      for (const stop of started.reverse()) await stop();
       throw err;
     }
+    const a = this.addresses;
     this.log.info(
-      { version: this.version, rtmp: this.addresses.rtmp, web: this.addresses.web, ffmpeg: this.ffmpeg?.path ?? 'none' },
-      `Polycast ${this.version} listening: RTMP :${this.addresses.rtmp ?? 'off'}, web :${this.addresses.web}, WebTransport :${this.addresses.webTransport ?? 'off'}/udp`,
+      { version: this.version, rtmp: a.rtmp, web: a.web, api: a.api, metrics: a.metrics, ffmpeg: this.ffmpeg?.path ?? 'none' },
+      `Polycast ${this.version} listening: RTMP :${a.rtmp ?? 'off'}, web :${a.web}, WebTransport :${a.webTransport ?? 'off'}/udp, API :${a.api ?? 'off'}, metrics :${a.metrics ?? 'off'}`,
     );
-    this.startStaticPaths();
+    for (const warning of configSource(config).warnings) this.log.warn(warning);
+    this.syncStaticPaths();
     return this.addresses;
   }
 
-  async stop(reason = 'server shutting down'): Promise<void> {
-    await Promise.all(this.hooks.map((hook) => hook.stop()));
+  /**
+   * Graceful shutdown: stop accepting; stop hooks (their publishers send
+   * their last frames and leave); tell the other publishers goodbye and read
+   * what they already sent; let viewers' sockets send it; then close the
+   * readers (1001) and everything else.
+   */
+  stop(reason = 'server shutting down'): Promise<void> {
+    this.stopping ??= this.shutdown(reason);
+    return this.stopping;
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    this.unwatchConfig();
+    this.web.refuseUpgrades(reason);
+    this.rtmp?.stopAccepting();
+    await Promise.all([this.api?.stop(), this.metrics?.stop()]);
+    for (const hooks of this.pathHooks.values()) hooks.close();
+    this.pathHooks.clear();
+    await Promise.all([...this.initHooks.values()].map(({ hook }) => hook.stop()));
+    this.initHooks.clear();
+    await this.pool.stopAll();
+    await this.rtmp?.drainPublishers(PUBLISHER_DRAIN_MS);
+    await Promise.all(this.transports.map((t) => t.flushed?.(Math.min(READER_FLUSH_MS, this.current.writeTimeout))));
     for (const transport of this.transports) await transport.close(reason);
     this.paths.closeAll(reason);
     await this.rtmp?.stop();
@@ -130,34 +227,268 @@ export class Polycast {
     this.log.info({ reason }, 'Polycast stopped');
   }
 
-  private startStaticPaths(): void {
-    const names = this.config.paths.filter((entry) => entry.regex === undefined).map((entry) => entry.name);
-    this.paths.createStatic(names);
-    for (const entry of this.config.paths) {
-      if (entry.regex !== undefined || entry.conf.runOnInit === '') continue;
+  /**
+   * Applies a new configuration without a restart: paths added and removed
+   * (a removed path's publisher and readers are closed), changed path
+   * settings applied in place (runOnInit restarted when it changed),
+   * listeners whose address changed moved, everything else taken by the next
+   * client. Unaffected streams go on untouched.
+   */
+  applyConfig(next: ResolvedConfig): Promise<void> {
+    const run = this.applying.then(() => this.apply(next));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The control API's changes: validated like the file (throws ConfigError), then applied like a reload. */
+  async applySettings(settings: Record<string, unknown>): Promise<void> {
+    const next = resolveSettings(settings, this.current.file);
+    await this.applyConfig(next);
+    this.log.info('configuration changed through the API');
+  }
+
+  /**
+   * Watches the configuration file (its folder, since editors replace files)
+   * and reloads on change; a file with errors is logged and ignored.
+   */
+  watchConfigFile(file: string, env: Env = process.env): void {
+    this.unwatchConfig();
+    let last: string | undefined;
+    void readFile(file, 'utf8').then(
+      (text) => (last ??= text),
+      () => undefined,
+    );
+    const reload = async () => {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch {
+        return; // Mid-replace, or removed: the next event tells.
+      }
+      if (text === last) return;
+      last = text;
+      let next: ResolvedConfig;
+      try {
+        next = loadConfig(file, env);
+      } catch (err) {
+        const lines = err instanceof ConfigError ? err.message.split('\n') : [(err as Error).message];
+        this.log.error({ file, problems: lines }, `configuration not reloaded, the running one stays:\n${lines.join('\n')}`);
+        return;
+      }
+      try {
+        await this.applyConfig(next);
+        this.log.info({ file }, 'configuration reloaded');
+      } catch (err) {
+        this.log.error({ file, err: (err as Error).message }, 'configuration reload failed');
+      }
+    };
+    const fsWatcher = watch(dirname(file), { persistent: false }, (_event, name) => {
+      if (name !== null && name !== basename(file)) return;
+      const w = this.watcher;
+      if (w === undefined) return;
+      clearTimeout(w.timer);
+      w.timer = setTimeout(() => void reload(), RELOAD_DEBOUNCE_MS);
+    });
+    fsWatcher.on('error', (err) => this.log.warn({ file, err: err.message }, 'cannot watch the configuration file'));
+    this.watcher = { fs: fsWatcher, timer: undefined };
+  }
+
+  private unwatchConfig(): void {
+    if (this.watcher === undefined) return;
+    clearTimeout(this.watcher.timer);
+    this.watcher.fs.close();
+    this.watcher = undefined;
+  }
+
+  private async apply(next: ResolvedConfig): Promise<void> {
+    if (this.stopping !== undefined) return;
+    const prev = this.current;
+    this.current = next;
+    for (const warning of configSource(next).warnings) this.log.warn(warning);
+    this.log.level = next.logLevel;
+    this.auth.update(next);
+    this.web.setAllowOrigins(next.webAllowOrigins);
+    this.fmp4Options.defaultProtocol = next.webSocketProtocol;
+    this.fmp4Options.segmentSize = next.webSocketSegmentSize;
+    for (const key of RESTART_KEYS) {
+      if (JSON.stringify(prev[key]) !== JSON.stringify(next[key])) this.log.warn({ key }, `${key} changed: it takes effect when Polycast restarts`);
+    }
+    const a = this.addresses;
+    if (a !== undefined) {
+      if (!next.rtmp && this.rtmp !== undefined) {
+        await this.rtmp.stop();
+        this.rtmp = undefined;
+        a.rtmp = undefined;
+        this.log.info('RTMP listener stopped (rtmp: no)');
+      } else if (next.rtmp && this.rtmp === undefined) {
+        this.rtmp = this.newRtmp();
+        a.rtmp = (await this.rtmp.start()).port;
+        this.log.info({ port: a.rtmp }, 'RTMP listener started');
+      } else if (this.rtmp !== undefined && !sameAddress(prev.rtmpAddress, next.rtmpAddress)) {
+        a.rtmp = (await this.rtmp.relisten(next.rtmpAddress.host, next.rtmpAddress.port)).port;
+        this.log.info({ port: a.rtmp }, 'RTMP listener moved');
+      }
+      if (!sameAddress(prev.webAddress, next.webAddress)) {
+        a.web = (await this.web.relisten(next.webAddress.host, next.webAddress.port)).port;
+        this.log.info({ port: a.web }, 'web listener moved');
+      }
+      if (prev.api !== next.api || !sameAddress(prev.apiAddress, next.apiAddress)) {
+        await this.api?.stop();
+        this.api = undefined;
+        a.api = next.api ? await this.startApi(next) : undefined;
+      }
+      if (prev.metrics !== next.metrics || !sameAddress(prev.metricsAddress, next.metricsAddress)) {
+        await this.stopMetrics();
+        a.metrics = next.metrics ? await this.startMetrics(next) : undefined;
+      }
+    }
+    this.paths.reconfigure(
+      (name) => lookupPath(next, name),
+      (name) => `path '${name}' was removed from the configuration`,
+    );
+    this.syncStaticPaths();
+  }
+
+  /** Creates the configured plain-named paths and runs (or restarts, or stops) their runOnInit. */
+  private syncStaticPaths(): void {
+    const entries = this.current.paths.filter((entry) => entry.regex === undefined);
+    this.paths.createStatic(entries.map((entry) => entry.name));
+    const wanted = new Map(entries.filter((e) => e.conf.runOnInit !== '').map((e) => [e.name, e.conf]));
+    for (const [name, running] of this.initHooks) {
+      const conf = wanted.get(name);
+      if (conf !== undefined && conf.runOnInit === running.conf.runOnInit && conf.runOnInitRestart === running.conf.runOnInitRestart) continue;
+      this.log.info({ path: name }, conf === undefined ? 'runOnInit: path or command removed, stopping it' : 'runOnInit changed, restarting it');
+      void running.hook.stop();
+      this.initHooks.delete(name);
+    }
+    for (const [name, conf] of wanted) {
+      if (this.initHooks.has(name)) continue;
       const hook = new Hook({
-        name: `runOnInit ${entry.name}`,
-        command: entry.conf.runOnInit,
-        restart: entry.conf.runOnInitRestart,
-        env: this.hookEnv(entry.name),
-        log: this.log.child({ path: entry.name }),
+        name: `runOnInit ${name}`,
+        command: conf.runOnInit,
+        restart: conf.runOnInitRestart,
+        env: withPolycastNames(this.hookEnv(name)),
+        log: this.log.child({ path: name }),
       });
-      this.hooks.push(hook);
+      this.initHooks.set(name, { hook, conf });
       hook.start();
     }
   }
 
-  /** MediaMTX's hook variables, plus Polycast's own. */
-  private hookEnv(path: string): Record<string, string> {
-    const env: Record<string, string> = {
-      MTX_PATH: path,
-      POLYCAST_PATH: path,
-      WEB_PORT: String(this.addresses?.web ?? ''),
+  private newPathHooks(path: Path, conf: PathConf): PathHooks {
+    return new PathHooks({ path, conf, pool: this.pool, env: () => this.hookEnv(path.name), log: this.log.child({ path: path.name }) });
+  }
+
+  private newRtmp(): RtmpIngest {
+    const config = this.current;
+    const self = this;
+    return new RtmpIngest({
+      host: config.rtmpAddress.host,
+      port: config.rtmpAddress.port,
+      get readTimeoutMs() {
+        return self.current.readTimeout;
+      },
+      paths: this.paths as PathManager,
+      log: this.log,
+      connections: this.connections,
+      redactQuery,
+      authorizePublish: async (r) => {
+        const result = await this.auth.authorize({ action: 'publish', path: r.path, protocol: 'rtmp', query: r.rawQuery, remoteAddress: r.remoteAddress, ip: r.ip, id: r.id });
+        return result.ok ? undefined : result.reason;
+      },
+    });
+  }
+
+  private readonly authorizeHttp: HttpAuthorizer = (r) =>
+    this.auth.authorize({ action: r.action, path: '', protocol: '', query: r.query, headers: r.headers, remoteAddress: r.remoteAddress, ip: r.ip });
+
+  private async startApi(config: ResolvedConfig): Promise<number> {
+    const api = new ApiServer(
+      {
+        version: this.version,
+        started: this.started,
+        paths: this.paths,
+        transports: this.transports,
+        config: () => this.current,
+        settings: () => configSource(this.current).settings,
+        applySettings: (settings) => this.applySettings(settings),
+        rtmpConns: () => this.rtmp?.connections(),
+        kickRtmp: (id, reason) => this.rtmp?.kick(id, reason) ?? false,
+        refreshJwks: () => this.auth.refreshJwks(),
+      },
+      this.authorizeHttp,
+      this.log,
+    );
+    const port = (await api.start(config.apiAddress.host, config.apiAddress.port)).port;
+    this.api = api;
+    this.log.info({ port }, 'control API listening');
+    return port;
+  }
+
+  private async startMetrics(config: ResolvedConfig): Promise<number> {
+    const metrics = new MetricsServer(
+      {
+        paths: this.paths as PathManager,
+        transports: this.transports,
+        totals: this.totals,
+        rtmpConns: () => this.rtmp?.connections() ?? [],
+        connections: this.connections,
+        authFailures: () => this.auth.failures,
+        blockedIps: () => this.auth.limiter.blockedCount,
+      },
+      this.authorizeHttp,
+      this.log,
+    );
+    const port = (await metrics.start(config.metricsAddress.host, config.metricsAddress.port)).port;
+    this.metrics = metrics;
+    for (const path of this.paths.list()) path.setSendObserver(metrics.observe);
+    this.paths.on('pathCreated', this.observeNewPath);
+    this.log.info({ port }, 'metrics listening');
+    return port;
+  }
+
+  private readonly observeNewPath = (path: Path): void => {
+    if (this.metrics !== undefined) path.setSendObserver(this.metrics.observe);
+  };
+
+  private async stopMetrics(): Promise<void> {
+    const metrics = this.metrics;
+    this.metrics = undefined;
+    this.paths.off('pathCreated', this.observeNewPath);
+    for (const path of this.paths.list()) path.setSendObserver(undefined);
+    await metrics?.stop();
+  }
+
+  /** runOnConnect / runOnDisconnect for a client connection. */
+  private onConnect(info: ConnectionInfo): () => void {
+    const c = this.current;
+    if (c.runOnConnect === '' && c.runOnDisconnect === '') return () => undefined;
+    const env: Record<string, string> = { MTX_CONN_TYPE: info.type, MTX_CONN_ID: info.id, ...this.portsEnv() };
+    const hook = this.pool.run('runOnConnect', c.runOnConnect, env, c.runOnConnectRestart);
+    return () => {
+      void hook?.stop();
+      this.pool.run('runOnDisconnect', this.current.runOnDisconnect, env, false);
     };
+  }
+
+  private portsEnv(): Record<string, string> {
+    const env: Record<string, string> = { WEB_PORT: String(this.addresses?.web ?? '') };
     if (this.addresses?.rtmp !== undefined) env.RTMP_PORT = String(this.addresses.rtmp);
     if (this.ffmpeg !== undefined) env.POLYCAST_FFMPEG = this.ffmpeg.path;
     return env;
   }
+
+  /** MediaMTX's hook variables for a path (MTX_PATH, G1...), plus Polycast's own. */
+  private hookEnv(path: string): Record<string, string> {
+    const env: Record<string, string> = { MTX_PATH: path, ...this.portsEnv() };
+    const groups = matchPath(this.current, path)?.match?.slice(1) ?? [];
+    groups.forEach((group, i) => (env[`G${i + 1}`] = group ?? ''));
+    return env;
+  }
+}
+
+function sameAddress(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  return a.host === b.host && a.port === b.port;
 }
 
 function lookupPath(config: ResolvedConfig, name: string): PathLookup<PathConf> {

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { WebTransportSession } from '../transports/webtransport/session.js';
+import type { Connections } from './limits.js';
 import type { PathManager } from './stream/path-manager.js';
 
 /**
@@ -16,9 +17,33 @@ export interface TransportContext {
   readonly writeQueueSize: number;
   /** A client that sends nothing (not even a pong) for this long is closed (ms). */
   readonly readTimeoutMs: number;
+  /** A client whose socket has made no progress on unsent data for this long is closed (ms). */
+  readonly writeTimeoutMs?: number;
   readonly serverName: string;
-  /** Decides whether a client may read a path; returns a refusal reason or undefined. */
-  authorizeRead?(request: { path: string; transport: string; query: URLSearchParams; headers: IncomingMessage['headers']; remoteAddress: string }): string | undefined | Promise<string | undefined>;
+  /**
+   * Decides whether a client may read a path; returns a refusal reason or
+   * undefined. `ip` is the bare client IP when known (`remoteAddress` may
+   * carry a port, which is ambiguous for IPv6).
+   */
+  authorizeRead?(request: { path: string; transport: string; query: URLSearchParams; headers: IncomingMessage['headers']; remoteAddress: string; ip?: string }): string | undefined | Promise<string | undefined>;
+  /** `maxConnections` and runOnConnect: reserve a slot before serving a new client, release it when it leaves. */
+  readonly connections?: Connections;
+}
+
+/** A client session as the control API lists it (MediaMTX's `*sessions/list` items). */
+export interface SessionInfo {
+  readonly id: string;
+  readonly created: Date;
+  readonly remoteAddr: string;
+  readonly state: 'read' | 'publish' | 'idle';
+  readonly path: string;
+  /** Query string without `?`, secrets redacted. */
+  readonly query: string;
+  readonly inboundBytes: number;
+  readonly outboundBytes: number;
+  readonly outboundFramesDiscarded: number;
+  /** Transport-specific fields, e.g. the ws-fmp4 variant. */
+  readonly extra?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** An HTTP upgrade handled by a transport, e.g. `ws/nal` in `/<path>/ws/nal`. */
@@ -55,6 +80,14 @@ export interface Transport {
   readonly upgrades: readonly UpgradeRoute[];
   readonly httpRoutes?: readonly HttpRoute[];
   readonly webTransportRoutes?: readonly WebTransportRoute[];
+  /** Current sessions, for `/v3/<name>sessions/list` (the name without dashes: `ws-nal` → `wsnalsessions`). */
+  apiSessions?(): SessionInfo[];
+  /** Ends one session (`/v3/<name>sessions/kick/<id>`); false when there is no such id. */
+  kickSession?(id: string, reason: string): boolean;
+  /** Shutdown: resolves once its clients' sockets have sent what they were given (or after `timeoutMs`). */
+  flushed?(timeoutMs: number): Promise<void>;
+  /** WebTransport groups reset because a viewer could not keep up, over the transport's life (metrics). */
+  readonly groupsDropped?: number;
   close(reason: string): Promise<void> | void;
 }
 

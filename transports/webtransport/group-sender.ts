@@ -76,6 +76,9 @@ export class GroupSender {
           return;
         }
         group.stream = stream;
+        // A newer group started while this stream was opening: it goes second.
+        const d = this.o.demoted;
+        if (d !== undefined && this.groups.at(-1) !== group) stream.setPriority(d.urgency ?? 5, d.incremental ?? false);
         for (const chunk of group.pending.splice(0)) this.send(group, chunk);
         if (group.ended) this.finish(group);
       },

@@ -1,0 +1,131 @@
+import type { Logger } from 'pino';
+import type { Transport, TransportContext, UpgradeRoute, WebTransportRoute } from '../../src/transport.js';
+import type { WebTransportSession } from '../webtransport/session.js';
+import { BroadcastDirectory } from './directory.js';
+import { MoqErrorCode, PROTOCOL_VERSIONS } from './messages.js';
+import { MoqSession, type MoqCounters } from './session.js';
+
+export interface MoqTransportOptions {
+  /** Group streams one subscription may have on the wire at once (default 2). */
+  maxGroupsInFlight?: number;
+  /** Bytes one group may have waiting for flow control before it is dropped (default 4 MiB). */
+  maxQueuedBytes?: number;
+}
+
+export interface MoqStats {
+  /** Open sessions. */
+  sessions: number;
+  sessionsTotal: number;
+  /** Open track subscriptions, over all sessions. */
+  subscriptions: number;
+  subscriptionsTotal: number;
+  /** Groups started, each on its own stream. */
+  groupsSent: number;
+  /** Groups reset before they were through because newer ones superseded them (or a flow-control stall). */
+  groupsDropped: number;
+  /** Sessions closed for a protocol violation. */
+  protocolErrors: number;
+}
+
+/**
+ * `moq`: the publisher side of moq-lite over WebTransport at `/moq`, every
+ * Polycast path a broadcast with a hang catalog (docs/protocols/moq.md).
+ */
+export class MoqTransport implements Transport {
+  readonly name = 'moq';
+  readonly upgrades: readonly UpgradeRoute[] = [];
+  readonly webTransportRoutes: readonly WebTransportRoute[];
+  private readonly log: Logger;
+  private readonly directory: BroadcastDirectory;
+  private readonly open = new Set<MoqSession>();
+  private readonly counters: MoqCounters = { sessionsTotal: 0, subscriptionsTotal: 0, groupsSent: 0, groupsDroppedClosed: 0, protocolErrors: 0 };
+
+  constructor(
+    private readonly ctx: TransportContext,
+    private readonly opts: MoqTransportOptions = {},
+  ) {
+    this.log = ctx.log.child({ transport: this.name });
+    this.directory = new BroadcastDirectory(ctx.paths);
+    this.webTransportRoutes = [
+      {
+        kind: 'exact',
+        path: 'moq',
+        selectProtocol: (offered) => selectProtocol(offered),
+        handleSession: (session, _pathName, protocol) => this.handleSession(session, protocol),
+      },
+    ];
+  }
+
+  get sessions(): ReadonlySet<MoqSession> {
+    return this.open;
+  }
+
+  /** For metrics, like the other WebTransport transports. */
+  get groupsDropped(): number {
+    return this.stats.groupsDropped;
+  }
+
+  get stats(): MoqStats {
+    let subscriptions = 0;
+    let groupsSent = this.counters.groupsSent;
+    let groupsDropped = this.counters.groupsDroppedClosed;
+    for (const s of this.open) {
+      subscriptions += s.subscriptionCount;
+      groupsDropped += s.groupsDropped;
+      for (const t of s.tracks) groupsSent += t.groups;
+    }
+    return {
+      sessions: this.open.size,
+      sessionsTotal: this.counters.sessionsTotal,
+      subscriptions,
+      subscriptionsTotal: this.counters.subscriptionsTotal,
+      groupsSent,
+      groupsDropped,
+      protocolErrors: this.counters.protocolErrors,
+    };
+  }
+
+  /** `protocol`: the WebTransport subprotocol selected for it, which pins the moq-lite version; none means the compat setup decides. */
+  handleSession(session: WebTransportSession, protocol?: string): void {
+    const req = session.request;
+    const lease = this.ctx.connections?.reserve(`${req.remoteAddress}:${req.remotePort}`);
+    if (lease !== undefined && 'refused' in lease) {
+      this.log.warn({ remoteAddress: req.remoteAddress, reason: lease.refused }, 'moq session refused');
+      session.close(MoqErrorCode.TooMany, lease.refused);
+      return;
+    }
+    const s = new MoqSession({
+      lease,
+      version: protocol === undefined ? undefined : PROTOCOL_VERSIONS.get(protocol),
+      session,
+      ctx: this.ctx,
+      directory: this.directory,
+      counters: this.counters,
+      log: this.log,
+      maxGroupsInFlight: this.opts.maxGroupsInFlight,
+      maxQueuedBytes: this.opts.maxQueuedBytes,
+      onClose: (closed) => {
+        this.open.delete(closed);
+        this.log.debug({ session: closed.id, remoteAddress: closed.remoteAddress }, 'moq session ended');
+      },
+    });
+    this.open.add(s);
+    this.counters.sessionsTotal++;
+    this.log.debug({ session: s.id, remoteAddress: s.remoteAddress }, 'moq session started');
+  }
+
+  close(reason: string): void {
+    for (const s of [...this.open]) s.close(MoqErrorCode.GoingAway, reason);
+    this.directory.close();
+  }
+}
+
+/**
+ * Our preferred moq-lite subprotocol among those offered. Offers of other
+ * versions only (lite-05, IETF drafts, `moql`) select none: such a client
+ * then runs the compat setup, which settles on lite-02 or lite-01.
+ */
+export function selectProtocol(offered: readonly string[]): string | undefined {
+  for (const name of PROTOCOL_VERSIONS.keys()) if (offered.includes(name)) return name;
+  return undefined;
+}
