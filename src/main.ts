@@ -29,9 +29,16 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(1), 100);
     return;
   }
+  // Edits to the file apply without a restart; a broken edit is logged and ignored.
+  server.watchConfigFile(file);
   let stopping = false;
   const shutdown = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: the operator does not want to wait for the graceful path.
+      log.warn({ signal }, 'second signal, exiting now');
+      setTimeout(() => process.exit(1), 50);
+      return;
+    }
     stopping = true;
     log.info({ signal }, 'shutting down');
     server.stop('server shutting down').then(

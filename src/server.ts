@@ -45,8 +45,11 @@ const READER_FLUSH_MS = 2000;
 /** Editors write a file in several steps; act once it settles. */
 const RELOAD_DEBOUNCE_MS = 300;
 
-/** Settings only a restart applies (the WebTransport listener and TLS are set up once). */
-const RESTART_KEYS = ['webTransport', 'webTransportAddress', 'webServerCert', 'webServerKey', 'ffmpegPath'] as const;
+/**
+ * Settings only a restart applies: the WebTransport listener and TLS are set
+ * up once, and pino's child loggers keep the level they were created with.
+ */
+const RESTART_KEYS = ['logLevel', 'webTransport', 'webTransportAddress', 'webServerCert', 'webServerKey', 'ffmpegPath'] as const;
 
 /**
  * The whole server: configuration in, listeners up. Ingest feeds the path
@@ -120,6 +123,10 @@ export class Polycast {
       serverName: `polycast/${this.version}`,
       authorizeRead: async (r) => {
         const result = await this.auth.authorize({ action: 'read', path: r.path, protocol: r.transport, query: r.query, headers: r.headers, remoteAddress: r.remoteAddress, ip: r.ip });
+        return result.ok ? undefined : result.reason;
+      },
+      authorizePublish: async (r) => {
+        const result = await this.auth.authorize({ action: 'publish', path: r.path, protocol: r.transport, query: r.query, headers: r.headers, remoteAddress: r.remoteAddress, ip: r.ip });
         return result.ok ? undefined : result.reason;
       },
       connections: this.connections,
@@ -305,7 +312,6 @@ export class Polycast {
     const prev = this.current;
     this.current = next;
     for (const warning of configSource(next).warnings) this.log.warn(warning);
-    this.log.level = next.logLevel;
     this.auth.update(next);
     this.web.setAllowOrigins(next.webAllowOrigins);
     this.fmp4Options.defaultProtocol = next.webSocketProtocol;

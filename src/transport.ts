@@ -6,6 +6,17 @@ import type { WebTransportSession } from '../transports/webtransport/session.js'
 import type { Connections } from './limits.js';
 import type { PathManager } from './stream/path-manager.js';
 
+/** What a transport knows of a client asking for a path. */
+export interface AuthorizationRequest {
+  path: string;
+  transport: string;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+  remoteAddress: string;
+  /** The bare client IP when known (`remoteAddress` may carry a port, which is ambiguous for IPv6). */
+  ip?: string;
+}
+
 /**
  * What the core offers an output transport. A transport reads paths through
  * `Reader`s and nothing else: it never sees the ingest.
@@ -20,12 +31,10 @@ export interface TransportContext {
   /** A client whose socket has made no progress on unsent data for this long is closed (ms). */
   readonly writeTimeoutMs?: number;
   readonly serverName: string;
-  /**
-   * Decides whether a client may read a path; returns a refusal reason or
-   * undefined. `ip` is the bare client IP when known (`remoteAddress` may
-   * carry a port, which is ambiguous for IPv6).
-   */
-  authorizeRead?(request: { path: string; transport: string; query: URLSearchParams; headers: IncomingMessage['headers']; remoteAddress: string; ip?: string }): string | undefined | Promise<string | undefined>;
+  /** Decides whether a client may read a path; returns a refusal reason or undefined. */
+  authorizeRead?(request: AuthorizationRequest): string | undefined | Promise<string | undefined>;
+  /** The same for the publisher's side of a path (e.g. the ws-nal input socket, which receives viewers' input). */
+  authorizePublish?(request: AuthorizationRequest): string | undefined | Promise<string | undefined>;
   /** `maxConnections` and runOnConnect: reserve a slot before serving a new client, release it when it leaves. */
   readonly connections?: Connections;
 }

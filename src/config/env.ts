@@ -17,14 +17,16 @@
  *
  * Values are read as YAML scalars where the setting is a boolean or an integer
  * (`yes`, `5`), and taken verbatim otherwise, so that a shell command keeps
- * its `#` and `: `. `webAllowOrigins` takes a comma-separated list.
+ * its `#` and `: `. `webAllowOrigins` takes a comma-separated list;
+ * `authInternalUsers`, `authHTTPExclude` and `authJWTExclude` take YAML or
+ * JSON (`[{user: any, permissions: [{action: read}]}]`).
  * Every value is then validated like one written in the file.
  */
 import { parse } from 'yaml';
 import type { ConfigProblem } from './errors.js';
 import type { Segment } from './issue.js';
 import { didYouMean } from './suggest.js';
-import { CONFIG_SCHEMA, PATH_SETTING_KEYS, childSchema, definitionName, knownKeys } from './schema.js';
+import { ALL_PATH_SETTING_KEYS, CONFIG_SCHEMA, PATH_SETTING_KEYS, childSchema, definitionName, knownKeys } from './schema.js';
 
 export const ENV_PREFIX = 'POLYCAST_';
 
@@ -41,6 +43,10 @@ export const envKey = (path: readonly Segment[]): string => JSON.stringify(path)
 const SECTIONS = new Set(['pathDefaults', 'paths']);
 const TOP_LEVEL_SETTINGS = knownKeys(CONFIG_SCHEMA).filter((key) => !SECTIONS.has(key));
 const SCALAR_KINDS = new Set(['boolean', 'positiveInteger', 'nonNegativeInteger']);
+/** Lists of mappings are written as YAML (or JSON) in the variable. */
+const STRUCTURED_KINDS = new Set(['authInternalUsers', 'permissions']);
+/** Longest first, so that RUNONDEMANDRESTART is not read as a path named ..._RUNONDEMAND plus RESTART. */
+const PATH_KEYS_LONGEST_FIRST = [...ALL_PATH_SETTING_KEYS].sort((a, b) => b.length - a.length);
 
 type Target = { readonly path: Segment[] } | { readonly error: string };
 
@@ -74,12 +80,12 @@ function target(rest: string, raw: Record<string, unknown>): Target | undefined 
   }
   if (rest.startsWith('PATHDEFAULTS_')) {
     const tail = rest.slice('PATHDEFAULTS_'.length);
-    const key = PATH_SETTING_KEYS.find((k) => k.toUpperCase() === tail);
+    const key = ALL_PATH_SETTING_KEYS.find((k) => k.toUpperCase() === tail);
     return key ? { path: ['pathDefaults', key] } : { error: unknownPathSetting(tail) };
   }
   if (rest.startsWith('PATHS_')) {
     const tail = rest.slice('PATHS_'.length);
-    const key = PATH_SETTING_KEYS.find((k) => tail === k.toUpperCase() || tail.endsWith(`_${k.toUpperCase()}`));
+    const key = PATH_KEYS_LONGEST_FIRST.find((k) => tail === k.toUpperCase() || tail.endsWith(`_${k.toUpperCase()}`));
     if (!key) {
       const last = tail.slice(tail.lastIndexOf('_') + 1);
       return { error: `does not end with a path setting: ${unknownPathSetting(last)}` };
@@ -100,6 +106,13 @@ function kindOf(path: readonly Segment[]): string {
 
 function envValue(text: string, kind: string): unknown {
   if (kind === 'origins') return text.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
+  if (STRUCTURED_KINDS.has(kind)) {
+    try {
+      return parse(text) as unknown;
+    } catch {
+      return text;
+    }
+  }
   if (!SCALAR_KINDS.has(kind)) return text;
   try {
     const value: unknown = parse(text);

@@ -1,7 +1,9 @@
 /** Where a configuration problem comes from. */
 export type ProblemOrigin =
   | { readonly kind: 'file'; readonly file: string; readonly line?: number; readonly col?: number }
-  | { readonly kind: 'env'; readonly variable: string };
+  | { readonly kind: 'env'; readonly variable: string }
+  /** Settings given without a file (the control API): messages carry the key path only. */
+  | { readonly kind: 'settings' };
 
 export interface ConfigProblem {
   readonly origin: ProblemOrigin;
@@ -13,6 +15,7 @@ export interface ConfigProblem {
 /** `file:line:col: key.path: message`, the shape editors and terminals turn into links. */
 export function formatProblem(problem: ConfigProblem): string {
   const { origin, keyPath, message } = problem;
+  if (origin.kind === 'settings') return keyPath === undefined || keyPath === '' ? message : `${keyPath}: ${message}`;
   const where =
     origin.kind === 'env'
       ? `env ${origin.variable}`

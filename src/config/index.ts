@@ -1,5 +1,5 @@
 /** The configuration subsystem's public surface. */
-export { DEFAULT_CONFIG_FILE, loadConfig, parseConfig } from './load.js';
+export { DEFAULT_CONFIG_FILE, configSource, loadConfig, parseConfig, resolveSettings, type ConfigSource } from './load.js';
 export { ConfigError, formatProblem, type ConfigProblem, type ProblemOrigin } from './errors.js';
 export { ENV_PREFIX, type Env } from './env.js';
 export { matchPath, validatePathName, type PathMatch } from './paths.js';
@@ -8,6 +8,10 @@ export { parseDuration } from './duration.js';
 export {
   CONFIG_SCHEMA,
   type Address,
+  type AuthAction,
+  type AuthInternalUser,
+  type AuthMethod,
+  type AuthPermission,
   type LogLevel,
   type PathConf,
   type PathEntry,

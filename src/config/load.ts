@@ -7,16 +7,51 @@ import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
 import { applyEnvOverrides, envKey, type Env } from './env.js';
-import { ConfigError, type ConfigProblem } from './errors.js';
+import { ConfigError, formatProblem, type ConfigProblem } from './errors.js';
 import { keyPathText, type Issue, type Segment } from './issue.js';
 import { YamlLocator } from './locate.js';
-import { resolveConfig } from './resolve.js';
-import type { ResolvedConfig } from './schema.js';
+import { migrateDeprecated, resolveConfig } from './resolve.js';
+import { CONFIG_SCHEMA, childSchema, definitionName, type ResolvedConfig, type SchemaNode } from './schema.js';
 import { validateRaw } from './validate.js';
 
 export { matchPath, validatePathName, type PathMatch } from './paths.js';
 
 export const DEFAULT_CONFIG_FILE = 'mediamtx.yml';
+
+/** Where a configuration came from: its settings as written (env applied, defaults filled) and its warnings. */
+export interface ConfigSource {
+  /** Top-level settings in file form (durations as text, paths as written): what the API shows and patches. */
+  readonly settings: Readonly<Record<string, unknown>>;
+  /** Formatted like problems: `file:line:col: key: deprecated: ...`. */
+  readonly warnings: readonly string[];
+}
+
+const sources = new WeakMap<ResolvedConfig, ConfigSource>();
+
+const isBooleanSetting = (node: SchemaNode | undefined) => node !== undefined && definitionName(node) === 'boolean';
+
+/** Settings as JSON shows them (the API): `yes`/`no` become true/false, as in MediaMTX's API. */
+function jsonForm(raw: Record<string, unknown>): Record<string, unknown> {
+  const out = structuredClone(raw);
+  const booleans = (settings: unknown, container: SchemaNode) => {
+    if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) return;
+    const s = settings as Record<string, unknown>;
+    for (const [key, value] of Object.entries(s)) {
+      if (typeof value === 'string' && isBooleanSetting(childSchema(container, key))) s[key] = value.toLowerCase() === 'yes';
+    }
+  };
+  booleans(out, CONFIG_SCHEMA);
+  const pathSettings = CONFIG_SCHEMA.definitions!['pathSettings']!;
+  booleans(out['pathDefaults'], pathSettings);
+  const paths = out['paths'];
+  if (typeof paths === 'object' && paths !== null) for (const entry of Object.values(paths)) booleans(entry, pathSettings);
+  return out;
+}
+
+/** The settings and warnings a configuration was resolved from. */
+export function configSource(config: ResolvedConfig): ConfigSource {
+  return sources.get(config) ?? { settings: {}, warnings: [] };
+}
 
 export function loadConfig(file: string, env: Env = process.env): ResolvedConfig {
   let text: string;
@@ -59,6 +94,7 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
   const raw = copyWithoutNulls(data, []) as Record<string, unknown>;
   const overrides = applyEnvOverrides(raw, env);
   const written = new Set(Object.keys(raw));
+  const warnings = migrateDeprecated(raw);
   const issues: Issue[] = validateRaw(raw);
   const resolved = resolveConfig(raw, file, written);
   issues.push(...resolved.issues);
@@ -71,16 +107,33 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
     }
     return undefined;
   };
-  const problems: ConfigProblem[] = [
-    ...issues.map((issue): ConfigProblem => {
-      const variable = envSource(issue.path);
-      const origin: ConfigProblem['origin'] =
-        variable === undefined ? { kind: 'file', file, ...locator.find(issue.path, issue.at) } : { kind: 'env', variable };
-      return { origin, keyPath: keyPathText(issue.path), message: issue.message };
-    }),
-    ...overrides.problems,
-  ];
+  const locate = (issue: Issue): ConfigProblem => {
+    const variable = envSource(issue.path);
+    const origin: ConfigProblem['origin'] =
+      variable === undefined ? { kind: 'file', file, ...locator.find(issue.path, issue.at) } : { kind: 'env', variable };
+    return { origin, keyPath: keyPathText(issue.path), message: issue.message };
+  };
+  const problems: ConfigProblem[] = [...issues.map(locate), ...overrides.problems];
   if (problems.length > 0) throw new ConfigError(sorted(problems));
+  sources.set(resolved.config, { settings: jsonForm(raw), warnings: sorted(warnings.map(locate)).map(formatProblem) });
+  return resolved.config;
+}
+
+/**
+ * Validates settings that come from no file (the control API's patches)
+ * exactly as a file's, with the same messages minus file positions.
+ * Empty (null) values mean "not set", as in the file.
+ */
+export function resolveSettings(settings: Record<string, unknown>, file: string): ResolvedConfig {
+  const raw = copyWithoutNulls(settings, []) as Record<string, unknown>;
+  const written = new Set(Object.keys(raw));
+  const warnings = migrateDeprecated(raw);
+  const issues: Issue[] = validateRaw(raw);
+  const resolved = resolveConfig(raw, file, written);
+  issues.push(...resolved.issues);
+  const unplaced = (issue: Issue): ConfigProblem => ({ origin: { kind: 'settings' }, keyPath: keyPathText(issue.path), message: issue.message });
+  if (issues.length > 0) throw new ConfigError(issues.map(unplaced));
+  sources.set(resolved.config, { settings: jsonForm(raw), warnings: warnings.map((w) => formatProblem(unplaced(w))) });
   return resolved.config;
 }
 
@@ -112,7 +165,7 @@ function sorted(problems: ConfigProblem[]): ConfigProblem[] {
   const rank = ({ origin }: ConfigProblem): [number, number, number, string] =>
     origin.kind === 'env'
       ? [2, 0, 0, origin.variable]
-      : origin.line === undefined
+      : origin.kind === 'settings' || origin.line === undefined
         ? [1, 0, 0, '']
         : [0, origin.line, origin.col ?? 0, ''];
   return problems

@@ -4,13 +4,20 @@
  * cannot express. It tolerates values the schema rejected (they are already
  * reported) so that one load reports every problem.
  */
+import { isIP } from 'node:net';
 import { parseAddress } from './address.js';
+import { checkCredential } from './credential.js';
 import { parseDuration } from './duration.js';
-import { showValue, type Issue } from './issue.js';
+import { showValue, type Issue, type Segment } from './issue.js';
 import { checkConfigPathName } from './paths.js';
 import {
   CONFIG_SCHEMA,
+  DEPRECATED_PATH_SETTINGS,
   type Address,
+  type AuthAction,
+  type AuthInternalUser,
+  type AuthMethod,
+  type AuthPermission,
   type LogLevel,
   type PathConf,
   type PathEntry,
@@ -32,16 +39,117 @@ const SCHEMA_PATH_DEFAULTS = Object.fromEntries(
 
 const toBoolean = (value: unknown) => value === true || (typeof value === 'string' && value.toLowerCase() === 'yes');
 
+/** Milliseconds of a duration setting, or undefined when it is not one (already reported by validation). */
+function durationMs(value: unknown): number | undefined {
+  const ms = typeof value === 'string' ? parseDuration(value) : undefined;
+  return ms === undefined ? undefined : Math.round(ms);
+}
+
+/**
+ * MediaMTX's deprecated names (runOnReady...) fill in their replacement when
+ * that is not written, as MediaMTX does; one warning each. Runs before
+ * validation, which would otherwise fill the replacement with its default.
+ */
+export function migrateDeprecated(raw: Record<string, unknown>): Issue[] {
+  const warnings: Issue[] = [];
+  const migrate = (settings: unknown, at: readonly Segment[]) => {
+    if (!isMapping(settings)) return;
+    const s = settings as Record<string, unknown>;
+    for (const [old, , replacement] of DEPRECATED_PATH_SETTINGS) {
+      if (s[old] === undefined) continue;
+      warnings.push({ path: [...at, old], at: 'key', message: `deprecated: use '${replacement}' instead` });
+      if (s[replacement] === undefined) s[replacement] = s[old];
+    }
+  };
+  migrate(raw['pathDefaults'], ['pathDefaults']);
+  const paths = raw['paths'];
+  if (isMapping(paths)) for (const [name, settings] of Object.entries(paths)) migrate(settings, ['paths', name]);
+  return warnings;
+}
+
+/** A path's settings over `base`. */
 function pathConf(value: unknown, base: PathConf): PathConf {
-  const s = isMapping(value) ? value : {};
+  const s: Settings = isMapping(value) ? value : {};
+  const text = (key: keyof PathConf) => (typeof s[key] === 'string' ? (s[key] as string) : (base[key] as string));
+  const flag = (key: keyof PathConf) => (s[key] === undefined ? (base[key] as boolean) : toBoolean(s[key]));
+  const ms = (key: keyof PathConf) => durationMs(s[key]) ?? (base[key] as number);
   return {
     source: s['source'] === undefined ? base.source : (s['source'] as PathSource),
     maxReaders: typeof s['maxReaders'] === 'number' ? s['maxReaders'] : base.maxReaders,
-    runOnInit: typeof s['runOnInit'] === 'string' ? s['runOnInit'] : base.runOnInit,
-    runOnInitRestart: s['runOnInitRestart'] === undefined ? base.runOnInitRestart : toBoolean(s['runOnInitRestart']),
-    overridePublisher:
-      s['overridePublisher'] === undefined ? base.overridePublisher : toBoolean(s['overridePublisher']),
+    runOnInit: text('runOnInit'),
+    runOnInitRestart: flag('runOnInitRestart'),
+    overridePublisher: flag('overridePublisher'),
+    runOnDemand: text('runOnDemand'),
+    runOnDemandRestart: flag('runOnDemandRestart'),
+    runOnDemandStartTimeout: ms('runOnDemandStartTimeout'),
+    runOnDemandCloseAfter: ms('runOnDemandCloseAfter'),
+    runOnUnDemand: text('runOnUnDemand'),
+    runOnAvailable: text('runOnAvailable'),
+    runOnAvailableRestart: flag('runOnAvailableRestart'),
+    runOnUnavailable: text('runOnUnavailable'),
+    runOnOnline: text('runOnOnline'),
+    runOnOnlineRestart: flag('runOnOnlineRestart'),
+    runOnOffline: text('runOnOffline'),
+    runOnRead: text('runOnRead'),
+    runOnReadRestart: flag('runOnReadRestart'),
+    runOnUnread: text('runOnUnread'),
   };
+}
+
+const items = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+
+function permissions(value: unknown, at: readonly Segment[], issues: Issue[]): AuthPermission[] {
+  return items(value).map((item, index) => {
+    const p = isMapping(item) ? item : {};
+    const path = typeof p['path'] === 'string' ? p['path'] : '';
+    if (path.startsWith('~')) {
+      try {
+        new RegExp(path.slice(1));
+      } catch (err) {
+        issues.push({ path: [...at, index, 'path'], at: 'value', message: `invalid regular expression: ${(err as Error).message}` });
+      }
+    }
+    return { action: p['action'] as AuthAction, path };
+  });
+}
+
+/** Whether `text` is an IP address or an IP/prefix network. */
+function ipNetworkError(text: string): string | undefined {
+  const [address = '', prefix, extra] = text.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return `${showValue(text)} is not an IP address or network (e.g. 192.168.1.0/24 or ::1)`;
+  if (prefix === undefined) return undefined;
+  const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN;
+  const max = family === 4 ? 32 : 128;
+  return bits >= 0 && bits <= max ? undefined : `${showValue(text)} has an invalid prefix length (0–${max})`;
+}
+
+function internalUsers(value: unknown, issues: Issue[]): AuthInternalUser[] {
+  return items(value).map((item, index) => {
+    const u = isMapping(item) ? item : {};
+    const at: Segment[] = ['authInternalUsers', index];
+    const user = typeof u['user'] === 'string' ? u['user'] : '';
+    const pass = typeof u['pass'] === 'string' ? u['pass'] : '';
+    for (const [key, credential] of [['user', user], ['pass', pass]] as const) {
+      const problem = checkCredential(credential);
+      if (problem !== undefined) issues.push({ path: [...at, key], at: 'value', message: problem });
+    }
+    const ips = items(u['ips']).filter((ip): ip is string => typeof ip === 'string');
+    ips.forEach((ip, i) => {
+      const problem = ipNetworkError(ip);
+      if (problem !== undefined) issues.push({ path: [...at, 'ips', i], at: 'value', message: problem });
+    });
+    return { user, pass, ips, permissions: permissions(u['permissions'], [...at, 'permissions'], issues) };
+  });
+}
+
+function httpUrlError(text: string): string | undefined {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? undefined : `${showValue(text)} is not an http:// or https:// URL`;
+  } catch {
+    return `${showValue(text)} is not a URL`;
+  }
 }
 
 const TCP_LISTENERS = [
@@ -112,6 +220,22 @@ export function resolveConfig(
     apiAddress: address('apiAddress'),
     metrics: toBoolean(raw['metrics']),
     metricsAddress: address('metricsAddress'),
+    maxConnections: integer('maxConnections'),
+    runOnConnect: text('runOnConnect'),
+    runOnConnectRestart: toBoolean(raw['runOnConnectRestart']),
+    runOnDisconnect: text('runOnDisconnect'),
+    authMethod: raw['authMethod'] as AuthMethod,
+    authInternalUsers: internalUsers(raw['authInternalUsers'], issues),
+    authHTTPAddress: text('authHTTPAddress'),
+    authHTTPExclude: permissions(raw['authHTTPExclude'], ['authHTTPExclude'], issues),
+    authJWTJWKS: text('authJWTJWKS'),
+    authJWTClaimKey: text('authJWTClaimKey'),
+    authJWTExclude: permissions(raw['authJWTExclude'], ['authJWTExclude'], issues),
+    authJWTIssuer: text('authJWTIssuer'),
+    authJWTAudience: text('authJWTAudience'),
+    authMaxFailures: integer('authMaxFailures'),
+    authFailureWindow: duration('authFailureWindow'),
+    authBlockDuration: duration('authBlockDuration'),
     pathDefaults,
     paths,
   };
@@ -120,6 +244,17 @@ export function resolveConfig(
     const [set, unset] = config.webServerCert === '' ? ['webServerKey', 'webServerCert'] : ['webServerCert', 'webServerKey'];
     issues.push({ path: [set], at: 'value', message: `is set but ${unset} is not; set both or neither` });
   }
+
+  for (const [method, key] of [['http', 'authHTTPAddress'], ['jwt', 'authJWTJWKS']] as const) {
+    const url = config[key];
+    if (url !== '') {
+      const problem = httpUrlError(url);
+      if (problem !== undefined) issues.push({ path: [key], at: 'value', message: problem });
+    } else if (config.authMethod === method) {
+      issues.push({ path: ['authMethod'], at: 'value', message: `is '${method}' but ${key} is not set` });
+    }
+  }
+  if (config.authJWTClaimKey === '') issues.push({ path: ['authJWTClaimKey'], at: 'value', message: 'must not be empty' });
 
   // Two listeners on one port fail at startup with EADDRINUSE; saying which keys collide is kinder.
   const bound: Array<[string, Address]> = [];

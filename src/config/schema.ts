@@ -15,6 +15,25 @@ import { CONFIG_PATH_NAME_PATTERN } from './paths.js';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type WebSocketProtocol = 'rtwebsocket' | 'standard';
 export type PathSource = 'publisher';
+export type AuthMethod = 'internal' | 'http' | 'jwt';
+/** MediaMTX's actions; `playback` and `pprof` are accepted so MediaMTX files load, and grant nothing here. */
+export type AuthAction = 'publish' | 'read' | 'playback' | 'api' | 'metrics' | 'pprof';
+
+export interface AuthPermission {
+  readonly action: AuthAction;
+  /** '' for any path, `~regex` (unanchored, as in MediaMTX), or an exact name. Ignored for api and metrics. */
+  readonly path: string;
+}
+
+export interface AuthInternalUser {
+  /** `any` matches anyone, including anonymous clients. */
+  readonly user: string;
+  /** Plain, `sha256:<base64>` or `argon2:<PHC string>`. */
+  readonly pass: string;
+  /** Addresses or CIDR networks the user may come from; empty for anywhere. */
+  readonly ips: readonly string[];
+  readonly permissions: readonly AuthPermission[];
+}
 
 export interface Address {
   /** '' means all interfaces. IPv6 hosts are given without brackets. */
@@ -32,6 +51,23 @@ export interface PathConf {
   readonly runOnInitRestart: boolean;
   /** When false, a second publisher is refused instead of replacing the first. */
   readonly overridePublisher: boolean;
+  /** Started when a reader arrives and nobody publishes; '' for none. */
+  readonly runOnDemand: string;
+  readonly runOnDemandRestart: boolean;
+  /** Milliseconds readers wait for the runOnDemand publisher. */
+  readonly runOnDemandStartTimeout: number;
+  /** Milliseconds after the last reader left before runOnDemand is stopped. */
+  readonly runOnDemandCloseAfter: number;
+  readonly runOnUnDemand: string;
+  readonly runOnAvailable: string;
+  readonly runOnAvailableRestart: boolean;
+  readonly runOnUnavailable: string;
+  readonly runOnOnline: string;
+  readonly runOnOnlineRestart: boolean;
+  readonly runOnOffline: string;
+  readonly runOnRead: string;
+  readonly runOnReadRestart: boolean;
+  readonly runOnUnread: string;
 }
 
 export interface PathEntry {
@@ -69,6 +105,26 @@ export interface ResolvedConfig {
   readonly apiAddress: Address;
   readonly metrics: boolean;
   readonly metricsAddress: Address;
+  /** Clients (RTMP connections and reader sessions) allowed at once; 0 means unlimited. */
+  readonly maxConnections: number;
+  readonly runOnConnect: string;
+  readonly runOnConnectRestart: boolean;
+  readonly runOnDisconnect: string;
+  readonly authMethod: AuthMethod;
+  readonly authInternalUsers: readonly AuthInternalUser[];
+  readonly authHTTPAddress: string;
+  readonly authHTTPExclude: readonly AuthPermission[];
+  readonly authJWTJWKS: string;
+  readonly authJWTClaimKey: string;
+  readonly authJWTExclude: readonly AuthPermission[];
+  readonly authJWTIssuer: string;
+  readonly authJWTAudience: string;
+  /** Failed authentications from one IP within `authFailureWindow` that get it blocked; 0 never blocks. */
+  readonly authMaxFailures: number;
+  /** Milliseconds. */
+  readonly authFailureWindow: number;
+  /** Milliseconds. */
+  readonly authBlockDuration: number;
   readonly pathDefaults: PathConf;
   /** In file order (paths created by environment variables last). */
   readonly paths: readonly PathEntry[];
@@ -89,8 +145,37 @@ export interface SchemaNode {
   additionalProperties?: boolean | SchemaNode;
   propertyNames?: SchemaNode;
   items?: SchemaNode;
+  required?: string[];
+  deprecated?: boolean;
   definitions?: Record<string, SchemaNode>;
 }
+
+export const AUTH_ACTIONS: readonly AuthAction[] = ['publish', 'read', 'playback', 'api', 'metrics', 'pprof'];
+
+/**
+ * MediaMTX's default users minus its playback and pprof grants: anyone may
+ * publish and read, the API and metrics answer only on this machine.
+ */
+export const DEFAULT_AUTH_INTERNAL_USERS = [
+  {
+    user: 'any',
+    pass: '',
+    ips: [],
+    permissions: [
+      { action: 'publish', path: '' },
+      { action: 'read', path: '' },
+    ],
+  },
+  {
+    user: 'any',
+    pass: '',
+    ips: ['127.0.0.1', '::1'],
+    permissions: [
+      { action: 'api', path: '' },
+      { action: 'metrics', path: '' },
+    ],
+  },
+];
 
 /** `*`, or an origin as browsers send it: scheme://host[:port], no path (a trailing slash never matches). */
 export const ORIGIN_PATTERN = '^(?:\\*|[A-Za-z][A-Za-z0-9+.-]*://[^/?#\\s]+)$';
@@ -112,17 +197,57 @@ const PATH_SETTINGS: ReadonlyArray<[key: string, definition: string, description
   ],
   ['runOnInitRestart', 'boolean', 'Restart the runOnInit command if it exits.', false],
   ['overridePublisher', 'boolean', 'Let a new publisher replace the current one; when no, it is refused.', false],
+  [
+    'runOnDemand',
+    'string',
+    'Shell command started when a reader asks for the path and nobody publishes it; readers wait for its publisher. Environment: MTX_PATH, MTX_QUERY, RTMP_PORT, G1...',
+    '',
+  ],
+  ['runOnDemandRestart', 'boolean', 'Restart the runOnDemand command if it exits.', false],
+  ['runOnDemandStartTimeout', 'duration', 'How long readers wait for the runOnDemand command to publish.', '10s'],
+  ['runOnDemandCloseAfter', 'duration', 'How long after the last reader left the runOnDemand command is stopped.', '10s'],
+  ['runOnUnDemand', 'string', 'Shell command run when the runOnDemand command is stopped.', ''],
+  [
+    'runOnAvailable',
+    'string',
+    'Shell command run while the stream is available (published); stopped when it is not. Environment adds MTX_SOURCE_TYPE, MTX_SOURCE_ID, MTX_QUERY.',
+    '',
+  ],
+  ['runOnAvailableRestart', 'boolean', 'Restart the runOnAvailable command if it exits.', false],
+  ['runOnUnavailable', 'string', 'Shell command run when the stream stops being available.', ''],
+  ['runOnOnline', 'string', 'Shell command run while the stream is online; in Polycast the same moments as runOnAvailable.', ''],
+  ['runOnOnlineRestart', 'boolean', 'Restart the runOnOnline command if it exits.', false],
+  ['runOnOffline', 'string', 'Shell command run when the stream stops being online.', ''],
+  [
+    'runOnRead',
+    'string',
+    'Shell command run while a client reads the path. Environment adds MTX_READER_TYPE, MTX_READER_ID, MTX_QUERY.',
+    '',
+  ],
+  ['runOnReadRestart', 'boolean', 'Restart the runOnRead command if it exits.', false],
+  ['runOnUnread', 'string', 'Shell command run when a client stops reading the path.', ''],
+];
+
+/** MediaMTX's older names, accepted with a warning: [old key, definition, the key that replaced it]. */
+export const DEPRECATED_PATH_SETTINGS: ReadonlyArray<[key: string, definition: string, replacement: string]> = [
+  ['runOnReady', 'string', 'runOnAvailable'],
+  ['runOnReadyRestart', 'boolean', 'runOnAvailableRestart'],
+  ['runOnNotReady', 'string', 'runOnUnavailable'],
 ];
 
 const pathSettings = (withDefaults: boolean): SchemaNode => ({
   type: ['object', 'null'],
   additionalProperties: false,
-  properties: Object.fromEntries(
-    PATH_SETTINGS.map(([key, definition, description, defaultValue]) => [
+  properties: Object.fromEntries([
+    ...PATH_SETTINGS.map(([key, definition, description, defaultValue]) => [
       key,
       ref(definition, description, withDefaults ? defaultValue : undefined),
     ]),
-  ),
+    ...DEPRECATED_PATH_SETTINGS.map(([key, definition, replacement]) => [
+      key,
+      { ...ref(definition, `Deprecated: use ${replacement}.`), deprecated: true },
+    ]),
+  ]),
 });
 
 export const CONFIG_SCHEMA: SchemaNode = {
@@ -170,6 +295,34 @@ export const CONFIG_SCHEMA: SchemaNode = {
     apiAddress: ref('address', 'TCP address of the control API.', ':9997'),
     metrics: ref('boolean', 'Serve Prometheus metrics.', false),
     metricsAddress: ref('address', 'TCP address of the metrics endpoint.', ':9998'),
+    maxConnections: ref(
+      'nonNegativeInteger',
+      'Clients (RTMP connections and reader sessions) served at once; 0 means unlimited.',
+      0,
+    ),
+    runOnConnect: ref(
+      'string',
+      'Shell command run while a client is connected. Environment: MTX_CONN_TYPE, MTX_CONN_ID, RTMP_PORT.',
+      '',
+    ),
+    runOnConnectRestart: ref('boolean', 'Restart the runOnConnect command if it exits.', false),
+    runOnDisconnect: ref('string', 'Shell command run when a client disconnects.', ''),
+    authMethod: ref('authMethod', 'How clients are authenticated: internal, http or jwt.', 'internal'),
+    authInternalUsers: ref('authInternalUsers', 'Users of the internal authentication method.', DEFAULT_AUTH_INTERNAL_USERS),
+    authHTTPAddress: ref('string', 'URL that authorizes each request when authMethod is http (POST, JSON body).', ''),
+    authHTTPExclude: ref('permissions', 'Actions allowed without asking authHTTPAddress.', []),
+    authJWTJWKS: ref('string', 'URL of the JWKS that verifies JWTs when authMethod is jwt.', ''),
+    authJWTClaimKey: ref('string', 'JWT claim that holds the permissions.', 'mediamtx_permissions'),
+    authJWTExclude: ref('permissions', 'Actions allowed without a JWT.', []),
+    authJWTIssuer: ref('string', 'Required issuer (iss) of JWTs; empty for any.', ''),
+    authJWTAudience: ref('string', 'Required audience (aud) of JWTs; empty for any.', ''),
+    authMaxFailures: ref(
+      'nonNegativeInteger',
+      'Failed authentications from one IP within authFailureWindow after which it is refused for authBlockDuration; 0 never blocks.',
+      5,
+    ),
+    authFailureWindow: ref('duration', 'Window in which failed authentications are counted.', '10s'),
+    authBlockDuration: ref('duration', 'How long an IP that failed too often is refused.', '1m'),
     pathDefaults: ref('pathDefaults', 'Settings every path starts from.', {}),
     paths: ref(
       'pathMap',
@@ -201,6 +354,33 @@ export const CONFIG_SCHEMA: SchemaNode = {
     positiveInteger: { type: ['integer', 'null'], minimum: 1 },
     nonNegativeInteger: { type: ['integer', 'null'], minimum: 0 },
     logLevel: { enum: ['error', 'warn', 'info', 'debug', null] },
+    authMethod: { enum: ['internal', 'http', 'jwt', null] },
+    authAction: { enum: [...AUTH_ACTIONS] },
+    permission: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['action'],
+      properties: {
+        action: { $ref: '#/definitions/authAction', description: 'publish, read, api or metrics (playback and pprof are accepted and grant nothing).' },
+        path: { $ref: '#/definitions/string', description: 'Empty for any path, ~regex, or a path name. Not used by api and metrics.' },
+      },
+    },
+    permissions: { type: ['array', 'null'], items: { $ref: '#/definitions/permission' } },
+    authInternalUsers: { type: ['array', 'null'], items: { $ref: '#/definitions/authInternalUser' } },
+    authInternalUser: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['user'],
+      properties: {
+        user: { $ref: '#/definitions/credential', description: "User name; 'any' matches anyone, including anonymous clients." },
+        pass: { $ref: '#/definitions/credential', description: 'Password: plain, sha256:<base64 of the SHA-256> or argon2:<PHC string>.' },
+        ips: { $ref: '#/definitions/ips', description: 'Addresses or CIDR networks the user may connect from; empty for any.' },
+        permissions: { $ref: '#/definitions/permissions', description: 'What the user may do.' },
+      },
+    },
+    credential: { type: ['string', 'null'] },
+    ips: { type: ['array', 'null'], items: { $ref: '#/definitions/ip' } },
+    ip: { description: 'An IP address or a CIDR network such as 192.168.0.0/16.', type: 'string' },
     webSocketProtocol: { enum: ['rtwebsocket', 'standard', null] },
     source: { enum: ['publisher', null] },
     origins: {
@@ -229,8 +409,11 @@ export function configSchemaJson(): string {
   return `${JSON.stringify(CONFIG_SCHEMA, null, 2)}\n`;
 }
 
-/** The keys every path accepts, in schema order. */
+/** The keys every path accepts, in schema order (deprecated ones aside). */
 export const PATH_SETTING_KEYS: readonly string[] = PATH_SETTINGS.map(([key]) => key);
+
+/** Current and deprecated path keys: what a file or the environment may set. */
+export const ALL_PATH_SETTING_KEYS: readonly string[] = [...PATH_SETTING_KEYS, ...DEPRECATED_PATH_SETTINGS.map(([key]) => key)];
 
 /** The name of the definition a node refers to (`duration`, `pathSettings`...); 'root' for the top. */
 export function definitionName(node: SchemaNode): string {

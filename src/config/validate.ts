@@ -3,7 +3,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ADDRESS_EXAMPLES, parseAddress } from './address.js';
 import { showValue, type Issue, type Segment } from './issue.js';
 import { didYouMean } from './suggest.js';
-import { CONFIG_SCHEMA, PATH_SETTING_KEYS, childSchema, definitionName, knownKeys, type SchemaNode } from './schema.js';
+import { ALL_PATH_SETTING_KEYS, CONFIG_SCHEMA, PATH_SETTING_KEYS, childSchema, definitionName, knownKeys, type SchemaNode } from './schema.js';
 
 let compiled: ValidateFunction | undefined;
 
@@ -46,6 +46,15 @@ const VALUE_MESSAGES: Readonly<Record<string, (value: unknown) => string>> = {
   origins: (value) =>
     typeof value === 'string' || value === null ? originMessage(value) : "must be '*', an origin, or a list of origins",
   origin: originMessage,
+  authMethod: (value) => `${showValue(value)} is not an authentication method (one of: ${choices('authMethod')})`,
+  authAction: (value) => `${showValue(value)} is not an action (one of: ${choices('authAction')})`,
+  permission: () => 'must be a mapping with action and, for publish and read, an optional path',
+  permissions: () => 'must be a list of permissions ({ action, path })',
+  authInternalUsers: () => 'must be a list of users ({ user, pass, ips, permissions })',
+  authInternalUser: () => 'must be a mapping with user, pass, ips and permissions',
+  credential: (value) => `${showValue(value)} is not a string (quote it)`,
+  ips: () => 'must be a list of IP addresses or CIDR networks',
+  ip: (value) => `${showValue(value)} is not an IP address or network (quote it)`,
   pathSettings: pathSettingsMessage,
   pathDefaults: pathSettingsMessage,
   pathMap: () => 'must be a mapping from path names to path settings',
@@ -78,15 +87,17 @@ function segmentsOf(pointer: string, data: unknown): Segment[] {
 function unknownKeyMessage(key: string, container: SchemaNode): string {
   const known = knownKeys(container);
   const level = definitionName(container);
-  if (level === 'root' && PATH_SETTING_KEYS.includes(key)) {
+  if (level === 'root' && ALL_PATH_SETTING_KEYS.includes(key)) {
     return 'unknown key (path settings go under pathDefaults: or under a path in paths:)';
   }
-  if (level !== 'root' && knownKeys(CONFIG_SCHEMA).includes(key)) {
+  const inPath = level === 'pathSettings' || level === 'pathDefaults';
+  if (inPath && knownKeys(CONFIG_SCHEMA).includes(key)) {
     return 'unknown key (a global setting: put it at the top level of the file)';
   }
   const guess = didYouMean(key, known);
   if (guess) return `unknown key (did you mean '${guess}'?)`;
-  return level === 'root' ? 'unknown key' : `unknown key (path settings are: ${known.join(', ')})`;
+  if (level === 'root') return 'unknown key';
+  return inPath ? `unknown key (path settings are: ${PATH_SETTING_KEYS.join(', ')})` : `unknown key (expected: ${known.join(', ')})`;
 }
 
 /**
@@ -106,6 +117,9 @@ export function validateRaw(raw: Record<string, unknown>): Issue[] {
     if (error.keyword === 'additionalProperties') {
       const key = (error.params as { additionalProperty: string }).additionalProperty;
       issues.push({ path: [...path, key], at: 'key', message: unknownKeyMessage(key, schemaAt(path)) });
+    } else if (error.keyword === 'required') {
+      const key = (error.params as { missingProperty: string }).missingProperty;
+      issues.push({ path, at: 'value', message: `'${key}' is missing` });
     } else {
       // One message per value, however many of its keywords failed.
       valueErrors.set(error.instancePath, path);

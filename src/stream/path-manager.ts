@@ -9,6 +9,8 @@ export type PathLookup<C extends PathSettings> =
 export interface PathManagerEvents<C extends PathSettings> {
   pathCreated: [path: Path, conf: C];
   pathRemoved: [path: Path];
+  /** A reload gave an existing path new settings (already applied to `path.settings`). */
+  pathReconfigured: [path: Path, previous: C, conf: C];
 }
 
 /**
@@ -64,10 +66,42 @@ export class PathManager<C extends PathSettings = PathSettings> extends EventEmi
     for (const path of [...this.paths.values()]) this.remove(path, reason);
   }
 
+  /**
+   * A new configuration: existing paths keep their streams and readers and
+   * take their new settings in place; paths it no longer allows are removed,
+   * their publisher and readers ended with `removedReason`.
+   */
+  reconfigure(lookup: (name: string) => PathLookup<C>, removedReason: (name: string, why: string) => string): void {
+    this.lookup = lookup;
+    for (const path of [...this.paths.values()]) {
+      const found = lookup(path.name);
+      if (!found.ok) {
+        const reason = removedReason(path.name, found.reason);
+        path.kickReaders(reason, 4404);
+        // The last reader leaving may already have released a dynamic path.
+        if (this.paths.get(path.name) === path) this.remove(path, reason);
+        continue;
+      }
+      const previous = this.confs.get(path)!;
+      path.dynamic = found.dynamic;
+      path.settings = found.conf;
+      this.confs.set(path, found.conf);
+      if (!sameSettings(previous, found.conf)) this.emit('pathReconfigured', path, previous, found.conf);
+    }
+  }
+
   private remove(path: Path, reason: string): void {
     this.paths.delete(path.name);
     this.confs.delete(path);
     path.close(reason);
     this.emit('pathRemoved', path);
   }
+}
+
+/** Path settings are flat records of primitives. */
+function sameSettings(a: object, b: object): boolean {
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
+  return keys.length === Object.keys(y).length && keys.every((key) => Object.is(x[key], y[key]));
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Reader } from './reader.js';
+import type { KickCode, Reader, SendObserver } from './reader.js';
 import { Stream } from './stream.js';
 
 /** The per-path settings the core needs (a subset of the config's path entry). */
@@ -13,6 +13,8 @@ export interface PublisherInfo {
   /** Ingest protocol, e.g. `rtmp`. */
   readonly protocol: string;
   readonly remoteAddress: string;
+  /** The publisher's query string without `?` (credentials removed), for hooks. */
+  readonly query?: string;
   /** Ends the publisher's connection (used when another publisher takes over). */
   kick(reason: string): void;
 }
@@ -46,14 +48,29 @@ export class Path extends EventEmitter<PathEvents> {
   private current: { stream: Stream; publisher: PublisherInfo } | null = null;
   private readonly readerSet = new Set<Reader>();
   private closed = false;
+  private observer: SendObserver | undefined;
 
   constructor(
     readonly name: string,
     public settings: PathSettings,
-    /** Paths created for a `~regex` or `all_others` entry are removed when idle. */
-    readonly dynamic: boolean,
+    /** Paths created for a `~regex` or `all_others` entry are removed when idle (a reload may change it). */
+    public dynamic: boolean,
   ) {
     super();
+  }
+
+  /** Observes what readers send (metrics); applies to current and future readers. */
+  setSendObserver(observer: SendObserver | undefined): void {
+    this.observer = observer;
+    for (const reader of this.readerSet) reader.observer = observer;
+  }
+
+  /** Ends every reader's session (through its transport when it can), e.g. when the path leaves the configuration. */
+  kickReaders(reason: string, code: KickCode): void {
+    for (const reader of [...this.readerSet]) {
+      if (reader.kick !== undefined) reader.kick(reason, code);
+      else this.removeReader(reader, reason);
+    }
   }
 
   get stream(): Stream | null {
@@ -110,6 +127,7 @@ export class Path extends EventEmitter<PathEvents> {
     if (max > 0 && this.readerSet.size >= max) {
       throw new PathError(`path '${this.name}' has reached maxReaders (${max})`, 'too-many-readers');
     }
+    reader.observer = this.observer;
     this.readerSet.add(reader);
     this.emit('readerAdded', reader);
     const stream = this.current?.stream;

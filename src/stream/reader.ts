@@ -22,6 +22,21 @@ export interface ReaderInfo {
   readonly remoteAddress: string;
 }
 
+/**
+ * Sees one frame in `SEND_SAMPLE_EVERY` that a reader hands to its transport
+ * (metrics' ingest-to-send latency). Sampling keeps the per-frame cost of
+ * observation to a counter decrement.
+ */
+export type SendObserver = (reader: Reader, frame: Frame) => void;
+export const SEND_SAMPLE_EVERY = 16;
+
+/**
+ * Why the core ends a reader, in WebSocket close-code numbering (other
+ * transports map it): 1001 going away, 1008 policy (kicked through the API),
+ * 1013 try again later (no publisher came in time), 4404 the path is gone.
+ */
+export type KickCode = 1001 | 1008 | 1013 | 4404;
+
 export interface ReaderStats {
   framesSent: number;
   bytesSent: number;
@@ -44,6 +59,13 @@ export interface ReaderStats {
 export class Reader {
   readonly stats: ReaderStats = { framesSent: 0, bytesSent: 0, framesDropped: 0, overflows: 0 };
   readonly createdAt = Date.now();
+  /** The client's query string (without `?`), for hooks and the API; set by the transport before the reader joins its path. */
+  query = '';
+  /** Set by the transport: ends the client's session. Without it the path just detaches the reader. */
+  kick: ((reason: string, code: KickCode) => void) | undefined;
+  /** Set by the path while metrics are on. */
+  observer: SendObserver | undefined;
+  private sampleCountdown = SEND_SAMPLE_EVERY;
 
   private queue: Frame[] = [];
   private head = 0;
@@ -158,6 +180,10 @@ export class Reader {
     this.stats.framesSent++;
     this.stats.bytesSent += frame.data.byteLength;
     this.sink.write(frame, discontinuity);
+    if (this.observer !== undefined && --this.sampleCountdown === 0) {
+      this.sampleCountdown = SEND_SAMPLE_EVERY;
+      this.observer(this, frame);
+    }
   }
 
   /** The queue is full: the incoming frame and everything queued go, and video restarts at a keyframe. */

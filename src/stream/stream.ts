@@ -15,6 +15,8 @@ export interface StreamStats {
 export class Stream {
   readonly stats: StreamStats = { framesIn: 0, bytesIn: 0 };
   readonly startedAt = Date.now();
+  /** When media started flowing (ms since epoch), for the API's availableTime. */
+  readyAt: number | undefined;
   private desc: StreamDescription;
   private readonly gop = new GopCache();
   private readonly readers = new Set<Reader>();
@@ -62,6 +64,7 @@ export class Stream {
     if (frame.kind === 'video' ? this.desc.video === undefined : this.desc.audio === undefined) return false;
     if (!this.flowing) {
       this.flowing = true;
+      this.readyAt = Date.now();
       for (const reader of this.readers) reader.describe(this.desc);
     }
     this.stats.framesIn++;

@@ -2,7 +2,7 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { PathManager } from '../stream/path-manager.js';
 import type { HttpRoute, UpgradeRoute } from '../transport.js';
@@ -29,6 +29,10 @@ export class WebServer {
   private readonly upgrades = new Map<string, UpgradeRoute>();
   private readonly httpRoutes = new Map<string, HttpRoute>();
   private readonly sockets = new Set<Duplex>();
+  /** Listeners opened by `relisten`, serving the same routes as `app.server`. */
+  private readonly extraServers: Server[] = [];
+  private current: Server | undefined;
+  private refusing: string | undefined;
 
   constructor(private readonly opts: WebServerOptions) {
     this.app = Fastify({
@@ -53,6 +57,41 @@ export class WebServer {
     this.httpRoutes.set(route.suffix, route);
   }
 
+  /** A reload changed `webAllowOrigins`: applies to the next upgrade. */
+  setAllowOrigins(origins: readonly string[]): void {
+    this.opts.allowOrigins = origins;
+  }
+
+  /** Shutdown: new WebSocket upgrades get 503 with `reason`; current connections carry on. */
+  refuseUpgrades(reason: string): void {
+    this.refusing = reason;
+  }
+
+  /**
+   * Moves the listener to a new address (a reload changed webAddress): a new
+   * HTTP server with the same routes listens there; the old one stops
+   * accepting, and its clients (viewers included) carry on.
+   */
+  async relisten(host: string, port: number): Promise<AddressInfo> {
+    const server = createServer((req, res) => this.app.routing(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        const where = `${host || '*'}:${port}`;
+        reject(new Error(err.code === 'EADDRINUSE' ? `web listener: address ${where} is already in use` : `web listener on ${where}: ${err.message}`));
+      });
+      server.listen({ host: host || '::', port }, () => resolve());
+    });
+    const old = this.current ?? this.app.server;
+    // Stops accepting; fastify ignores the second close of its own server at shutdown.
+    old.close();
+    this.opts.host = host;
+    this.opts.port = port;
+    this.current = server;
+    this.extraServers.push(server);
+    return server.address() as AddressInfo;
+  }
+
   async start(): Promise<AddressInfo> {
     try {
       await this.app.listen({ host: this.opts.host || '::', port: this.opts.port });
@@ -70,6 +109,10 @@ export class WebServer {
 
   async stop(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
+    for (const server of this.extraServers) {
+      server.closeAllConnections();
+      server.close();
+    }
     await this.app.close();
   }
 
@@ -119,6 +162,10 @@ export class WebServer {
       pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     } catch {
       reject(400, 'Bad Request');
+      return;
+    }
+    if (this.refusing !== undefined) {
+      reject(503, this.refusing);
       return;
     }
     if (!originAllowed(req.headers.origin, this.opts.allowOrigins)) {

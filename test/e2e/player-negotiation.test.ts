@@ -64,7 +64,7 @@ describe('transport negotiation in headless Chromium', () => {
     await page.close();
   });
 
-  it('with WebTransport but no wt-raw module, fails over to ws-nal at once', async () => {
+  it('with WebTransport in the browser but not on the server, fails over to ws-nal at once', async () => {
     const page = await openPlayer(browser.context, url);
     const s = await waitForStats(page, (x) => x.framesPainted > 5, 20_000, 'ws-nal frames');
     expect(s.transport).toBe('ws-nal');

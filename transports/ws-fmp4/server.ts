@@ -1,4 +1,4 @@
-import type { Transport, TransportContext, UpgradeRoute } from '../../src/transport.js';
+import type { SessionInfo, Transport, TransportContext, UpgradeRoute } from '../../src/transport.js';
 import { WsReaderEndpoint } from '../../src/web/ws-endpoint.js';
 import { RtwsFmpViewer } from './rtws-session.js';
 import { StandardFmpViewer } from './standard-session.js';
@@ -29,6 +29,10 @@ export class WsFmp4Transport implements Transport {
         const o = { path, ws, remoteAddress, queueSize: ctx.writeQueueSize, segmentSize: opts.segmentSize, serverName: ctx.serverName, log, onClose };
         return variant === 'standard' ? new StandardFmpViewer(o, socket) : new RtwsFmpViewer(o);
       },
+      onDetached: (viewer) => {
+        if (viewer instanceof RtwsFmpViewer) this.abandonedByGone += viewer.abandoned;
+      },
+      describe: (viewer) => ({ variant: viewer.variant, ...(viewer instanceof RtwsFmpViewer ? { abandoned: viewer.abandoned } : {}) }),
     });
     this.upgrades = [{ suffix: 'ws/fmp4', handleUpgrade: (req, socket, head, path) => this.endpoint.handleUpgrade(req, socket, head, path) }];
   }
@@ -36,6 +40,27 @@ export class WsFmp4Transport implements Transport {
   /** Current viewers (for the API, metrics and tests). */
   get viewers(): ReadonlySet<FmpViewerBase> {
     return this.endpoint.viewers;
+  }
+
+  /** RTWebSocket messages abandoned past their deadline, over all viewers so far (metrics). */
+  get abandonedMessages(): number {
+    let n = this.abandonedByGone;
+    for (const viewer of this.endpoint.viewers) if (viewer instanceof RtwsFmpViewer) n += viewer.abandoned;
+    return n;
+  }
+
+  private abandonedByGone = 0;
+
+  apiSessions(): SessionInfo[] {
+    return this.endpoint.sessions();
+  }
+
+  kickSession(id: string, reason: string): boolean {
+    return this.endpoint.kick(id, reason);
+  }
+
+  flushed(timeoutMs: number): Promise<void> {
+    return this.endpoint.flushed(timeoutMs);
   }
 
   close(reason: string): void {

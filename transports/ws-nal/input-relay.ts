@@ -24,12 +24,33 @@ export class InputRelay {
 
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pathName: string): void {
     const remoteAddress = remoteAddressOf(req);
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
+    this.wss.handleUpgrade(req, socket, head, async (ws) => {
       const acquired = this.ctx.paths.acquire(pathName);
       if (!('name' in acquired)) {
         ws.close(4404, `no such path: ${acquired.error}`.slice(0, 120));
         return;
       }
+      // Viewers' keystrokes belong to whoever may publish the path.
+      let denied: string | undefined;
+      try {
+        denied = await this.ctx.authorizePublish?.({
+          path: pathName,
+          transport: 'ws-nal-input',
+          query: new URL(req.url ?? '/', 'http://x').searchParams,
+          headers: req.headers,
+          remoteAddress,
+          ip: req.socket.remoteAddress,
+        });
+      } catch (err) {
+        denied = `authorization failed: ${(err as Error).message}`;
+      }
+      if (denied !== undefined) {
+        this.log.warn({ path: pathName, remoteAddress, reason: denied }, 'input subscriber refused');
+        ws.close(1008, denied.slice(0, 120));
+        this.ctx.paths.release(acquired);
+        return;
+      }
+      if (ws.readyState !== ws.OPEN) return;
       let set = this.sinks.get(pathName);
       if (set === undefined) {
         set = new Set();

@@ -1,4 +1,4 @@
-import type { Transport, TransportContext, UpgradeRoute } from '../../src/transport.js';
+import type { SessionInfo, Transport, TransportContext, UpgradeRoute } from '../../src/transport.js';
 import { WsReaderEndpoint } from '../../src/web/ws-endpoint.js';
 import { AudioCoalescer } from './audio-coalescer.js';
 import { InputRelay } from './input-relay.js';
@@ -46,6 +46,18 @@ export class WsNalTransport implements Transport {
 
   get viewerCount(): number {
     return this.endpoint.viewers.size;
+  }
+
+  apiSessions(): SessionInfo[] {
+    return this.endpoint.sessions();
+  }
+
+  kickSession(id: string, reason: string): boolean {
+    return this.endpoint.kick(id, reason);
+  }
+
+  flushed(timeoutMs: number): Promise<void> {
+    return this.endpoint.flushed(timeoutMs);
   }
 
   close(reason: string): void {

@@ -49,7 +49,7 @@ export class WtFmp4Transport implements Transport {
       const query = new URL(session.request.path, 'https://x').searchParams;
       let denied: string | undefined;
       try {
-        denied = await this.ctx.authorizeRead({ path: pathName, transport: this.name, query, headers: session.request.headers, remoteAddress });
+        denied = await this.ctx.authorizeRead({ path: pathName, transport: this.name, query, headers: session.request.headers, remoteAddress, ip: session.request.remoteAddress });
       } catch (err) {
         denied = `authorization failed: ${(err as Error).message}`;
       }

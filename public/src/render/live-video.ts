@@ -10,13 +10,15 @@
  * carries no server receive time, so unlike ws-nal this leaves out the time
  * a frame queued on the server (bounded there by RTWebSocket deadlines).
  */
-import { LiveLatencyController, type BufferedRange, type LiveAction } from '../live/live-latency.js';
+import { LiveLatencyController, type BufferedRange, type LiveAction, type LiveLatencyOptions } from '../live/live-latency.js';
 import type { StatsRecorder } from '../stats/player-stats.js';
 
 export interface LiveVideoOptions {
   readonly video: HTMLVideoElement;
   readonly recorder: StatsRecorder;
   readonly targetMs: number;
+  /** How the controller steers toward `targetMs`; its defaults suit a SourceBuffer that carries sound. */
+  readonly controller?: Omit<LiveLatencyOptions, 'targetMs'>;
   readonly rttMs: () => number | null;
   /** A frame reached the screen. */
   readonly onFrame: () => void;
@@ -36,7 +38,7 @@ export class LiveVideo {
 
   constructor(private readonly options: LiveVideoOptions) {
     this.video = options.video;
-    this.controller = new LiveLatencyController({ targetMs: options.targetMs });
+    this.controller = new LiveLatencyController({ ...options.controller, targetMs: options.targetMs });
     if ('requestVideoFrameCallback' in this.video) this.video.requestVideoFrameCallback((now, meta) => this.frame(now, meta));
   }
 

@@ -1,8 +1,9 @@
 /**
- * H.264 Annex B → WebCodecs → canvas, with nothing in between: each decoded
- * frame is painted from the decoder's output callback. Any trouble (decoder
- * error, frames lost upstream, a backlog the decoder cannot clear) is
- * resolved the same way: drop everything and restart at the next keyframe.
+ * H.264 (Annex B, or AVCC configured by its `avcC`) → WebCodecs → canvas,
+ * with nothing in between: each decoded frame is painted from the decoder's
+ * output callback. Any trouble (decoder error, frames lost upstream, a
+ * backlog the decoder cannot clear) is resolved the same way: drop
+ * everything and restart at the next keyframe.
  */
 import type { MediaMessage, VideoInit } from '../protocol/ws-nal-wire.js';
 import type { StatsRecorder } from '../stats/player-stats.js';
@@ -14,6 +15,8 @@ export interface VideoRendererOptions {
   /** Server-receive-to-now for a frame, or null while the clock offset is unknown. */
   readonly latencyMs: (receivedAtUs: number) => number | null;
   readonly onPaint: () => void;
+  /** Length-prefixed NAL units configured by the init's `avcC` (`description`), instead of Annex B. */
+  readonly avcc?: boolean;
 }
 
 /** Half a second at 30 fps: beyond that the decoder is not keeping up, and skipping ahead beats lagging. */
@@ -22,7 +25,10 @@ const MAX_DECODE_BACKLOG = 15;
 const MAX_PENDING = 120;
 
 function configKey(config: VideoDecoderConfig): string {
-  return `${config.codec}/${config.codedWidth}x${config.codedHeight}`;
+  const source = config.description;
+  const bytes = !source ? [] : ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength) : new Uint8Array(source);
+  // A new SPS/PPS at the same size is a new configuration too.
+  return `${config.codec}/${config.codedWidth}x${config.codedHeight}/${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 export class VideoRenderer {
@@ -35,12 +41,13 @@ export class VideoRenderer {
   constructor(private readonly options: VideoRendererOptions) {}
 
   configure(init: VideoInit): void {
-    // Annex B is chosen by leaving `description` out: with an `avcC` the decoder would expect length-prefixed NAL units.
+    // Annex B is chosen by leaving `description` out: with an `avcC` the decoder expects length-prefixed NAL units.
     const config: VideoDecoderConfig = {
       codec: init.codec,
       codedWidth: init.codedWidth,
       codedHeight: init.codedHeight,
       optimizeForLatency: true,
+      ...(this.options.avcc && init.description ? { description: init.description } : {}),
     };
     const changed = this.config === null || configKey(config) !== configKey(this.config);
     this.config = config;

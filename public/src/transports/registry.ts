@@ -15,7 +15,7 @@ import { wsFmp4Transport } from './ws-fmp4.js';
 import { wsNalTransport } from './ws-nal.js';
 
 export const TRANSPORTS: readonly TransportDefinition[] = [
-  webTransportSlot('wt-raw', 'H.264 and AAC over WebTransport streams and datagrams, decoded by WebCodecs', 'canvas'),
+  webTransportSlot('wt-raw', 'H.264 and AAC over moq-lite (WebTransport streams), decoded by WebCodecs', 'canvas'),
   wsNalTransport,
   webTransportSlot('wt-fmp4', 'fragmented MP4 over WebTransport, played by MSE', 'video'),
   wsFmp4Transport,

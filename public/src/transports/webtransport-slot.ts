@@ -8,7 +8,13 @@
  */
 import type { SessionCapabilities, SurfaceKind, TransportContext, TransportDefinition, TransportModule, TransportSession } from './types.js';
 
-const NONE: SessionCapabilities = { input: false, audio: false, videoToggle: false, keyframesOnly: false };
+/**
+ * Until its module is loaded (and while its constructor runs) a session says
+ * what both WebTransport modules do: they play the sound and take no input.
+ * Saying "no sound" would make the player open its input channel with sound,
+ * only to reopen it without a moment later.
+ */
+const LOADING: SessionCapabilities = { input: false, audio: true, videoToggle: false, keyframesOnly: false };
 
 /** Async so that the bundler's synchronous "not in bundle" error arrives as a rejection too. */
 async function loadModule(id: string): Promise<TransportModule> {
@@ -45,7 +51,7 @@ class DeferredSession implements TransportSession {
   }
 
   get capabilities(): SessionCapabilities {
-    return this.inner?.capabilities ?? NONE;
+    return this.inner?.capabilities ?? LOADING;
   }
 
   sendInput(message: Uint8Array): void {

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
+import type { Connections } from '../../limits.js';
 import { PathError, type Path } from '../../stream/path.js';
 import type { PathManager } from '../../stream/path-manager.js';
 import type { Stream } from '../../stream/stream.js';
@@ -14,7 +15,42 @@ export interface RtmpIngestOptions {
   paths: PathManager;
   log: Logger;
   /** Decides whether a publish may proceed; returns a refusal reason or undefined. Authentication hooks in here. */
-  authorizePublish?: (request: { path: string; query: Record<string, unknown>; remoteAddress: string }) => string | undefined | Promise<string | undefined>;
+  authorizePublish?: (request: {
+    path: string;
+    query: Record<string, unknown>;
+    /** The query string as sent, without `?`. */
+    rawQuery: string;
+    remoteAddress: string;
+    ip: string;
+    id: string;
+  }) => string | undefined | Promise<string | undefined>;
+  /** The global connection limit and runOnConnect. */
+  connections?: Connections;
+  /** Publishers' query strings as hooks see them (credentials removed). */
+  redactQuery?: (query: string) => string;
+}
+
+/** One RTMP connection, as the control API lists it (MediaMTX's `rtmpconns`). */
+export interface RtmpConnInfo {
+  readonly id: string;
+  readonly created: Date;
+  readonly remoteAddr: string;
+  readonly state: 'idle' | 'publish';
+  readonly path: string;
+  readonly query: string;
+  readonly inboundBytes: number;
+  readonly outboundBytes: number;
+}
+
+interface Conn {
+  readonly id: string;
+  readonly created: Date;
+  readonly remoteAddr: string;
+  readonly socket: net.Socket;
+  state: 'idle' | 'publish';
+  path: string;
+  query: string;
+  end(reason: string): void;
 }
 
 /**
@@ -25,12 +61,77 @@ export interface RtmpIngestOptions {
 export class RtmpIngest {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
+  private readonly conns = new Map<string, Conn>();
   private readonly log: Logger;
 
   constructor(private readonly opts: RtmpIngestOptions) {
     this.log = opts.log.child({ module: 'rtmp' });
     const libLog = this.log.child({ module: 'node-media-server' });
     routeNmsLogs((level, message) => libLog[level](message));
+  }
+
+  /** Connections for the control API. */
+  connections(): RtmpConnInfo[] {
+    return [...this.conns.values()].map((c) => ({
+      id: c.id,
+      created: c.created,
+      remoteAddr: c.remoteAddr,
+      state: c.state,
+      path: c.path,
+      query: c.query,
+      inboundBytes: c.socket.bytesRead,
+      outboundBytes: c.socket.bytesWritten,
+    }));
+  }
+
+  /** Closes one connection (the API's kick); false when there is no such id. */
+  kick(id: string, reason: string): boolean {
+    const conn = this.conns.get(id);
+    if (conn === undefined) return false;
+    this.log.info({ id, path: conn.path, remoteAddress: conn.remoteAddr, reason }, 'closing RTMP connection');
+    conn.end(reason);
+    return true;
+  }
+
+  /**
+   * Moves the listener to a new address (a reload changed rtmpAddress):
+   * connections on the old one, publishers included, carry on.
+   */
+  async relisten(host: string, port: number): Promise<net.AddressInfo> {
+    const old = this.server;
+    this.opts.host = host;
+    this.opts.port = port;
+    this.server = null;
+    // close() stops listening at once; its callback would wait for every connection to end.
+    old?.close();
+    return this.start();
+  }
+
+  /** Shutdown, first step: no new connections; the current ones carry on. */
+  stopAccepting(): void {
+    const server = this.server;
+    this.server = null;
+    // Stops listening at once; its callback would wait for every connection to end.
+    server?.close();
+  }
+
+  /**
+   * Shutdown, second step: tells every publisher we are done (FIN) and keeps
+   * reading until it closes or `graceMs` passed, so the frames it already
+   * sent reach the readers; then the connections go.
+   */
+  async drainPublishers(graceMs: number): Promise<void> {
+    const closing = [...this.conns.values()].map(
+      (conn) =>
+        new Promise<void>((resolve) => {
+          const socket = conn.socket;
+          if (socket.destroyed) return resolve();
+          socket.once('close', () => resolve());
+          if (conn.state === 'publish') socket.end();
+          setTimeout(() => socket.destroy(), conn.state === 'publish' ? graceMs : 0).unref();
+        }),
+    );
+    await Promise.all(closing);
   }
 
   /** Listens; rejects with a message naming the address when it cannot. */
@@ -65,8 +166,14 @@ export class RtmpIngest {
   }
 
   private accept(socket: net.Socket): void {
-    this.sockets.add(socket);
     const remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    const lease = this.opts.connections?.reserve(remoteAddress);
+    if (lease !== undefined && 'refused' in lease) {
+      this.log.warn({ remoteAddress, reason: lease.refused }, 'RTMP connection refused');
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
     socket.setNoDelay(true);
     socket.setTimeout(this.opts.readTimeoutMs);
 
@@ -80,6 +187,9 @@ export class RtmpIngest {
       // A peer that does not read our FIN must not keep the socket forever.
       setTimeout(() => socket.destroy(), 2000).unref();
     };
+    const conn: Conn = { id: session.id, created: new Date(), remoteAddr: remoteAddress, socket, state: 'idle', path: '', query: '', end };
+    this.conns.set(conn.id, conn);
+    lease?.identify('rtmpConn', conn.id);
 
     socket.on('timeout', () => {
       closeReason ??= 'read timeout';
@@ -107,16 +217,21 @@ export class RtmpIngest {
     };
 
     rtmp.onPlay = (invoke) => {
-      const path = joinPath(rtmp.streamApp, invoke.streamName);
+      const path = joinPath(String(rtmp.streamApp ?? '').split('?')[0] ?? '', invoke.streamName);
       this.log.warn({ path, remoteAddress }, 'RTMP read refused: Polycast does not serve RTMP readers');
       refuse('NetStream.Play.Failed', `reading over RTMP is not supported; open /${path}/ for the player or /${path}/ws/nal`);
     };
 
     const publish = rtmp.onPublish.bind(rtmp);
     rtmp.onPublish = (invoke) => {
-      const [rawName = '', rawQuery = ''] = String(invoke.streamName ?? '').split('?');
-      const pathName = joinPath(rtmp.streamApp, rawName);
+      // ffmpeg puts the query of a single-level URL (rtmp://host/cam?user=...) in the app, of a deeper one in the stream name.
+      const [rawApp = '', appQuery = ''] = String(rtmp.streamApp ?? '').split('?');
+      const [rawName = '', nameQuery = ''] = String(invoke.streamName ?? '').split('?');
+      const pathName = joinPath(rawApp, rawName);
+      const rawQuery = [appQuery, nameQuery].filter((q) => q !== '').join('&');
       const query = Object.fromEntries(new URLSearchParams(rawQuery));
+      conn.path = pathName;
+      conn.query = this.opts.redactQuery?.(rawQuery) ?? rawQuery;
       const decide = (denied: string | undefined) => {
         if (socket.destroyed) return;
         if (denied !== undefined) {
@@ -124,11 +239,14 @@ export class RtmpIngest {
           refuse('NetStream.Publish.BadAuth', denied);
           return;
         }
-        this.startPublish(session, pathName, remoteAddress, publish, invoke, refuse, end, (p) => (publishing = p));
+        this.startPublish(session, pathName, remoteAddress, conn.query, publish, invoke, refuse, end, (p) => {
+          publishing = p;
+          conn.state = 'publish';
+        });
       };
       let verdict: string | undefined | Promise<string | undefined>;
       try {
-        verdict = this.opts.authorizePublish?.({ path: pathName, query, remoteAddress });
+        verdict = this.opts.authorizePublish?.({ path: pathName, query, rawQuery, remoteAddress, ip: unmapped(socket.remoteAddress ?? ''), id: session.id });
       } catch (err) {
         refuse('NetStream.Publish.Failed', `authorization failed: ${(err as Error).message}`);
         return;
@@ -159,7 +277,7 @@ export class RtmpIngest {
     // path rules (single-level `demo`, dots, deeper paths) were already
     // checked by the path manager, so bind the session to its broadcast here.
     rtmp.onConnectCallback = (request) => {
-      const pathName = joinPath(request.app, request.name);
+      const pathName = joinPath(String(request.app ?? '').split('?')[0] ?? '', request.name);
       session.streamApp = request.app;
       session.streamName = request.name;
       session.streamHost = request.host;
@@ -178,6 +296,8 @@ export class RtmpIngest {
     });
     socket.on('close', () => {
       this.sockets.delete(socket);
+      this.conns.delete(conn.id);
+      lease?.release();
       nmsContext.sessions.delete(session.id);
       if (publishing !== null) {
         const { path, stream, tap } = publishing;
@@ -197,6 +317,7 @@ export class RtmpIngest {
     session: NmsRtmpSession,
     pathName: string,
     remoteAddress: string,
+    query: string,
     publish: (invoke: { streamName: string }) => void,
     invoke: { streamName: string },
     refuse: (code: string, reason: string) => void,
@@ -212,7 +333,7 @@ export class RtmpIngest {
     const path = acquired;
     let stream: Stream;
     try {
-      stream = path.startPublish({ id: session.id, protocol: 'rtmp', remoteAddress, kick: (reason) => end(reason) });
+      stream = path.startPublish({ id: session.id, protocol: 'rtmp', remoteAddress, query, kick: (reason) => end(reason) });
     } catch (err) {
       const reason = (err as Error).message;
       this.log.warn({ path: pathName, remoteAddress, reason }, 'publish refused');
@@ -242,6 +363,11 @@ export class RtmpIngest {
     setPublishing({ path, stream, tap });
     this.log.info({ path: pathName, remoteAddress, id: session.id }, 'publisher connected');
   }
+}
+
+/** `::ffff:1.2.3.4` → `1.2.3.4`: IPv4 clients of a dual-stack listener, as users write them in `ips:`. */
+function unmapped(ip: string): string {
+  return ip.toLowerCase().startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
 }
 
 /** RTMP splits a path into app and stream name; Polycast paths join them back (`live` + `cam1` → `live/cam1`). */

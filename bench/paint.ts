@@ -1,0 +1,414 @@
+/**
+ * Encoder-to-painted latency in Chromium. A sampler injected into the page
+ * reads the colour band of the picture actually on screen at every
+ * animation frame; each change of colour is a keyframe made visible, and
+ * the sink's stamp of the newest keyframe with that colour is where its
+ * latency starts.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { BAND_HEIGHT, CLIP_HEIGHT, colourOfTimestamp, COLOURS } from './clip.js';
+import { wallClock } from './flv-sink.js';
+import { startLive, type LiveServer } from './live.js';
+import { sleep, STREAM_PATH, type ServerKind } from './servers.js';
+import { median, percentile, sortedCopy } from './stats.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+export type PlayerId = 'polycast-ws-nal' | 'nms-mpegts-aggressive' | 'nms-mpegts-livesync' | 'nms-mpegts-default';
+
+export const PLAYER_LABEL: Record<PlayerId, string> = {
+  'polycast-ws-nal': 'Polycast player, /ws/nal (WebCodecs → canvas)',
+  'nms-mpegts-aggressive': 'NMS WS-FLV + mpegts.js, aggressive (latency chasing)',
+  'nms-mpegts-livesync': 'NMS WS-FLV + mpegts.js, aggressive (liveSync playback rate)',
+  'nms-mpegts-default': 'NMS WS-FLV + mpegts.js, defaults ("milder")',
+};
+
+/** mpegts.js at its lowest latency: no stash buffer, no lazy loading, and a seek to 50 ms behind the live edge whenever it falls 200 ms behind. */
+export const MPEGTS_AGGRESSIVE = {
+  enableStashBuffer: false,
+  lazyLoad: false,
+  liveBufferLatencyChasing: true,
+  liveBufferLatencyMaxLatency: 0.2,
+  liveBufferLatencyMinRemain: 0.05,
+};
+
+/**
+ * mpegts.js's other way to stay live: play faster instead of seeking. On
+ * this machine it paints earlier than chasing (seeks stall the decoder), so
+ * the peer is also measured at its best.
+ */
+export const MPEGTS_LIVESYNC = {
+  enableStashBuffer: false,
+  lazyLoad: false,
+  liveSync: true,
+  liveSyncMaxLatency: 0.3,
+  liveSyncTargetLatency: 0.1,
+  liveSyncPlaybackRate: 1.2,
+};
+
+export interface PaintTiming {
+  /** Colour changes to measure, after the warm-up. */
+  changes: number;
+  /** Changes in the first seconds after the first paint are startup, not steady state. */
+  warmupMs: number;
+  /** Further page loads for time to first paint. */
+  reloads: number;
+  timeoutMs: number;
+}
+
+export interface PaintResult {
+  player: PlayerId;
+  status: 'ok' | 'not available' | 'error';
+  notes: string[];
+  p50?: number;
+  p99?: number;
+  changes: number;
+  /** Changes that jumped over one or more colours (a second or more never painted, or a seek). */
+  skipped: number;
+  /** Navigation start → first painted picture, ms, one per page load. */
+  firstPaintMs: number[];
+  /** The page clock minus the bench clock (both wall clocks), measured after the run. */
+  clock?: { skewMs: number; withinMs: number };
+}
+
+interface PageState {
+  /** The page's performance.timeOrigin: navigation start, wall clock. */
+  origin: number;
+  target: 'canvas' | 'video' | null;
+  firstPresentAt: number | null;
+  changes: Array<{ index: number; at: number }>;
+  samples: number;
+  ambiguous: number;
+  error: string | null;
+  player: { state: string; detail: string; framesPainted: number; firstPaintAt: number | null } | null;
+}
+
+/**
+ * Injected before any page script. It finds the picture (the Polycast
+ * player's canvas, in its open shadow root, or a <video>), and once a
+ * picture is there classifies the band's colour at three points per
+ * animation frame; disagreeing points (a picture mid-change, artefacts) are
+ * counted, not guessed.
+ */
+const SAMPLER = `(() => {
+  const BAND_Y = ${(BAND_HEIGHT / 2 / CLIP_HEIGHT).toFixed(6)};
+  const S = { target: null, firstPresentAt: null, changes: [], samples: 0, ambiguous: 0, error: null };
+  window.__bench = S;
+  let last = -1, scratch = null, sctx = null, video = null, videoFramed = false;
+  const classify = (d, i) => ((d[i] > 127) << 2) | ((d[i + 1] > 127) << 1) | (d[i + 2] > 127 ? 1 : 0);
+  function row() {
+    const host = document.querySelector('polycast-player');
+    const canvas = host && host.shadowRoot && host.shadowRoot.querySelector('canvas');
+    if (canvas) {
+      S.target = 'canvas';
+      if (!window.__polycast || !(window.__polycast.framesPainted > 0) || canvas.width === 0) return null;
+      return canvas.getContext('2d').getImageData(0, Math.floor(canvas.height * BAND_Y), canvas.width, 1).data;
+    }
+    const v = document.querySelector('video');
+    if (!v) return null;
+    S.target = 'video';
+    if (v !== video) {
+      video = v;
+      v.requestVideoFrameCallback(() => { videoFramed = true; });
+    }
+    if (!videoFramed || v.videoWidth === 0) return null;
+    const w = v.videoWidth;
+    if (!scratch || scratch.width !== w) {
+      scratch = document.createElement('canvas');
+      scratch.width = w;
+      scratch.height = 1;
+      sctx = scratch.getContext('2d', { willReadFrequently: true });
+    }
+    sctx.drawImage(v, 0, Math.floor(v.videoHeight * BAND_Y), w, 1, 0, 0, w, 1);
+    return sctx.getImageData(0, 0, w, 1).data;
+  }
+  function tick() {
+    try {
+      const d = row();
+      if (d) {
+        const now = performance.now();
+        if (S.firstPresentAt === null) S.firstPresentAt = now;
+        S.samples++;
+        const w = d.length / 4;
+        const a = classify(d, 4 * Math.floor(w * 0.25));
+        const b = classify(d, 4 * Math.floor(w * 0.5));
+        const c = classify(d, 4 * Math.floor(w * 0.75));
+        if (a === b && b === c) {
+          if (a !== last) {
+            if (last !== -1) S.changes.push({ index: a, at: performance.timeOrigin + now });
+            last = a;
+          }
+        } else S.ambiguous++;
+      }
+    } catch (e) {
+      S.error = String(e && e.message || e);
+    }
+    requestAnimationFrame(tick);
+  }
+  requestAnimationFrame(tick);
+})();`;
+
+const MPEGTS_PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>NMS WS-FLV · mpegts.js</title>
+<style>html,body{margin:0;background:#000}video{width:1280px;height:720px;display:block}</style></head>
+<body><video id="v" muted autoplay playsinline></video>
+<script src="/mpegts.js"></script>
+<script>
+  const q = new URLSearchParams(location.search);
+  const config = JSON.parse(q.get('config') || '{}');
+  const video = document.getElementById('v');
+  const player = mpegts.createPlayer({ type: 'flv', isLive: true, url: q.get('url') }, config);
+  player.attachMediaElement(video);
+  player.load();
+  video.play().catch(() => {});
+  window.__mpegts = player;
+</script></body></html>`;
+
+export interface PaintContext {
+  root: string;
+  clip: string;
+  timing: PaintTiming;
+  log(line: string): void;
+}
+
+export interface PaintRun {
+  results: PaintResult[];
+  browserVersion?: string;
+}
+
+export async function runPaint(ctx: PaintContext): Promise<PaintRun> {
+  const results: PaintResult[] = [];
+  const profile = mkdtempSync(join(tmpdir(), 'polycast-bench-chromium-'));
+  const pages = await servePages(ctx.root);
+  let context: BrowserContext | undefined;
+  let browserVersion: string | undefined;
+  try {
+    try {
+      context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    } catch (err) {
+      const notes = [`Chromium did not start: ${(err as Error).message.split('\n')[0]}`];
+      return { results: (Object.keys(PLAYER_LABEL) as PlayerId[]).map((player) => failed(player, notes)) };
+    }
+    browserVersion = context.browser()?.version();
+    const playerBundle = join(ctx.root, 'public/dist/player.js');
+    if (!existsSync(playerBundle)) {
+      results.push({ ...failed('polycast-ws-nal', ['public/dist/player.js is missing: run `npm run build` once the player exists']), status: 'not available' });
+    } else {
+      results.push(
+        ...(await withLive('polycast', ctx, [
+          { player: 'polycast-ws-nal', url: (live) => `http://127.0.0.1:${live.server.httpPort}/${STREAM_PATH}/?transport=ws-nal` },
+        ], context)),
+      );
+    }
+    const nmsUrl = (live: LiveServer, config: object): string =>
+      `${pages.origin}/nms.html?url=${encodeURIComponent(`ws://127.0.0.1:${live.server.httpPort}/${STREAM_PATH}.flv`)}&config=${encodeURIComponent(JSON.stringify(config))}`;
+    results.push(
+      ...(await withLive('nms', ctx, [
+        { player: 'nms-mpegts-aggressive', url: (live) => nmsUrl(live, MPEGTS_AGGRESSIVE) },
+        { player: 'nms-mpegts-livesync', url: (live) => nmsUrl(live, MPEGTS_LIVESYNC) },
+        { player: 'nms-mpegts-default', url: (live) => nmsUrl(live, {}) },
+      ], context)),
+    );
+  } finally {
+    await context?.close().catch(() => undefined);
+    await new Promise((resolve) => pages.server.close(resolve));
+    rmSync(profile, { recursive: true, force: true });
+  }
+  return { results, browserVersion };
+}
+
+async function withLive(
+  kind: ServerKind,
+  ctx: PaintContext,
+  players: Array<{ player: PlayerId; url(live: LiveServer): string }>,
+  context: BrowserContext,
+): Promise<PaintResult[]> {
+  let live: LiveServer;
+  try {
+    live = await startLive(kind, ctx.clip, { root: ctx.root });
+  } catch (err) {
+    return players.map(({ player }) => failed(player, [(err as Error).message]));
+  }
+  const out: PaintResult[] = [];
+  try {
+    for (const { player, url } of players) {
+      ctx.log(`  ${PLAYER_LABEL[player]}`);
+      try {
+        out.push(await measurePlayer(player, url(live), live, context, ctx.timing));
+      } catch (err) {
+        // A page that cannot even load is this player's result, not the end of the run.
+        out.push(failed(player, [(err as Error).message.split('\n')[0]!]));
+      }
+    }
+  } finally {
+    await live.stop();
+  }
+  return out;
+}
+
+function failed(player: PlayerId, notes: string[]): PaintResult {
+  return { player, status: 'error', notes, changes: 0, skipped: 0, firstPaintMs: [] };
+}
+
+async function measurePlayer(player: PlayerId, url: string, live: LiveServer, context: BrowserContext, timing: PaintTiming): Promise<PaintResult> {
+  const result: PaintResult = { player, status: 'ok', notes: [], changes: 0, skipped: 0, firstPaintMs: [] };
+  const page = await openPage(context, url, result);
+  try {
+    const deadline = performance.now() + timing.timeoutMs;
+    let state = await readState(page);
+    for (;;) {
+      const settled = state.firstPresentAt === null ? [] : state.changes.filter((c) => c.at >= state.origin + state.firstPresentAt! + timing.warmupMs);
+      if (settled.length >= timing.changes || performance.now() > deadline || !live.server.alive()) break;
+      await sleep(500);
+      state = await readState(page);
+    }
+    if (state.error !== null) result.notes.push(`sampler: ${state.error}`);
+    if (state.firstPresentAt === null) {
+      // Without window.__polycast the page is not (yet) the player this bench was written against.
+      result.status = player === 'polycast-ws-nal' && state.player === null ? 'not available' : 'error';
+      const p = state.player;
+      result.notes.push(`nothing painted in ${timing.timeoutMs / 1000} s` + (p ? ` (player state ${p.state}${p.detail ? `: ${p.detail}` : ''})` : ` (target: ${state.target ?? 'none found'})`));
+      return result;
+    }
+    result.firstPaintMs.push(state.firstPresentAt);
+    scoreChanges(result, state, live, timing);
+    result.clock = await clockSkew(page);
+  } finally {
+    await page.close().catch(() => undefined);
+  }
+  for (let i = 0; i < timing.reloads; i++) {
+    const again = await openPage(context, url, result);
+    try {
+      const deadline = performance.now() + 10_000;
+      let state = await readState(again);
+      while (state.firstPresentAt === null && performance.now() < deadline) {
+        await sleep(50);
+        state = await readState(again);
+      }
+      if (state.firstPresentAt !== null) result.firstPaintMs.push(state.firstPresentAt);
+      else result.notes.push(`page load ${i + 2}: nothing painted in 10 s`);
+    } finally {
+      await again.close().catch(() => undefined);
+    }
+  }
+  return result;
+}
+
+async function openPage(context: BrowserContext, url: string, result: PaintResult): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => {
+    if (result.notes.length < 6) result.notes.push(`page error: ${err.message.slice(0, 160)}`);
+  });
+  await page.addInitScript(SAMPLER);
+  await page.goto(url, { waitUntil: 'commit', timeout: 15_000 });
+  return page;
+}
+
+async function readState(page: Page): Promise<PageState> {
+  return page.evaluate(() => {
+    const w = globalThis as unknown as {
+      __bench?: Omit<PageState, 'player' | 'origin'>;
+      __polycast?: PageState['player'];
+      performance: { timeOrigin: number };
+    };
+    const p = w.__polycast;
+    return {
+      ...(w.__bench ?? { target: null, firstPresentAt: null, changes: [], samples: 0, ambiguous: 0, error: 'sampler not installed' }),
+      origin: w.performance.timeOrigin,
+      player: p ? { state: p.state, detail: p.detail, framesPainted: p.framesPainted, firstPaintAt: p.firstPaintAt } : null,
+    };
+  });
+}
+
+/**
+ * The page clock minus the bench clock, from the round trip with the
+ * smallest delay (the true skew lies within half that delay of the value).
+ * Both read the same system clock, so this should be about zero; a real
+ * skew would shift every painted latency by the same amount.
+ */
+async function clockSkew(page: Page): Promise<{ skewMs: number; withinMs: number }> {
+  let best = { rtt: Infinity, skew: 0 };
+  for (let i = 0; i < 10; i++) {
+    const before = wallClock();
+    const pageNow = await page.evaluate(() => {
+      const p = (globalThis as unknown as { performance: { timeOrigin: number; now(): number } }).performance;
+      return p.timeOrigin + p.now();
+    });
+    const after = wallClock();
+    if (after - before < best.rtt) best = { rtt: after - before, skew: pageNow - (before + after) / 2 };
+    await sleep(20);
+  }
+  return { skewMs: best.skew, withinMs: best.rtt / 2 };
+}
+
+function scoreChanges(result: PaintResult, state: PageState, live: LiveServer, timing: PaintTiming): void {
+  const warmEnd = state.origin + state.firstPresentAt! + timing.warmupMs;
+  const stamps = live.sink.order;
+  const latencies: number[] = [];
+  let previous = -1;
+  for (const change of state.changes) {
+    const jumped = previous !== -1 && change.index !== (previous + 1) % COLOURS;
+    previous = change.index;
+    if (change.at < warmEnd) continue;
+    if (jumped) result.skipped++;
+    let stamp: number | undefined;
+    for (let i = stamps.length - 1; i >= 0; i--) {
+      const s = stamps[i]!;
+      if (s.at <= change.at && colourOfTimestamp(s.ms) === change.index) {
+        stamp = s.at;
+        break;
+      }
+    }
+    if (stamp === undefined) continue;
+    latencies.push(change.at - stamp);
+  }
+  result.changes = latencies.length;
+  const sorted = sortedCopy(latencies);
+  if (sorted.length > 0) {
+    result.p50 = percentile(sorted, 50);
+    result.p99 = percentile(sorted, 99);
+  }
+  if (state.ambiguous > state.samples * 0.05) result.notes.push(`${state.ambiguous} of ${state.samples} samples had no clear colour`);
+  if (sorted.length < timing.changes) {
+    result.status = 'error';
+    result.notes.push(`only ${sorted.length} colour changes measured (wanted ${timing.changes})`);
+  }
+}
+
+export function firstPaintSummary(r: PaintResult): number | undefined {
+  return r.firstPaintMs.length > 0 ? median(r.firstPaintMs) : undefined;
+}
+
+/** A bench-local page server: the mpegts.js build from node_modules and a page around it. */
+async function servePages(root: string): Promise<{ server: Server; origin: string }> {
+  const mpegts = readFileSync(join(root, 'node_modules/mpegts.js/dist/mpegts.js'));
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path === '/mpegts.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-cache' });
+      res.end(mpegts);
+    } else if (path === '/nms.html') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' });
+      res.end(MPEGTS_PAGE);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}

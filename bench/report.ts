@@ -1,0 +1,401 @@
+/**
+ * Turns a bench run into tables (aligned text for the terminal, Markdown for
+ * docs/benchmarks.md), a verdict per target, and a reading of the numbers
+ * written from the numbers themselves, so the document never says more than
+ * the run showed.
+ */
+import type { FanoutResult, FanoutTiming } from './fanout.js';
+import { firstPaintSummary, MPEGTS_AGGRESSIVE, MPEGTS_LIVESYNC, PLAYER_LABEL, type PaintResult, type PaintTiming } from './paint.js';
+import { SERVER_LABEL, type ServerKind } from './servers.js';
+import { HEAD_BYTES } from './ws-wire.js';
+
+export interface MachineFacts {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  os: string;
+  node: string;
+  ffmpeg: string;
+  chromium?: string;
+  nms: string;
+  mpegts: string;
+  polycast: string;
+}
+
+export interface BenchRun {
+  startedAt: Date;
+  finishedAt: Date;
+  mode: string;
+  machine: MachineFacts;
+  readerCounts: number[];
+  fanoutTiming: FanoutTiming;
+  paintTiming: PaintTiming;
+  fanout: FanoutResult[];
+  paint: PaintResult[];
+  loadAverage: { start: number[]; end: number[] };
+  clip: string;
+}
+
+export interface Verdict {
+  target: string;
+  status: 'met' | 'not met' | 'not measured';
+  measured: string;
+}
+
+type Cell = string;
+
+function fmt(value: number | undefined, digits = 0): string {
+  return value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits);
+}
+
+function textTable(headers: string[], rows: Cell[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** Columns of words rather than figures, aligned left. */
+const TEXT_COLUMNS = new Set(['Server', 'Player', 'Status', 'Notes', 'First paint per load ms']);
+
+function markdownTable(headers: string[], rows: Cell[][]): string {
+  const esc = (c: string): string => c.replace(/\|/g, '\\|');
+  return [
+    `| ${headers.map(esc).join(' | ')} |`,
+    `| ${headers.map((h) => (TEXT_COLUMNS.has(h) ? '---' : '---:')).join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+const perReaderMilli = (r: FanoutResult): number | undefined => (r.cores === undefined ? undefined : (r.cores / r.readers) * 1000);
+const perReaderKiB = (r: FanoutResult): number | undefined =>
+  r.rssMiB === undefined || r.idleRssMiB === undefined ? undefined : ((r.rssMiB - r.idleRssMiB) * 1024) / r.readers;
+const missedShare = (r: FanoutResult): number | undefined => (r.expectedKeyframes > 0 ? (r.missedKeyframes / r.expectedKeyframes) * 100 : undefined);
+
+function failedCell(r: FanoutResult): string {
+  if (r.status === 'error' || r.status === 'crashed') return r.status;
+  return r.stalled > 0 ? `${r.failed + r.stalled} (${r.stalled} stalled)` : String(r.failed);
+}
+
+const FANOUT_HEADERS = ['Server', 'Readers', 'p50 ms', 'p99 ms', 'CPU cores', 'CPU/reader m', 'RSS MiB', 'RSS/reader KiB', 'Failed readers', 'Keyframes missed', 'Status'];
+
+function fanoutRows(results: FanoutResult[]): Cell[][] {
+  return results.map((r) => [
+    SERVER_LABEL[r.server],
+    String(r.readers),
+    fmt(r.p50, 1),
+    fmt(r.p99, 1),
+    fmt(r.cores, 2),
+    fmt(perReaderMilli(r), 2),
+    fmt(r.rssMiB, 0),
+    fmt(perReaderKiB(r), 1),
+    failedCell(r),
+    r.expectedKeyframes > 0 ? `${fmt(missedShare(r), 1)} %` : '—',
+    r.status,
+  ]);
+}
+
+const DETAIL_HEADERS = [
+  'Server',
+  'Readers',
+  'Idle RSS MiB',
+  'Idle CPU',
+  'Connect s',
+  'Load client cores',
+  'Load client stall ms',
+  'ffmpeg+bench cores',
+  'IRQ cores',
+  'Machine busy cores',
+  'Other load cores',
+  'Ingest p50/p99 ms',
+  'Reader spread ms',
+  'Trend ms',
+  'Notes',
+];
+
+function detailRows(results: FanoutResult[]): Cell[][] {
+  return results.map((r) => [
+    SERVER_LABEL[r.server],
+    String(r.readers),
+    fmt(r.idleRssMiB, 0),
+    fmt(r.idleCores, 2),
+    fmt(r.connectMs === undefined ? undefined : r.connectMs / 1000, 1),
+    fmt(r.clientCores, 2),
+    fmt(r.clientStallMs, 0),
+    fmt(r.harnessCores, 2),
+    fmt(r.irqCores, 2),
+    fmt(r.machineCores, 2),
+    fmt(r.otherCores, 2),
+    r.ingestP50 === undefined ? '—' : `${fmt(r.ingestP50, 1)}/${fmt(r.ingestP99, 1)}`,
+    fmt(r.spreadMs, 1),
+    fmt(r.trendMs, 0),
+    r.notes.join('; ') || '',
+  ]);
+}
+
+const PAINT_HEADERS = ['Player', 'Painted p50 ms', 'Painted p99 ms', 'Changes', 'Skipped', 'First paint ms (median)', 'First paint per load ms', 'Status'];
+
+function paintRows(results: PaintResult[]): Cell[][] {
+  return results.map((r) => [
+    PLAYER_LABEL[r.player],
+    fmt(r.p50, 0),
+    fmt(r.p99, 0),
+    String(r.changes),
+    String(r.skipped),
+    fmt(firstPaintSummary(r), 0),
+    r.firstPaintMs.map((v) => v.toFixed(0)).join(', ') || '—',
+    `${r.status}${r.notes.length ? `: ${r.notes.join('; ')}` : ''}`,
+  ]);
+}
+
+function find(run: BenchRun, server: ServerKind, readers: number): FanoutResult | undefined {
+  return run.fanout.find((r) => r.server === server && r.readers === readers);
+}
+
+export function verdicts(run: BenchRun): Verdict[] {
+  const out: Verdict[] = [];
+  const p1200 = find(run, 'polycast', 1200);
+  const healthy = (r: FanoutResult): string =>
+    r.status === 'ok' ? '' : ` (phase ${r.status}${r.notes[0] ? `: ${r.notes[0]}` : ''})`;
+  if (p1200?.p99 === undefined) {
+    out.push({ target: 'Polycast p99 ≤ 100 ms at 1200 readers', status: 'not measured', measured: p1200 ? p1200.notes.join('; ') : 'phase not run' });
+  } else {
+    out.push({
+      target: 'Polycast p99 ≤ 100 ms at 1200 readers',
+      status: p1200.p99 <= 100 && p1200.status === 'ok' ? 'met' : 'not met',
+      measured: `p99 ${p1200.p99.toFixed(1)} ms, p50 ${fmt(p1200.p50, 1)} ms, ${failedCell(p1200)} failed readers, ${fmt(missedShare(p1200), 1)} % keyframes missed${healthy(p1200)}`,
+    });
+  }
+  const kib = p1200 ? perReaderKiB(p1200) : undefined;
+  out.push(
+    kib === undefined
+      ? { target: 'Polycast ≤ 0.5 MiB per reader beyond a fixed base (1200 readers)', status: 'not measured', measured: 'phase not run or failed' }
+      : {
+          target: 'Polycast ≤ 0.5 MiB per reader beyond a fixed base (1200 readers)',
+          status: kib <= 512 ? 'met' : 'not met',
+          measured: `${kib.toFixed(1)} KiB per reader (peak ${fmt(p1200!.rssMiB, 0)} MiB over an idle base of ${fmt(p1200!.idleRssMiB, 0)} MiB)`,
+        },
+  );
+  const p800 = find(run, 'polycast', 800);
+  const n800 = find(run, 'nms', 800);
+  const pm = p800 ? perReaderMilli(p800) : undefined;
+  const nm = n800 ? perReaderMilli(n800) : undefined;
+  out.push(
+    pm === undefined || nm === undefined || nm === 0
+      ? { target: 'Polycast CPU per reader ≤ 0.6 × NMS at 800 readers', status: 'not measured', measured: 'a phase at 800 readers is missing' }
+      : {
+          target: 'Polycast CPU per reader ≤ 0.6 × NMS at 800 readers',
+          status: pm <= 0.6 * nm ? 'met' : 'not met',
+          measured: `${pm.toFixed(3)} vs ${nm.toFixed(3)} millicores per reader = ${(pm / nm).toFixed(3)} × NMS${healthy(p800!)}`,
+        },
+  );
+  const paint = run.paint.find((r) => r.player === 'polycast-ws-nal');
+  out.push(
+    paint?.p50 === undefined
+      ? { target: '/ws/nal painted p50 ≤ 35 ms', status: 'not measured', measured: paint ? `${paint.status}: ${paint.notes.join('; ')}` : 'paint phase not run' }
+      : {
+          target: '/ws/nal painted p50 ≤ 35 ms',
+          status: paint.p50 <= 35 ? 'met' : 'not met',
+          measured: `p50 ${paint.p50.toFixed(0)} ms, p99 ${fmt(paint.p99, 0)} ms over ${paint.changes} colour changes`,
+        },
+  );
+  const first = paint ? firstPaintSummary(paint) : undefined;
+  out.push(
+    first === undefined
+      ? { target: 'First frame ≤ 200 ms after the page opens', status: 'not measured', measured: paint ? `${paint.status}: ${paint.notes.join('; ')}` : 'paint phase not run' }
+      : {
+          target: 'First frame ≤ 200 ms after the page opens',
+          status: first <= 200 ? 'met' : 'not met',
+          measured: `median ${first.toFixed(0)} ms over ${paint!.firstPaintMs.length} page loads (${paint!.firstPaintMs.map((v) => v.toFixed(0)).join(', ')} ms)`,
+        },
+  );
+  return out;
+}
+
+/** Plain sentences from the numbers: comparisons, collapse points, and what the machine itself limited. */
+export function reading(run: BenchRun): string[] {
+  const lines: string[] = [];
+  for (const n of run.readerCounts) {
+    const p = find(run, 'polycast', n);
+    const q = find(run, 'nms', n);
+    if (!p || !q) continue;
+    const parts: string[] = [];
+    if (p.p99 !== undefined && q.p99 !== undefined) {
+      parts.push(`p99 ${p.p99.toFixed(0)} ms for Polycast against ${q.p99.toFixed(0)} ms for NMS`);
+    }
+    const pm = perReaderMilli(p);
+    const qm = perReaderMilli(q);
+    if (pm !== undefined && qm !== undefined && qm > 0) parts.push(`Polycast used ${(pm / qm).toFixed(2)} × NMS's CPU (${fmt(p.cores, 2)} vs ${fmt(q.cores, 2)} cores)`);
+    const pk = perReaderKiB(p);
+    const qk = perReaderKiB(q);
+    if (pk !== undefined && qk !== undefined) parts.push(`${pk.toFixed(0)} vs ${qk.toFixed(0)} KiB per reader`);
+    const states = [p, q].filter((r) => r.status !== 'ok').map((r) => `${SERVER_LABEL[r.server]} ${r.status} (${r.notes[0] ?? ''})`);
+    if (states.length) parts.push(states.join('; '));
+    if (parts.length) lines.push(`At ${n} readers: ${parts.join('; ')}.`);
+  }
+  for (const kind of ['polycast', 'nms'] as const) {
+    const first = run.fanout.find((r) => r.server === kind && r.status !== 'ok');
+    const label = SERVER_LABEL[kind];
+    if (first) lines.push(`${label} first failed to keep up at ${first.readers} readers.`);
+    else if (run.fanout.some((r) => r.server === kind)) lines.push(`${label} kept every reader live at every count measured.`);
+  }
+  const biggest = run.fanout.filter((r) => r.server === 'polycast' && r.p99 !== undefined).sort((a, b) => b.readers - a.readers)[0];
+  if (biggest?.spreadMs !== undefined) {
+    lines.push(
+      `Where Polycast's latency goes at ${biggest.readers} readers: the keyframe reached the server ${fmt(biggest.ingestP50, 1)} ms (p50) / ` +
+        `${fmt(biggest.ingestP99, 1)} ms (p99) after the sink; the last tenth of readers then got it ${biggest.spreadMs.toFixed(1)} ms after the ` +
+        `first tenth (one pass of the fan-out loop); the load client's longest stall in the window was ${fmt(biggest.clientStallMs, 0)} ms.`,
+    );
+  }
+  const heaviest = [...run.fanout].sort((a, b) => b.readers - a.readers)[0];
+  if (heaviest?.machineCores !== undefined) {
+    lines.push(
+      `The whole test shares ${run.machine.cores} cores: at ${heaviest.readers} readers (${SERVER_LABEL[heaviest.server]}) the machine was ` +
+        `${heaviest.machineCores.toFixed(2)} cores busy, of which the server took ${fmt(heaviest.cores, 2)}, the load client ${fmt(heaviest.clientCores, 2)}, ` +
+        `ffmpeg plus the bench ${fmt(heaviest.harnessCores, 2)} and interrupts ${fmt(heaviest.irqCores, 2)}. Loopback TCP costs kernel time on both ends; ` +
+        'past the point where the two cores are full, latency measures the queue for a CPU as much as the server.',
+    );
+  }
+  const noisy = run.fanout.filter((r) => (r.otherCores ?? 0) > 0.25);
+  if (noisy.length > 0) {
+    lines.push(
+      `Other work was running on the machine during ${noisy.length} of ${run.fanout.length} fan-out windows ` +
+        `(up to ${Math.max(...noisy.map((r) => r.otherCores!)).toFixed(2)} cores not accounted for by the bench; load average ` +
+        `${run.loadAverage.start.map((v) => v.toFixed(1)).join('/')} at the start, ${run.loadAverage.end.map((v) => v.toFixed(1)).join('/')} at the end): ` +
+        'treat those phases as noisy.',
+    );
+  }
+  const own = run.paint.find((r) => r.player === 'polycast-ws-nal');
+  // The peer at its best: whichever of its two low-latency modes painted sooner.
+  const aggressive = run.paint
+    .filter((r) => (r.player === 'nms-mpegts-aggressive' || r.player === 'nms-mpegts-livesync') && r.p50 !== undefined)
+    .sort((a, b) => a.p50! - b.p50!)[0];
+  const mild = run.paint.find((r) => r.player === 'nms-mpegts-default');
+  if (own?.p50 !== undefined && aggressive?.p50 !== undefined) {
+    lines.push(
+      `In Chromium, Polycast's /ws/nal player painted a keyframe ${own.p50.toFixed(0)} ms (p50) after the encoder wrote it, against ` +
+        `${aggressive.p50.toFixed(0)} ms for mpegts.js at its best (${aggressive.player === 'nms-mpegts-livesync' ? 'liveSync' : 'latency chasing'})` +
+        (mild?.p50 !== undefined ? ` and ${mild.p50.toFixed(0)} ms with its defaults` : '') +
+        '. mpegts.js goes through MSE, whose media element keeps a buffer; WebCodecs paints each frame as it is decoded.',
+    );
+  }
+  if (mild?.p50 !== undefined) {
+    lines.push(
+      'With its defaults mpegts.js never chases the live edge, so its latency is set by where in the GOP the page joined ' +
+        '(NMS starts every player at the cached keyframe) and differs from one page load to the next.',
+    );
+  }
+  return lines;
+}
+
+/** The page and bench clocks were compared after each player's run; a skew would move every painted latency alike. */
+function clockLine(results: PaintResult[]): string[] {
+  const checked = results.filter((r) => r.clock !== undefined);
+  if (checked.length === 0) return [];
+  const worst = checked.reduce((a, b) => (Math.abs(b.clock!.skewMs) > Math.abs(a.clock!.skewMs) ? b : a)).clock!;
+  return [
+    `Chromium's wall clock (\`performance.timeOrigin + performance.now()\`) read ${worst.skewMs.toFixed(1)} ms from the bench's at worst ` +
+      `(± ${worst.withinMs.toFixed(1)} ms, half the fastest round trip), over ${checked.length} pages.`,
+    '',
+  ];
+}
+
+const PEER_CONTEXT = [
+  'NMS WS-FLV: 2/11 ms (p50/p99) at 50 readers, 18/39 ms at 400 (0.42 cores, 143 MiB), 30/64 ms at 800 (0.76 cores), collapse at 1200 (p50 472 ms, p99 713 ms)',
+  'NMS + mpegts.js painted p50: 146 ms aggressive, 336 ms milder; first paint about 260–330 ms',
+];
+
+export function consoleReport(run: BenchRun): string {
+  const parts: string[] = [];
+  if (run.fanout.length) parts.push('Fan-out', textTable(FANOUT_HEADERS, fanoutRows(run.fanout)), '', 'Phase details', textTable(DETAIL_HEADERS, detailRows(run.fanout)));
+  if (run.paint.length) parts.push('', 'Painted latency in Chromium', textTable(PAINT_HEADERS, paintRows(run.paint)));
+  parts.push('', 'Targets', ...verdicts(run).map((v) => `  [${v.status}] ${v.target}: ${v.measured}`));
+  return parts.join('\n');
+}
+
+export function markdownReport(run: BenchRun): string {
+  const m = run.machine;
+  const t = run.fanoutTiming;
+  const p = run.paintTiming;
+  const minutes = (run.finishedAt.getTime() - run.startedAt.getTime()) / 60000;
+  const out: string[] = [
+    '# Benchmarks: Polycast against Node-Media-Server',
+    '',
+    `Written by \`npm run bench\` (${run.mode}) on ${run.startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC; the run took ${minutes.toFixed(1)} minutes. ` +
+      'Both servers were measured in the same run, one at a time, with the same clip and the same clients. Re-run it to refresh this page.',
+    '',
+    '## Machine',
+    '',
+    `- CPU: ${m.cpu}, ${m.cores} cores; memory ${m.memoryGiB.toFixed(0)} GiB; ${m.os}`,
+    `- Node ${m.node}; ${m.ffmpeg}; Chromium ${m.chromium ?? '(not started)'}`,
+    `- Polycast ${m.polycast}; node-media-server ${m.nms}; mpegts.js ${m.mpegts}`,
+    `- Load average (1/5/15 min) at the start ${run.loadAverage.start.map((v) => v.toFixed(2)).join(' / ')}, at the end ${run.loadAverage.end.map((v) => v.toFixed(2)).join(' / ')}`,
+    '',
+    '## Method',
+    '',
+    '- **Clip**: 1280x720, 30 fps H.264 (libx264 veryfast, High, a keyframe every 30 frames, no B-frames, 2500 kbit/s with a 1250 kbit buffer) ' +
+      'with 128 kbit/s AAC, 40 s, FLV; `testsrc2` under temporal noise so the encoder spends the whole rate. The top 120 rows carry a colour per ' +
+      'second of media time (index floor(t) mod 8, bits → R, G, B at 0 or 255), so each keyframe is the first frame of a new colour. ' +
+      `Encoded once and cached as \`${run.clip}\`.`,
+    '- **Publishing**: `ffmpeg -stream_loop -1 -re -i clip.flv -c copy -f tee` to the server over RTMP and to a reference TCP sink in the bench ' +
+      '(`tcp_nodelay=1`), sink first. The sink parses the FLV as it arrives and stamps each video keyframe tag when its last byte is in, ' +
+      'with `performance.timeOrigin + performance.now()`, keyed by its FLV timestamp.',
+    `- **Readers**: a separate load-client process opens N WebSockets on raw sockets (a minimal RFC 6455 client reading into one shared buffer, ` +
+      `copying only the first ${HEAD_BYTES} bytes of each message): Polycast \`/<path>/ws/nal\` (keyframe flag, DTS and server receive time from the ws-nal header), NMS ` +
+      '`/live/<name>.flv` (FLV tag type, timestamp and frame type). A reader stamps a keyframe when its message is complete. Latency = reader stamp − ' +
+      `sink stamp for the same timestamp, over every reader and every keyframe the sink stamped in a ${t.windowMs / 1000} s window that starts ` +
+      `${t.warmupMs / 1000} s after the last reader connected; keyframes may arrive up to ${t.graceMs / 1000} s after the window (the bench stops waiting ` +
+      "as soon as every open reader has the window's last keyframe). Handshakes run 100 at a time.",
+    '- **Failed readers**: could not connect, or were closed before the end; *stalled* readers stayed open but received under half of the ' +
+      "window's keyframes. *Keyframes missed* counts every (reader, keyframe) pair that never arrived, so a server that drops frames for slow " +
+      `readers cannot look fast by leaving them out. A phase is marked *collapsed* when over 5 % of readers failed or stalled, over 5 % of keyframes ` +
+      'were missed, or the median passed 250 ms.',
+    `- **Server cost**: each server runs alone as a child process (Polycast: \`node dist/src/main.js\` with a temporary config, \`logLevel: warn\`, ` +
+      '`webTransport: no`; NMS: `bench/nms-peer.ts`, logging off, in a scratch directory). CPU = Δ(utime+stime) from `/proc/<pid>/stat` over ' +
+      `the window, in cores; RSS = peak VmRSS over the window. Per-reader memory is (peak − RSS with the stream live and no readers, sampled ` +
+      `for ${t.idleMs / 1000} s) ÷ N. The server, the load client, ffmpeg and the bench share the machine's cores; *Phase details* shows who used what. ` +
+      'The kernel accounts interrupt and softirq time (much of loopback TCP delivery) to no process: it is shown apart as *IRQ cores*, in neither server\'s CPU. ' +
+      'Before each phase the bench waits (up to 30 s) for the machine to be idle; a phase whose window other work disturbed (0.3 cores or more ' +
+      "that neither server, load client, ffmpeg nor bench used) is repeated once while the run's 11-minute budget allows, and the quieter attempt is kept.",
+    `- **Painted latency**: headless Chromium (software rendering). A sampler injected into the page reads the colour band of the picture on ` +
+      'screen at every animation frame: the Polycast player\'s canvas (`getImageData`), or the `<video>` that mpegts.js plays (drawn into a ' +
+      'one-row scratch canvas). A change of colour is matched to the newest sink stamp of a keyframe with that colour before the change. ' +
+      `Changes in the first ${p.warmupMs / 1000} s after the first paint are left out (start-up), then ${p.changes} changes are measured. ` +
+      `*First paint* is navigation start → first animation frame showing a picture, over ${p.reloads + 1} page loads. mpegts.js gets ` +
+      `\`isLive: true\` and, for "latency chasing", \`${JSON.stringify(MPEGTS_AGGRESSIVE)}\`; for "liveSync", \`${JSON.stringify(MPEGTS_LIVESYNC)}\`; ` +
+      '"milder" is its defaults.',
+    '',
+    '## Fan-out: WebSocket readers of one 2.6 Mbit/s stream',
+    '',
+    run.fanout.length ? markdownTable(FANOUT_HEADERS, fanoutRows(run.fanout)) : '(not run)',
+    '',
+    'CPU/reader in millicores (CPU cores ÷ readers × 1000). Phase details: *Ingest* is sink → server receipt of the keyframe, from the ' +
+      "receive time in each ws-nal header (Polycast only; NMS's WS-FLV does not carry one), so the rest of the latency is the server's fan-out " +
+      'and the path to the reader. *Reader spread* is the median latency of the last tenth of readers, in connection order (the order both ' +
+      'servers iterate their readers in), minus that of the first tenth: what one pass of the fan-out loop costs the last reader. *Load client ' +
+      "stall* is the load client's longest event-loop delay in the window: a stall there would late-stamp every reader at once. *Trend* is " +
+      "the median latency of the window's last third minus its first: a queue that grows shows here.",
+    '',
+    run.fanout.length ? markdownTable(DETAIL_HEADERS, detailRows(run.fanout)) : '(not run)',
+    '',
+    '## Encoder to painted picture in Chromium',
+    '',
+    run.paint.length ? markdownTable(PAINT_HEADERS, paintRows(run.paint)) : '(not run)',
+    '',
+    ...clockLine(run.paint),
+    '## Targets',
+    '',
+    ...verdicts(run).map((v) => `- **${v.status}**: ${v.target}. Measured: ${v.measured}.`),
+    '',
+    '## Reading',
+    '',
+    ...reading(run).map((l) => `- ${l}`),
+    '',
+    '## Earlier peer figures (context only)',
+    '',
+    'Measured earlier by the project with the same method on another occasion; the tables above are this run\'s own measurements and replace nothing with these.',
+    '',
+    ...PEER_CONTEXT.map((l) => `- ${l}`),
+    '',
+  ];
+  return out.join('\n');
+}

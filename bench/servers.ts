@@ -1,0 +1,139 @@
+/**
+ * The two servers under test, each as a child process on loopback ports:
+ * Polycast from its built CLI with a throw-away config, Node-Media-Server
+ * through `nms-peer.js` in a scratch working directory.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ReaderTarget } from './lean-reader.js';
+
+export type ServerKind = 'polycast' | 'nms';
+
+export const SERVER_LABEL: Record<ServerKind, string> = { polycast: 'Polycast', nms: 'NMS 4.4.3' };
+
+/** Both servers publish and play the same app/name, so one RTMP URL pattern fits both. */
+export const STREAM_PATH = 'live/bench';
+
+export interface ServerProcess {
+  kind: ServerKind;
+  pid: number;
+  rtmpUrl: string;
+  /** Where a fan-out reader connects. */
+  reader: ReaderTarget;
+  /** HTTP port of the web side (Polycast's player pages, NMS's HTTP/WS-FLV). */
+  httpPort: number;
+  /** Resolves when the process has exited. */
+  exited: Promise<void>;
+  alive(): boolean;
+  /** Last lines of its stderr, for failure reports. */
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Package root: where dist/ lives. */
+  root: string;
+  /** Run Polycast with `--cpu-prof`, writing the profile into this folder on exit. */
+  cpuProfDir?: string;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startServer(kind: ServerKind, o: StartOptions): Promise<ServerProcess> {
+  const rtmpPort = await freePort();
+  const httpPort = await freePort();
+  const scratch = mkdtempSync(join(tmpdir(), `polycast-bench-${kind}-`));
+  let child: ChildProcess;
+  let reader: ReaderTarget;
+  if (kind === 'polycast') {
+    const config = join(scratch, 'bench.yml');
+    writeFileSync(
+      config,
+      [
+        'logLevel: warn',
+        `rtmpAddress: 127.0.0.1:${rtmpPort}`,
+        `webAddress: 127.0.0.1:${httpPort}`,
+        'webTransport: no',
+        'paths:',
+        '  all_others:',
+        '',
+      ].join('\n'),
+    );
+    const profiling = o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`];
+    child = spawn(process.execPath, [...profiling, join(o.root, 'dist/src/main.js'), config], { cwd: scratch, stdio: ['ignore', 'ignore', 'pipe'] });
+    reader = { host: '127.0.0.1', port: httpPort, path: `/${STREAM_PATH}/ws/nal`, format: 'ws-nal' };
+  } else {
+    child = spawn(process.execPath, [join(o.root, 'dist/bench/nms-peer.js'), String(rtmpPort), String(httpPort)], {
+      cwd: scratch,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    reader = { host: '127.0.0.1', port: httpPort, path: `/${STREAM_PATH}.flv`, format: 'ws-flv' };
+  }
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const alive = (): boolean => child.exitCode === null && child.signalCode === null;
+  const stop = async (): Promise<void> => {
+    if (alive()) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(killer);
+    }
+    rmSync(scratch, { recursive: true, force: true });
+  };
+  try {
+    await waitForPorts([rtmpPort, httpPort], alive, 15_000);
+  } catch (err) {
+    await stop();
+    throw new Error(`${SERVER_LABEL[kind]} did not start: ${(err as Error).message}; stderr: ${stderr.trim().slice(-500)}`);
+  }
+  return {
+    kind,
+    pid: child.pid!,
+    rtmpUrl: `rtmp://127.0.0.1:${rtmpPort}/${STREAM_PATH}`,
+    reader,
+    httpPort,
+    exited,
+    alive,
+    stderr: () => stderr,
+    stop,
+  };
+}
+
+async function waitForPorts(ports: number[], alive: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (const port of ports) {
+    for (;;) {
+      if (!alive()) throw new Error('the process exited');
+      if (await canConnect(port)) break;
+      if (performance.now() > deadline) throw new Error(`port ${port} not listening after ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

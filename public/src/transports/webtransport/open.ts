@@ -1,0 +1,118 @@
+/**
+ * Opening a WebTransport session to the stream's server, with its
+ * certificate pinned when it is a generated one.
+ *
+ * Polycast serves the hex SHA-256 of its WebTransport certificate at
+ * `/certificate.sha256` (docs/protocols/webtransport.md). A page on `http://`
+ * can only reach such a server through `serverCertificateHashes`, so there the
+ * hash is fetched right before every connection (the certificate rotates). A
+ * page on `https://` may be behind a certificate from a public CA, which
+ * browsers refuse to pin by hash (pins are for certificates valid at most
+ * 14 days), so it first connects the ordinary way and pins only if that fails.
+ */
+import { encodeStreamPath, type StreamLocation } from '../../stream-path.js';
+
+/** What TypeScript's DOM library does not describe yet: subprotocol negotiation (Chromium 126+). */
+interface WebTransportProtocolOptions extends WebTransportOptions {
+  protocols?: string[];
+}
+
+export interface WebTransportWithProtocol extends WebTransport {
+  readonly protocol?: string;
+}
+
+/** The handshake failed; `reachable` says whether the server claimed to have WebTransport at all. */
+export class HandshakeError extends Error {
+  override readonly name = 'HandshakeError';
+
+  constructor(
+    message: string,
+    readonly reachable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export interface OpenOptions {
+  /** Offered subprotocols (`wt-available-protocols`), preferred first. */
+  readonly protocols?: readonly string[];
+  /** Tells the caller what happens, for the player's log. */
+  readonly log: (message: string) => void;
+}
+
+const HASH_PATTERN = /^[0-9a-f]{64}$/i;
+
+/** `https://host:port/<path>/<endpoint>`: WebTransport listens on UDP at the web server's port. */
+export function webTransportUrl(stream: StreamLocation, pathname: string): string {
+  const url = new URL(stream.origin);
+  url.protocol = 'https:';
+  url.pathname = pathname;
+  return url.href;
+}
+
+/** `/<path>/<endpoint>`, with the path's segments encoded. */
+export function streamEndpoint(stream: StreamLocation, endpoint: string): string {
+  return `/${encodeStreamPath(stream.path)}/${endpoint}`;
+}
+
+/**
+ * The bytes of the server's certificate hash, or null when it has none to
+ * offer: no WebTransport (a server without it answers this path with
+ * something else, such as its index page), or the request failed.
+ */
+export async function fetchCertificateHash(origin: string): Promise<Uint8Array<ArrayBuffer> | null> {
+  try {
+    const response = await fetch(new URL('/certificate.sha256', origin), { cache: 'no-store' });
+    if (!response.ok) return null;
+    const text = (await response.text()).trim();
+    if (!HASH_PATTERN.test(text)) return null;
+    const bytes = new Uint8Array(32);
+    for (let i = 0; i < 32; i++) bytes[i] = parseInt(text.slice(i * 2, i * 2 + 2), 16);
+    return bytes;
+  } catch {
+    return null;
+  }
+}
+
+async function attempt(url: string, hash: Uint8Array<ArrayBuffer> | null, protocols: readonly string[] | undefined): Promise<WebTransportWithProtocol> {
+  const options: WebTransportProtocolOptions = {
+    allowPooling: false,
+    congestionControl: 'low-latency',
+    ...(hash ? { serverCertificateHashes: [{ algorithm: 'sha-256', value: hash }] } : {}),
+    ...(protocols ? { protocols: [...protocols] } : {}),
+  };
+  const transport: WebTransportWithProtocol = new WebTransport(url, options);
+  // `closed` rejects too when `ready` does; nobody else may be listening yet.
+  transport.closed.catch(() => undefined);
+  await transport.ready;
+  return transport;
+}
+
+/** Resolves once the session is ready; rejects with a `HandshakeError`. */
+export async function openWebTransport(stream: StreamLocation, pathname: string, options: OpenOptions): Promise<WebTransportWithProtocol> {
+  const url = webTransportUrl(stream, pathname);
+  const hash = await fetchCertificateHash(stream.origin);
+  const securePage = new URL(stream.origin).protocol === 'https:';
+  const tries: (Uint8Array<ArrayBuffer> | null)[] = securePage ? (hash ? [null, hash] : [null]) : [hash];
+  let last: unknown = null;
+  for (const pin of tries) {
+    options.log(`WebTransport connecting to ${url}${pin ? ' (certificate pinned by hash)' : ''}`);
+    try {
+      return await attempt(url, pin, options.protocols);
+    } catch (err) {
+      last = err;
+    }
+  }
+  const message = last instanceof Error ? last.message : String(last);
+  throw new HandshakeError(`WebTransport handshake failed: ${message}`, hash !== null);
+}
+
+/** A session close as the player's events describe it: WebTransport codes are not WebSocket codes. */
+export function describeClose(info: WebTransportCloseInfo): { code: number; reason: string } {
+  const code = info.closeCode ?? 0;
+  const reason = info.reason ?? '';
+  // VideoConnection knows 4404 as "no such path".
+  if (code === 404) return { code: 4404, reason: reason || 'no such path' };
+  if (code === 0) return { code: 1000, reason: reason || 'closed by the server' };
+  return { code: 4000 + (code % 1000), reason: reason || `closed with code ${code}` };
+}

@@ -1,0 +1,440 @@
+/**
+ * The `wt-raw` transport: moq-lite over WebTransport at `/moq`
+ * (docs/protocols/moq.md), through `@moq/net`, the reference client. The
+ * path is the broadcast; its hang catalog names the video and audio tracks
+ * and carries their decoder configurations, and their frames (legacy
+ * container: a varint µs timestamp, then AVCC or raw AAC) go straight into
+ * WebCodecs and are painted or scheduled the moment they are decoded.
+ *
+ * Each group (a GOP, on a QUIC stream of its own) plays only until a newer
+ * one is ready (`GroupSwitch`): a viewer that falls behind skips ahead
+ * instead of lagging. Input goes over the player's ws-nal input channel.
+ */
+import * as Moq from '@moq/net';
+import type { AudioInit } from '../../protocol/ws-nal-wire.js';
+import { AudioRenderer } from '../../render/audio.js';
+import { VideoRenderer } from '../../render/video.js';
+import { wallClockUs } from '../../wall-clock.js';
+import type { SessionCapabilities, TransportContext, TransportSession } from '../types.js';
+import { GroupSwitch, type SwitchGroup } from './group-switch.js';
+import { CATALOG_TRACK, decodeLegacyFrame, parseCatalog, type HangCatalog } from './hang.js';
+import { describeClose, HandshakeError, openWebTransport, type WebTransportWithProtocol } from './open.js';
+import { MOQ_LITE_03, MOQ_LITE_04, probeRtt } from './rtt-probe.js';
+import { TransitClock } from './transit.js';
+
+/**
+ * Offered as WebTransport subprotocols. A browser that cannot negotiate one
+ * gets moq-lite 02 through `@moq/net`'s compat setup instead, whose announce
+ * request the RTT probe writes the same way as 03's.
+ */
+const PROTOCOLS = [MOQ_LITE_04, MOQ_LITE_03];
+/** Subscriber priorities (higher first): the catalog unblocks everything, sound is small and the ear least forgiving. */
+const PRIORITY = { catalog: 100, audio: 90, video: 80 } as const;
+/** How long a newer GOP waits for the one playing to finish (see `GroupSwitch`): two frames at 30 fps. */
+const GROUP_GRACE_MS = 66;
+const PROBE_EVERY_MS = 2000;
+const PROBE_TIMEOUT_MS = 1500;
+/**
+ * moq-lite 03/04 announce only live broadcasts, so silence is all that says
+ * nobody publishes: a live one is announced within a round trip.
+ */
+const WAITING_AFTER_MS = 1500;
+/** A live broadcast sends 30 frames a second: this much silence is a dead session. */
+const SILENCE_TIMEOUT_MS = 5000;
+/**
+ * Sound that arrives in a burst (a new subscription starts at the newest
+ * GOP's first frame, a stalled network catches up) is played only from this
+ * far before the newest frame of the burst: older sound would only delay
+ * everything after it.
+ */
+const AUDIO_BURST_KEEP_US = 100_000;
+
+interface Arrived {
+  readonly payload: Uint8Array;
+  /** Local wall clock, µs. */
+  readonly atUs: number;
+}
+
+/** A group of one track, as `GroupSwitch` sees it. */
+class TrackGroup implements SwitchGroup {
+  constructor(readonly consumer: Moq.Group.Consumer) {}
+
+  get sequence(): number {
+    return this.consumer.sequence;
+  }
+
+  cancel(): void {
+    this.consumer.close();
+  }
+}
+
+interface TrackPlayback {
+  readonly name: string;
+  readonly subscriber: Moq.Track.Subscriber;
+  readonly groups: GroupSwitch<TrackGroup, Arrived>;
+}
+
+class WtRawSession implements TransportSession {
+  readonly capabilities: SessionCapabilities;
+  private transport: WebTransportWithProtocol | null = null;
+  private connection: Moq.Connection.Established | null = null;
+  private broadcast: Moq.Broadcast.Consumer | null = null;
+  private catalog: Moq.Track.Subscriber | null = null;
+  private announced: Moq.Announce.Consumer | null = null;
+  private video: TrackPlayback | null = null;
+  private audio: TrackPlayback | null = null;
+  private readonly videoRenderer: VideoRenderer;
+  private readonly audioRenderer: AudioRenderer;
+  private readonly transit = new TransitClock();
+  private readonly timers: ReturnType<typeof setInterval>[] = [];
+  private waitingTimer: ReturnType<typeof setTimeout> | undefined;
+  private rttMs: number | null = null;
+  private described: HangCatalog | null = null;
+  private live = false;
+  private lastFrameAt = performance.now();
+  private playing = false;
+  private finished = false;
+  private videoEnabled: boolean;
+
+  constructor(private readonly context: TransportContext) {
+    const { recorder, preferences } = context;
+    this.capabilities = { input: false, audio: preferences.audio, videoToggle: true, keyframesOnly: false };
+    this.videoEnabled = preferences.videoEnabled;
+    this.videoRenderer = new VideoRenderer({
+      surface: context.surface,
+      recorder,
+      avcc: true,
+      latencyMs: (receivedAtUs) => (wallClockUs() - receivedAtUs) / 1000,
+      onPaint: () => this.markPlaying(),
+    });
+    this.audioRenderer = new AudioRenderer(context.audio, recorder);
+    recorder.stats.transportDetail = 'moq-lite · WebTransport';
+    context.events.state('connecting');
+    void this.connect();
+  }
+
+  sendInput(): void {
+    // The player sends input over its ws-nal input channel: moq-lite has no way to the publisher.
+  }
+
+  /** Video off is no video subscription: the server stops sending it, the sound goes on. */
+  setVideoEnabled(enabled: boolean): void {
+    if (enabled === this.videoEnabled) return;
+    this.videoEnabled = enabled;
+    if (!enabled) {
+      this.stopTrack(this.video);
+      this.video = null;
+    } else if (this.described) {
+      this.apply(this.described);
+    }
+  }
+
+  setKeyframesOnly(): void {
+    // Not offered (capabilities.keyframesOnly is false): moq-lite cannot ask the server to drop frames.
+  }
+
+  close(): void {
+    this.finish(1000, 'closed by the player', null);
+  }
+
+  private async connect(): Promise<void> {
+    const { recorder, stream } = this.context;
+    if (typeof VideoDecoder === 'undefined') {
+      this.finish(4001, 'no VideoDecoder', 'failed');
+      return;
+    }
+    let transport: WebTransportWithProtocol;
+    try {
+      transport = await openWebTransport(stream, '/moq', { protocols: PROTOCOLS, log: (m) => recorder.log(m) });
+    } catch (err) {
+      if (err instanceof HandshakeError && !err.reachable) this.finish(4001, 'not available on this server', 'failed');
+      else this.finish(4000, (err as Error).message, 'closed');
+      return;
+    }
+    if (this.finished) {
+      transport.close();
+      return;
+    }
+    this.transport = transport;
+    transport.closed.then(
+      (info) => {
+        const { code, reason } = describeClose(info);
+        this.finish(code, reason, 'closed');
+      },
+      (err: Error) => this.finish(4000, `connection lost: ${err.message}`, 'closed'),
+    );
+    let connection: Moq.Connection.Established;
+    try {
+      connection = await Moq.Connection.connect(new URL('/moq', stream.origin), { transport });
+    } catch (err) {
+      this.finish(4000, `moq-lite session failed: ${err instanceof Error ? err.message : String(err)}`, 'closed');
+      return;
+    }
+    if (this.finished) {
+      connection.close();
+      return;
+    }
+    this.connection = connection;
+    recorder.log(`moq ${connection.version} session open, broadcast ${stream.path}`);
+    const path = Moq.Path.from(stream.path);
+    this.broadcast = connection.consume(path);
+    this.catalog = this.broadcast.track(CATALOG_TRACK).subscribe({ priority: PRIORITY.catalog });
+    void this.readCatalog(this.catalog);
+    this.announced = connection.announced(path);
+    void this.watchAnnouncements(this.announced);
+    this.waitingTimer = setTimeout(() => {
+      if (!this.live && !this.playing) this.waiting('no publisher');
+    }, WAITING_AFTER_MS);
+    this.timers.push(
+      setInterval(() => this.tick(), 1000),
+      setInterval(() => void this.probe(), PROBE_EVERY_MS),
+    );
+    void this.probe();
+  }
+
+  private async readCatalog(subscriber: Moq.Track.Subscriber): Promise<void> {
+    try {
+      for (;;) {
+        const group = await subscriber.nextGroup();
+        if (!group || this.finished) break;
+        const value = await group.readJson();
+        group.close();
+        if (value === undefined || this.finished) continue;
+        const catalog = parseCatalog(value);
+        for (const why of catalog.skipped) this.context.recorder.log(`moq catalog: skipped ${why}`);
+        this.apply(catalog);
+      }
+    } catch (err) {
+      this.trackFailed(CATALOG_TRACK, err);
+    }
+  }
+
+  /** A new catalog: (re)configure the decoders and subscribe to what it names. */
+  private apply(catalog: HangCatalog): void {
+    const { recorder } = this.context;
+    const before = this.described;
+    this.described = catalog;
+    if (!catalog.video && !catalog.audio) {
+      recorder.log('moq catalog has nothing this player can play');
+      return;
+    }
+    if (catalog.video && this.videoEnabled) {
+      this.videoRenderer.configure(catalog.video.init);
+      this.video = this.follow(this.video, catalog.video.track, PRIORITY.video, (frame, first) => this.playVideo(frame, first));
+    } else {
+      this.stopTrack(this.video);
+      this.video = null;
+    }
+    if (catalog.audio && this.capabilities.audio) {
+      if (!before?.audio || !sameAudio(before.audio.init, catalog.audio.init)) this.audioRenderer.configure(catalog.audio.init);
+      this.audio = this.follow(this.audio, catalog.audio.track, PRIORITY.audio, (frame) => this.playAudio(frame));
+    } else {
+      this.stopTrack(this.audio);
+      this.audio = null;
+    }
+  }
+
+  /** The subscription to `name`, kept when it is already that track. */
+  private follow(current: TrackPlayback | null, name: string, priority: number, deliver: (frame: Arrived, first: boolean) => void): TrackPlayback {
+    if (current?.name === name) return current;
+    this.stopTrack(current);
+    const subscriber = this.broadcast!.track(name).subscribe({ priority });
+    // Silence is counted from the subscription, not from whatever came before it.
+    this.lastFrameAt = performance.now();
+    const groups = new GroupSwitch<TrackGroup, Arrived>({
+      deliver,
+      dropped: (count, why) => {
+        if (count > 0) this.context.recorder.framesDroppedByPlayer(count);
+        this.context.recorder.log(`moq ${name}: ${why}`);
+      },
+      graceMs: GROUP_GRACE_MS,
+      schedule: (run, ms) => {
+        const timer = setTimeout(run, ms);
+        return () => clearTimeout(timer);
+      },
+    });
+    const playback = { name, subscriber, groups };
+    void this.readTrack(playback);
+    return playback;
+  }
+
+  private async readTrack(playback: TrackPlayback): Promise<void> {
+    try {
+      for (;;) {
+        const consumer = await playback.subscriber.nextGroup();
+        if (!consumer || this.finished) break;
+        void this.readGroup(playback, new TrackGroup(consumer));
+      }
+    } catch (err) {
+      if (playback === this.video || playback === this.audio) this.trackFailed(playback.name, err);
+    }
+  }
+
+  private async readGroup(playback: TrackPlayback, group: TrackGroup): Promise<void> {
+    const audio = playback === this.audio;
+    try {
+      for (;;) {
+        const first = await group.consumer.readFrame();
+        if (!first || this.finished) break;
+        const atUs = wallClockUs();
+        this.lastFrameAt = performance.now();
+        let batch: Arrived[] = [{ payload: first.payload, atUs }];
+        for (let next = group.consumer.tryReadFrame(); next; next = group.consumer.tryReadFrame()) batch.push({ payload: next.payload, atUs });
+        if (audio && batch.length > 1) batch = recentSound(batch);
+        for (const frame of batch) playback.groups.frame(group, frame);
+      }
+    } catch {
+      // A reset group (superseded on the server, or cancelled here) just ends.
+    } finally {
+      playback.groups.end(group);
+    }
+  }
+
+  private playVideo(frame: Arrived, first: boolean): void {
+    if (!this.videoEnabled) return;
+    const decoded = decodeLegacyFrame(frame.payload);
+    if (!decoded) return;
+    const oneWayUs = ((this.rttMs ?? 0) * 1000) / 2;
+    const receivedAtUs = this.transit.arrived(decoded.timestampUs, frame.atUs, oneWayUs);
+    this.videoRenderer.push({
+      kind: 'video',
+      keyframe: first,
+      discontinuity: false,
+      ptsUs: decoded.timestampUs,
+      dtsUs: decoded.timestampUs,
+      receivedAtUs,
+      payload: decoded.payload,
+    });
+  }
+
+  private playAudio(frame: Arrived): void {
+    const decoded = decodeLegacyFrame(frame.payload);
+    if (!decoded) return;
+    this.audioRenderer.push({
+      kind: 'audio',
+      keyframe: true,
+      discontinuity: false,
+      ptsUs: decoded.timestampUs,
+      dtsUs: decoded.timestampUs,
+      receivedAtUs: frame.atUs,
+      payload: decoded.payload,
+    });
+    if (!this.video) this.markPlaying();
+  }
+
+  private async watchAnnouncements(announced: Moq.Announce.Consumer): Promise<void> {
+    try {
+      for (;;) {
+        const event = await announced.next();
+        if (!event || this.finished) return;
+        // The prefix is the broadcast itself: only its own announcement has an empty suffix.
+        if (event.path !== '') continue;
+        this.live = event.active;
+        if (event.active) {
+          this.lastFrameAt = performance.now();
+          this.context.recorder.log('moq broadcast is live');
+          if (!this.playing) this.context.events.state('connecting');
+        } else {
+          this.waiting('the publisher left');
+        }
+      }
+    } catch (err) {
+      this.context.recorder.log(`moq announcements ended: ${(err as Error).message}`);
+    }
+  }
+
+  private waiting(reason: string): void {
+    this.context.recorder.log(`offline: ${reason}`);
+    this.playing = false;
+    this.transit.reset();
+    this.videoRenderer.waitForKeyframe();
+    this.audioRenderer.reanchor();
+    this.context.events.state('waiting', reason);
+  }
+
+  private async probe(): Promise<void> {
+    const transport = this.transport;
+    if (!transport || this.finished) return;
+    try {
+      const rtt = await probeRtt(transport, this.context.stream.path, transport.protocol ?? '', PROBE_TIMEOUT_MS);
+      if (rtt === null || this.finished) return;
+      this.rttMs = rtt;
+      this.context.recorder.rtt(rtt);
+    } catch {
+      // The session is going away; its own close reports that.
+    }
+  }
+
+  private tick(): void {
+    const subscribed = this.video !== null || this.audio !== null;
+    if (this.live && subscribed && performance.now() - this.lastFrameAt > SILENCE_TIMEOUT_MS) {
+      this.finish(4000, `no media from the server for ${SILENCE_TIMEOUT_MS / 1000} s`, 'closed');
+    }
+  }
+
+  /** A subscription refused or torn down by the server. */
+  private trackFailed(name: string, err: unknown): void {
+    if (this.finished) return;
+    const code = err instanceof Moq.RemoteError ? err.code : null;
+    const reason = `${name}: ${err instanceof Error ? err.message : String(err)}`;
+    // docs/protocols/moq.md: 3 unknown broadcast or track, 4 unauthorized, 5 a limit.
+    if (code === 3) this.finish(4404, 'no such path', 'closed');
+    else if (code === 4) this.finish(4001, `not authorized (${reason})`, 'failed');
+    else this.finish(4000, `subscription ended: ${reason}`, 'closed');
+  }
+
+  private stopTrack(playback: TrackPlayback | null): void {
+    if (!playback) return;
+    playback.groups.reset();
+    playback.subscriber.close();
+  }
+
+  private markPlaying(): void {
+    if (this.playing || this.finished) return;
+    this.playing = true;
+    this.context.events.state('playing');
+  }
+
+  private finish(code: number, reason: string, report: 'closed' | 'failed' | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    for (const timer of this.timers) clearInterval(timer);
+    clearTimeout(this.waitingTimer);
+    this.stopTrack(this.video);
+    this.stopTrack(this.audio);
+    this.catalog?.close();
+    this.announced?.close();
+    this.broadcast?.close();
+    this.videoRenderer.close();
+    this.audioRenderer.close();
+    try {
+      if (this.connection) this.connection.close();
+      else this.transport?.close({ closeCode: 0, reason: reason.slice(0, 100) });
+    } catch {
+      // Already closed by the server.
+    }
+    this.context.recorder.log(`wt-raw closed: ${code} ${reason}`);
+    if (report === 'closed') this.context.events.closed(code, reason);
+    else if (report === 'failed') this.context.events.failed(reason);
+  }
+}
+
+function sameAudio(a: AudioInit, b: AudioInit): boolean {
+  const da = a.description ?? new Uint8Array(0);
+  const db = b.description ?? new Uint8Array(0);
+  return a.codec === b.codec && a.sampleRate === b.sampleRate && a.numberOfChannels === b.numberOfChannels && da.length === db.length && da.every((x, i) => x === db[i]);
+}
+
+/** The frames of a burst within `AUDIO_BURST_KEEP_US` of its newest. */
+function recentSound(batch: Arrived[]): Arrived[] {
+  const newest = decodeLegacyFrame(batch[batch.length - 1]!.payload)?.timestampUs;
+  if (newest === undefined) return batch;
+  return batch.filter((frame) => {
+    const t = decodeLegacyFrame(frame.payload)?.timestampUs;
+    return t !== undefined && newest - t <= AUDIO_BURST_KEEP_US;
+  });
+}
+
+export function connect(context: TransportContext): TransportSession {
+  return new WtRawSession(context);
+}
