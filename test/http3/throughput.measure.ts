@@ -3,7 +3,7 @@
  * the native-binding `WebTransportServer` and for the `@matrixai/quic` JS
  * wrapper. A measurement, not a check, so it is not part of npm test; run it with
  *
- *   npx vitest run --dir test/http3 --include '**/throughput.measure.ts'
+ *   npx vitest run test/http3/throughput.measure.ts  (with include widened in vitest.config.ts)
  *
  * and prints Mbit/s (goodput, timed in the page from the first byte to the
  * last) plus the server process's CPU time per second of transfer.
