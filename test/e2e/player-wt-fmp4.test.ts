@@ -1,5 +1,5 @@
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fragmentInfo, initTracks } from '../../public/src/protocol/fmp4-probe.js';
 import type { Frame } from '../../src/stream/types.js';
 import { WtFmpViewer } from '../../transports/wt-fmp4/session.js';
@@ -48,6 +48,13 @@ beforeAll(async () => {
   pub = publish(srv.rtmpUrl('live/wtf'), { size: '640x360' });
   browser = await launchChromium();
   url = srv.httpUrl('/live/wtf/?transport=wt-fmp4');
+});
+
+// A fresh browser per test: QUIC connections (and their flow-control windows)
+// left by one test's pages must not decide the next test's outcome.
+beforeEach(async () => {
+  await browser?.close();
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

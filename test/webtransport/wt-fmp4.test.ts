@@ -36,10 +36,11 @@ const client = async ({ url, hashHex, seconds, stallMs }: { url: string; hashHex
   let sb: SourceBuffer | undefined;
   const queue: Uint8Array[] = [];
   const pump = () => {
-    if (!sb || sb.updating || queue.length === 0) return;
+    if (!sb || sb.updating || queue.length === 0 || ms.readyState !== 'open') return;
     sb.appendBuffer(queue.shift()! as Uint8Array<ArrayBuffer>);
   };
   let mime = '';
+  let newest = -1;
   const stallUntil = performance.now() + stallMs;
   const readRecords = async (stream: ReadableStream<Uint8Array>, onKind: (kind: number, head: DataView) => number, onRecord: (type: number, payload: Uint8Array) => void) => {
     const r = stream.getReader();
@@ -98,6 +99,7 @@ const client = async ({ url, hashHex, seconds, stallMs }: { url: string; hashHex
                 if (view.byteLength < 9) return 9;
                 group = { generation: view.getUint32(1), sequence: view.getUint32(5), records: 0, firstSync: false };
                 out.groups.push(group);
+                newest = Math.max(newest, group.sequence);
                 return 9;
               }
               return 1;
@@ -129,8 +131,11 @@ const client = async ({ url, hashHex, seconds, stallMs }: { url: string; hashHex
                   group.firstSync = ((dv.getUint32(p) >>> 16) & 1) === 0;
                 }
                 group.records++;
-                queue.push(payload);
-                pump();
+                // Like a real player: once a newer GOP has started, an older one's tail is not appended.
+                if (group.sequence === newest) {
+                  queue.push(payload);
+                  pump();
+                }
               }
             },
           );
@@ -143,9 +148,15 @@ const client = async ({ url, hashHex, seconds, stallMs }: { url: string; hashHex
   const start = performance.now();
   while (performance.now() - start < seconds * 1000) {
     await new Promise((r) => setTimeout(r, 200));
-    if (sb && sb.buffered.length > 0 && video.paused) {
-      video.currentTime = sb.buffered.start(0);
-      void video.play().catch(() => undefined);
+    // Groups from parallel streams can interleave here (this client is deliberately naive),
+    // and MSE may then give up on the SourceBuffer: that must not abort the measurement.
+    try {
+      if (sb && ms.readyState === 'open' && sb.buffered.length > 0 && video.paused) {
+        video.currentTime = sb.buffered.start(0);
+        void video.play().catch(() => undefined);
+      }
+    } catch (e) {
+      out.error = String(e);
     }
   }
   out.currentTime = video.currentTime;
