@@ -196,7 +196,7 @@ describe('wt-fmp4 in the player', () => {
     expect((await stats(page)).framesPainted - before).toBeLessThanOrEqual(8);
     await call(page, 'setKeyframesOnly', false);
     const s = await stats(page);
-    await waitForStats(page, (x) => x.framesPainted > s.framesPainted + 45, 10_000, 'every frame again');
+    await waitForStats(page, (x) => x.framesPainted > s.framesPainted + 45, 20_000, 'every frame again');
     await page.close();
   });
 });
