@@ -263,7 +263,12 @@ describe('wt-fmp4 over WebTransport in Chromium', () => {
       return { missingResult, closed };
     }, { url: srv.wtUrl('/live/wt/wt/fmp4'), bad: srv.wtUrl('/nope/x/wt/fmp4'), hashHex });
     expect(outcome.missingResult).toMatch(/^rejected/);
-    expect(outcome.closed).toMatchObject({ closeCode: 1 });
+    // The server closed that session for a protocol error. The browser normally sees the
+    // close capsule (code 1); on a loaded machine the QUIC connection may go first.
+    expect(srv.logs.some((l) => l.msg === 'closing WebTransport viewer: protocol error')).toBe(true);
+    const closed = outcome.closed as { closeCode?: number; error?: string };
+    if (closed.error === undefined) expect(closed).toMatchObject({ closeCode: 1 });
+    else expect(closed.error).toMatch(/WebTransportError/);
     // The stream keeps playing for a new session.
     const again = (await page.evaluate(client, { url: srv.wtUrl('/live/wt/wt/fmp4'), hashHex, seconds: 3, stallMs: 0 })) as PageResult;
     expect(again.groups.length).toBeGreaterThanOrEqual(1);
