@@ -328,11 +328,13 @@ class WtFmp4Session implements TransportSession {
         break;
       case 'init':
         this.announced = message;
+        this.offline = false;
         break;
       case 'offline':
         recorder.log(`offline${message.reason ? `: ${message.reason}` : ''}`);
         this.groups.reset();
         this.playing = false;
+        this.offline = true;
         events.state('waiting', message.reason);
         break;
       case 'pong':
@@ -480,6 +482,9 @@ class WtFmp4Session implements TransportSession {
     this.sendControl(encodePing(++this.pingId, wallClockUs()));
   }
 
+  /** Between `offline` and the next `init`. */
+  private offline = false;
+
   private tick(): void {
     const now = performance.now();
     if (this.transport && now - this.lastDataAt > SILENCE_TIMEOUT_MS) {
@@ -492,7 +497,8 @@ class WtFmp4Session implements TransportSession {
   }
 
   private markPlaying(): void {
-    if (this.playing || this.finished) return;
+    // Pictures still in the buffer after `offline` belong to the publisher that left.
+    if (this.playing || this.finished || this.offline) return;
     this.playing = true;
     this.context.events.state('playing');
   }
