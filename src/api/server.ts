@@ -12,6 +12,7 @@ import type { SessionInfo, Transport } from '../transport.js';
 import { httpAuthorize, type HttpAuthorizer } from './http-auth.js';
 import { paginate, PAGE_QUERY, type PageQuery } from './paginate.js';
 import * as S from './schemas.js';
+import { listenOrExplain } from '../web/listen.js';
 
 /** What the API reads and changes. */
 export interface ApiSource {
@@ -61,15 +62,9 @@ export class ApiServer {
 
   async start(host: string, port: number): Promise<AddressInfo> {
     const app = this.build();
-    try {
-      await app.listen({ host: host || '::', port });
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const where = `${host || '*'}:${port}`;
-      throw new Error(e.code === 'EADDRINUSE' ? `API listener: address ${where} is already in use (set apiAddress)` : `API listener on ${where}: ${e.message}`);
-    }
+    const address = await listenOrExplain(app, 'API', host, port, 'set apiAddress');
     this.app = app;
-    return app.server.address() as AddressInfo;
+    return address;
   }
 
   async stop(): Promise<void> {

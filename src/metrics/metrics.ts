@@ -12,6 +12,7 @@ import { SEND_SAMPLE_EVERY, type Reader } from '../stream/reader.js';
 import type { Frame } from '../stream/types.js';
 import type { Transport } from '../transport.js';
 import type { ReaderTotals } from './totals.js';
+import { listenOrExplain } from '../web/listen.js';
 
 /** What the metrics are read from, at scrape time. */
 export interface MetricsSource {
@@ -248,15 +249,9 @@ export class MetricsServer {
     app.addHook('onRequest', httpAuthorize(this.authorize, 'metrics'));
     app.get('/metrics', async (_req, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
     app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found; metrics are at /metrics' }));
-    try {
-      await app.listen({ host: host || '::', port });
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const where = `${host || '*'}:${port}`;
-      throw new Error(e.code === 'EADDRINUSE' ? `metrics listener: address ${where} is already in use (set metricsAddress)` : `metrics listener on ${where}: ${e.message}`);
-    }
+    const address = await listenOrExplain(app, 'metrics', host, port, 'set metricsAddress');
     this.app = app;
-    return app.server.address() as AddressInfo;
+    return address;
   }
 
   async stop(): Promise<void> {

@@ -8,6 +8,7 @@ import type { PathManager } from '../stream/path-manager.js';
 import type { HttpRoute, UpgradeRoute } from '../transport.js';
 import { originAllowed } from './origin.js';
 import { pathsListing } from './paths-listing.js';
+import { listenOrExplain } from './listen.js';
 
 export interface WebServerOptions {
   host: string;
@@ -93,18 +94,7 @@ export class WebServer {
   }
 
   async start(): Promise<AddressInfo> {
-    try {
-      await this.app.listen({ host: this.opts.host || '::', port: this.opts.port });
-    } catch (err) {
-      const where = `${this.opts.host || '*'}:${this.opts.port}`;
-      const e = err as NodeJS.ErrnoException;
-      throw new Error(
-        e.code === 'EADDRINUSE'
-          ? `web listener: address ${where} is already in use (set webAddress in the config, or stop the other process)`
-          : `web listener on ${where}: ${e.message}`,
-      );
-    }
-    return this.app.server.address() as AddressInfo;
+    return listenOrExplain(this.app, 'web', this.opts.host, this.opts.port, 'set webAddress in the config, or stop the other process');
   }
 
   async stop(): Promise<void> {
