@@ -41,6 +41,8 @@ const client = async ({ url, hashHex, seconds, stallMs }: { url: string; hashHex
   };
   let mime = '';
   let newest = -1;
+  let appending: number | undefined;
+  const held = new Map<number, Uint8Array[]>();
   const stallUntil = performance.now() + stallMs;
   const readRecords = async (stream: ReadableStream<Uint8Array>, onKind: (kind: number, head: DataView) => number, onRecord: (type: number, payload: Uint8Array) => void) => {
     const r = stream.getReader();
@@ -131,16 +133,29 @@ const client = async ({ url, hashHex, seconds, stallMs }: { url: string; hashHex
                   group.firstSync = ((dv.getUint32(p) >>> 16) & 1) === 0;
                 }
                 group.records++;
-                // Like a real player: once a newer GOP has started, an older one's tail is not appended.
-                if (group.sequence === newest) {
+                // GOPs go to MSE one after another, in order: a newer GOP's segments wait
+                // until the one being appended has ended (its stream finished or was reset).
+                if (appending === undefined) appending = group.sequence;
+                if (group.sequence === appending) {
                   queue.push(payload);
                   pump();
+                } else if (group.sequence > appending) {
+                  (held.get(group.sequence) ?? held.set(group.sequence, []).get(group.sequence)!).push(payload);
                 }
               }
             },
           );
         } catch (e) {
           if (group) group.error = String(e);
+        }
+        if (group !== undefined && group.sequence === appending) {
+          const next = [...held.keys()].sort((x, y) => x - y)[0];
+          appending = next;
+          if (next !== undefined) {
+            queue.push(...held.get(next)!);
+            held.delete(next);
+            pump();
+          }
         }
       })();
     }
