@@ -9,6 +9,7 @@ import { parseAddress } from './address.js';
 import { checkCredential } from './credential.js';
 import { parseDuration } from './duration.js';
 import { showValue, type Issue, type Segment } from './issue.js';
+import { parseSize } from './size.js';
 import { checkConfigPathName } from './paths.js';
 import {
   CONFIG_SCHEMA,
@@ -152,6 +153,10 @@ function httpUrlError(text: string): string | undefined {
   }
 }
 
+/** A message must hold a video frame; RTMP's 3-byte length field cannot say more than 16 MiB - 1. */
+const RTMP_MIN_MESSAGE_SIZE = 64 * 1024;
+const RTMP_MAX_MESSAGE_SIZE = 0xffffff;
+
 const TCP_LISTENERS = [
   ['rtmpAddress', 'rtmp'],
   ['webAddress', undefined],
@@ -176,6 +181,13 @@ export function resolveConfig(
     const rounded = Math.round(ms);
     if (rounded < 1) issues.push({ path: [key], at: 'value', message: `${showValue(raw[key])} is too short (at least 1ms)` });
     return rounded;
+  };
+
+  const size = (key: string, min: number, max: number) => {
+    const bytes = parseSize(raw[key]);
+    if (bytes === undefined) return 0;
+    if (bytes < min || bytes > max) issues.push({ path: [key], at: 'value', message: `${showValue(raw[key])} is outside ${min}..${max} bytes` });
+    return bytes;
   };
 
   const addresses = new Map<string, Address>();
@@ -207,6 +219,8 @@ export function resolveConfig(
     writeQueueSize: integer('writeQueueSize'),
     rtmp: toBoolean(raw['rtmp']),
     rtmpAddress: address('rtmpAddress'),
+    rtmpMaxMessageSize: size('rtmpMaxMessageSize', RTMP_MIN_MESSAGE_SIZE, RTMP_MAX_MESSAGE_SIZE),
+    rtmpMaxUnauthenticatedPerIP: integer('rtmpMaxUnauthenticatedPerIP'),
     webAddress: address('webAddress'),
     webAllowOrigins: typeof origins === 'string' ? [origins] : Array.isArray(origins) ? origins.map(String) : [],
     webServerCert: text('webServerCert'),

@@ -11,6 +11,7 @@
 import { ADDRESS_PATTERN } from './address.js';
 import { DURATION_PATTERN } from './duration.js';
 import { CONFIG_PATH_NAME_PATTERN } from './paths.js';
+import { SIZE_PATTERN } from './size.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type WebSocketProtocol = 'rtwebsocket' | 'standard';
@@ -89,6 +90,10 @@ export interface ResolvedConfig {
   readonly writeQueueSize: number;
   readonly rtmp: boolean;
   readonly rtmpAddress: Address;
+  /** Bytes: the largest message an RTMP chunk header may declare; the connection is closed past it. */
+  readonly rtmpMaxMessageSize: number;
+  /** RTMP connections from one IP that have not been allowed to publish yet; 0 means unlimited. */
+  readonly rtmpMaxUnauthenticatedPerIP: number;
   readonly webAddress: Address;
   /** Origins allowed to use the web endpoints cross-origin; contains '*' to allow any. */
   readonly webAllowOrigins: readonly string[];
@@ -266,6 +271,16 @@ export const CONFIG_SCHEMA: SchemaNode = {
     ),
     rtmp: ref('boolean', 'Accept RTMP publishers.', true),
     rtmpAddress: ref('address', 'TCP address of the RTMP listener.', ':1935'),
+    rtmpMaxMessageSize: ref(
+      'size',
+      'Largest RTMP message (a video frame, say) a publisher may announce; a connection announcing more is closed. Bytes, or with a unit: 8M.',
+      '8M',
+    ),
+    rtmpMaxUnauthenticatedPerIP: ref(
+      'nonNegativeInteger',
+      'RTMP connections from one IP address that have not been allowed to publish yet; more are refused. 0 means unlimited.',
+      16,
+    ),
     webAddress: ref(
       'address',
       'TCP address of the web server: player page, WebSocket transports, snapshots.',
@@ -350,6 +365,12 @@ export const CONFIG_SCHEMA: SchemaNode = {
       description: 'Empty, or [host]:port.',
       type: ['string', 'null'],
       pattern: `(?:^$)|(?:${ADDRESS_PATTERN})`,
+    },
+    size: {
+      description: 'A size in bytes, or with a binary unit: 65536, 64K, 8M, 1G.',
+      type: ['string', 'integer', 'null'],
+      minimum: 0,
+      pattern: SIZE_PATTERN,
     },
     positiveInteger: { type: ['integer', 'null'], minimum: 1 },
     nonNegativeInteger: { type: ['integer', 'null'], minimum: 0 },

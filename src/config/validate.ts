@@ -38,6 +38,7 @@ const VALUE_MESSAGES: Readonly<Record<string, (value: unknown) => string>> = {
   duration: (value) => `${showValue(value)} is not a duration (examples: 500ms, 10s, 1m)`,
   address: addressMessage,
   optionalAddress: addressMessage,
+  size: (value) => `${showValue(value)} is not a size (examples: 65536, 64K, 8M)`,
   positiveInteger: () => 'must be an integer ≥ 1',
   nonNegativeInteger: () => 'must be an integer ≥ 0',
   logLevel: (value) => `${showValue(value)} is not a log level (one of: ${choices('logLevel')})`,

@@ -11,6 +11,8 @@ const DEFAULTS: ResolvedConfig = {
   writeQueueSize: 512,
   rtmp: true,
   rtmpAddress: { host: '', port: 1935 },
+  rtmpMaxMessageSize: 8 * 1024 * 1024,
+  rtmpMaxUnauthenticatedPerIP: 16,
   webAddress: { host: '', port: 4443 },
   webAllowOrigins: ['*'],
   webServerCert: '',

@@ -1,89 +1,94 @@
 import { aacTrackInfo } from '../../codec/aac.js';
-import { FlvDemuxer, type FlvTag } from '../../codec/flv.js';
+import { parseFlvPayload } from '../../codec/flv.js';
 import { h264TrackInfo } from '../../codec/h264.js';
 import type { Path } from '../../stream/path.js';
 import type { Stream } from '../../stream/stream.js';
 import type { Frame } from '../../stream/types.js';
-import { BaseSession, type NmsSession } from './nms.js';
+import { CodecGate, codecOf, unsupportedText } from './codec-gate.js';
 
 export interface TapEvents {
   /** A problem that makes the publisher unusable (e.g. a corrupt decoder config): the caller ends it. */
   fatal(reason: string): void;
-  /** Something the publisher sends that Polycast ignores (logged once per kind). */
+  /** No track of the publish can be carried: the caller refuses the publish with this reason. */
+  refuse(reason: string): void;
+  /** Something the publisher sends that Polycast ignores (reported once per kind). */
   ignored(reason: string): void;
+}
+
+export interface MediaTap {
+  /** One audio (8), video (9) or data (18) message of the publish: an FLV tag body. */
+  message(type: number, timestamp: number, body: Uint8Array): void;
 }
 
 const wallClockMs = (): number => performance.timeOrigin + performance.now();
 
 /**
- * An internal reader of node-media-server's broadcast, the same pattern its
- * record session uses: the broadcast hands it FLV tags, it turns them into
- * the stream model's tracks and frames.
- *
- * The library reads the composition time unsigned and parses tags into a
- * reused buffer; going through the FLV tags it builds (a fresh buffer per
- * tag) and our own parser gets both right.
+ * Turns a publisher's RTMP media messages (FLV tag bodies, RTMP 1.0 §7.1.5
+ * and the FLV spec's annex E) into the stream model's tracks and frames.
+ * Message bodies come from the chunk reader as buffers of their own, so
+ * frames keep views into them without copying.
  */
-export function createFlvTap(path: Path, stream: Stream, events: TapEvents): NmsSession {
-  const tap = new BaseSession();
-  tap.protocol = 'flv';
-  // An empty ip marks an internal session: the library then emits no play events for it.
-  tap.ip = '';
-  tap.streamPath = '/' + path.name;
+export function createMediaTap(path: Path, stream: Stream, events: TapEvents): MediaTap {
+  const reported = new Set<string>();
+  const gate = new CodecGate();
+  const once = (reason: string) => {
+    if (reported.has(reason)) return;
+    reported.add(reason);
+    events.ignored(reason);
+  };
 
-  const ignoredKinds = new Set<string>();
-
-  const onTag = (_raw: Uint8Array, tag: FlvTag): void => {
-    switch (tag.type) {
-      case 'video-config':
-      case 'audio-config': {
-        let track;
-        try {
-          track = tag.type === 'video-config' ? h264TrackInfo(tag.avcC) : aacTrackInfo(tag.asc);
-        } catch (err) {
-          events.fatal(`invalid ${tag.type === 'video-config' ? 'H.264 decoder' : 'AAC audio specific'} configuration: ${(err as Error).message}`);
+  return {
+    message(type, timestamp, body) {
+      const codec = codecOf(type, body);
+      if (codec !== undefined && !codec.supported) {
+        const refusal = gate.unsupported(codec);
+        if (refusal !== undefined) events.refuse(refusal);
+        else once(unsupportedText(codec));
+        return;
+      }
+      const tag = parseFlvPayload(type, timestamp, body);
+      switch (tag.type) {
+        case 'video-config':
+        case 'audio-config': {
+          let track;
+          try {
+            track = tag.type === 'video-config' ? h264TrackInfo(tag.avcC) : aacTrackInfo(tag.asc);
+          } catch (err) {
+            events.fatal(`invalid ${tag.type === 'video-config' ? 'H.264 decoder' : 'AAC audio specific'} configuration: ${(err as Error).message}`);
+            return;
+          }
+          gate.accepted();
+          stream.setTrack(track);
           return;
         }
-        stream.setTrack(track);
-        return;
-      }
-      case 'video': {
-        const frame: Frame = {
-          kind: 'video',
-          dts: tag.timestamp * 1000,
-          pts: (tag.timestamp + tag.compositionTime) * 1000,
-          key: tag.key,
-          data: tag.data,
-          receivedAt: wallClockMs(),
-        };
-        if (stream.write(frame)) path.markReady(stream);
-        return;
-      }
-      case 'audio': {
-        const us = tag.timestamp * 1000;
-        if (stream.write({ kind: 'audio', dts: us, pts: us, key: true, data: tag.data, receivedAt: wallClockMs() })) path.markReady(stream);
-        return;
-      }
-      case 'unsupported':
-      case 'invalid':
-        // One bad tag must not end the stream; say so once per kind of problem.
-        if (!ignoredKinds.has(tag.reason)) {
-          ignoredKinds.add(tag.reason);
-          events.ignored(tag.reason);
+        case 'video': {
+          const frame: Frame = {
+            kind: 'video',
+            dts: tag.timestamp * 1000,
+            pts: (tag.timestamp + tag.compositionTime) * 1000,
+            key: tag.key,
+            data: tag.data,
+            receivedAt: wallClockMs(),
+          };
+          if (stream.write(frame)) path.markReady(stream);
+          return;
         }
-        return;
-      default:
-        return;
-    }
+        case 'audio': {
+          const us = tag.timestamp * 1000;
+          if (stream.write({ kind: 'audio', dts: us, pts: us, key: true, data: tag.data, receivedAt: wallClockMs() })) path.markReady(stream);
+          return;
+        }
+        case 'script':
+          if (tag.name === 'onMetaData' || tag.name === '@setDataFrame') gate.metadata(tag.data);
+          return;
+        case 'unsupported':
+        case 'invalid':
+          // One bad tag must not end the stream; say so once per kind of problem.
+          once(tag.reason);
+          return;
+        default:
+          return;
+      }
+    },
   };
-
-  const demuxer = new FlvDemuxer(onTag);
-  tap.sendBuffer = (buffer: Buffer) => {
-    try {
-      demuxer.push(buffer);
-    } catch (err) {
-      events.fatal(`unreadable media from publisher: ${(err as Error).message}`);
-    }
-  };
-  return tap;
 }

@@ -1,17 +1,24 @@
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Connections } from '../../limits.js';
+import type { ChunkReaderLimits } from '../../protocols/rtmp/chunk-reader.js';
 import { PathError, type Path } from '../../stream/path.js';
 import type { PathManager } from '../../stream/path-manager.js';
 import type { Stream } from '../../stream/stream.js';
-import { createFlvTap } from './flv-tap.js';
-import { BroadcastServer, nmsContext, RtmpSession, routeNmsLogs, type NmsPacket, type NmsRtmpSession, type NmsSession } from './nms.js';
+import { MAX_CHUNK_STREAMS, RtmpConnection, type PublishRequest } from './connection.js';
+import { createMediaTap, type MediaTap } from './flv-tap.js';
+import { LogLimiter } from './log-limiter.js';
 
 export interface RtmpIngestOptions {
   host: string;
   port: number;
-  /** A connection that sends nothing for this long is closed (ms). */
+  /** A connection that sends nothing for this long is closed, and one that has not been allowed to publish by then (ms). */
   readTimeoutMs: number;
+  /** `rtmpMaxMessageSize`: the largest message a chunk header may declare (bytes). */
+  maxMessageSize?: number;
+  /** `rtmpMaxUnauthenticatedPerIP`: connections per IP not yet allowed to publish; 0 for unlimited. */
+  maxUnauthenticatedPerIP?: number;
   paths: PathManager;
   log: Logger;
   /** Decides whether a publish may proceed; returns a refusal reason or undefined. Authentication hooks in here. */
@@ -42,6 +49,23 @@ export interface RtmpConnInfo {
   readonly outboundBytes: number;
 }
 
+/** What publish handling needs of one connection. */
+interface PublishContext {
+  readonly id: string;
+  readonly socket: net.Socket;
+  readonly ip: string;
+  readonly remoteAddress: string;
+  readonly conn: Conn;
+  readonly rtmp: RtmpConnection;
+  /** The connection was allowed to publish: it no longer counts against its IP, and its deadline is off. */
+  authenticate(): void;
+  setPublishing(p: { path: Path; stream: Stream; tap: MediaTap }): void;
+  /** Closes with a reason. */
+  end(reason: string): void;
+  /** Records why the connection is about to close (the first reason wins). */
+  because(reason: string): void;
+}
+
 interface Conn {
   readonly id: string;
   readonly created: Date;
@@ -53,21 +77,37 @@ interface Conn {
   end(reason: string): void;
 }
 
+export const DEFAULT_MAX_MESSAGE_SIZE = 8 * 1024 * 1024;
+/** Client-provoked warnings (protocol errors, refused connections) per second, over all connections. */
+const CLIENT_LOG_LINES_PER_SECOND = 10;
+
+/** 16 characters of [0-9a-z], the form node-media-server's session ids had, so API users see no change. */
+function connectionId(): string {
+  const bytes = randomBytes(16);
+  let id = '';
+  for (const b of bytes) id += (b % 36).toString(36);
+  return id;
+}
+
 /**
- * RTMP ingest: node-media-server's session does the RTMP protocol; Polycast
- * owns the listening socket, decides who may publish where, and taps each
- * publisher into the stream core.
+ * RTMP ingest: Polycast's own RTMP stack (src/protocols/rtmp) behind a
+ * listener that decides who may publish where, bounds what a client can cost
+ * before it is authorized, and taps each publisher into the stream core.
  */
 export class RtmpIngest {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
   private readonly conns = new Map<string, Conn>();
+  /** Connections per IP that have not been allowed to publish yet. */
+  private readonly unauthenticated = new Map<string, number>();
   private readonly log: Logger;
+  private readonly clientLog: LogLimiter;
 
   constructor(private readonly opts: RtmpIngestOptions) {
     this.log = opts.log.child({ module: 'rtmp' });
-    const libLog = this.log.child({ module: 'node-media-server' });
-    routeNmsLogs((level, message) => libLog[level](message));
+    this.clientLog = new LogLimiter(CLIENT_LOG_LINES_PER_SECOND, (count) =>
+      this.log.warn({ suppressed: count }, `suppressed ${count} similar lines (RTMP client errors)`),
+    );
   }
 
   /** Connections for the control API. */
@@ -161,208 +201,198 @@ export class RtmpIngest {
   async stop(): Promise<void> {
     const server = this.server;
     this.server = null;
+    this.clientLog.stop();
     for (const socket of this.sockets) socket.destroy();
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  private publishLimits(): ChunkReaderLimits {
+    const max = this.opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    // Two messages' worth: a video frame on one chunk stream while audio interleaves on another.
+    return { maxMessageSize: max, maxChunkStreams: MAX_CHUNK_STREAMS, maxBufferedBytes: 2 * max };
+  }
+
+  private refuseSocket(socket: net.Socket, remoteAddress: string, reason: string): void {
+    this.clientLog.log(() => this.log.warn({ remoteAddress, reason }, 'RTMP connection refused'));
+    socket.destroy();
+  }
+
   private accept(socket: net.Socket): void {
     const remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    const ip = unmapped(socket.remoteAddress ?? '');
+    const perIp = this.opts.maxUnauthenticatedPerIP ?? 0;
+    if (perIp > 0 && (this.unauthenticated.get(ip) ?? 0) >= perIp) {
+      this.refuseSocket(socket, remoteAddress, `too many connections from ${ip} not yet allowed to publish (rtmpMaxUnauthenticatedPerIP: ${perIp})`);
+      return;
+    }
     const lease = this.opts.connections?.reserve(remoteAddress);
     if (lease !== undefined && 'refused' in lease) {
-      this.log.warn({ remoteAddress, reason: lease.refused }, 'RTMP connection refused');
-      socket.destroy();
+      this.refuseSocket(socket, remoteAddress, lease.refused);
       return;
     }
     this.sockets.add(socket);
     socket.setNoDelay(true);
     socket.setTimeout(this.opts.readTimeoutMs);
+    socket.on('error', () => undefined);
 
-    const session = new RtmpSession(socket);
+    let authenticated = false;
+    this.unauthenticated.set(ip, (this.unauthenticated.get(ip) ?? 0) + 1);
+    const authenticate = () => {
+      if (authenticated) return;
+      authenticated = true;
+      clearTimeout(deadline);
+      const n = (this.unauthenticated.get(ip) ?? 1) - 1;
+      if (n === 0) this.unauthenticated.delete(ip);
+      else this.unauthenticated.set(ip, n);
+    };
+
+    const id = connectionId();
     let closeReason: string | undefined;
-    let publishing: { path: Path; stream: Stream; tap: NmsSession } | null = null;
-
+    let publishing: { path: Path; stream: Stream; tap: MediaTap } | null = null;
+    const conn: Conn = { id, created: new Date(), remoteAddr: remoteAddress, socket, state: 'idle', path: '', query: '', end: (reason) => end(reason) };
     const end = (reason: string) => {
       closeReason ??= reason;
-      socket.end();
-      // A peer that does not read our FIN must not keep the socket forever.
-      setTimeout(() => socket.destroy(), 2000).unref();
+      rtmp.close();
     };
-    const conn: Conn = { id: session.id, created: new Date(), remoteAddr: remoteAddress, socket, state: 'idle', path: '', query: '', end };
-    this.conns.set(conn.id, conn);
-    lease?.identify('rtmpConn', conn.id);
+    this.conns.set(id, conn);
+    lease?.identify('rtmpConn', id);
+
+    // The handshake, connect and an authorized publish must all fit in readTimeout.
+    const deadline = setTimeout(() => {
+      closeReason ??= `no authorized publish within readTimeout (${this.opts.readTimeoutMs} ms)`;
+      this.clientLog.log(() => this.log.warn({ id, remoteAddress, reason: closeReason }, 'closing RTMP connection'));
+      socket.destroy();
+    }, this.opts.readTimeoutMs);
+    deadline.unref();
 
     socket.on('timeout', () => {
       closeReason ??= 'read timeout';
       socket.destroy();
     });
 
-    // The library's RTMP parser throws on some malformed input (a bad tcUrl,
-    // truncated AMF); inside a 'data' handler that would kill the process.
-    const parse = session.onData;
-    session.onData = (data: Buffer) => {
-      try {
-        parse(data);
-      } catch (err) {
-        this.log.warn({ remoteAddress, err: (err as Error).message }, 'RTMP protocol error, closing connection');
-        closeReason ??= `protocol error: ${(err as Error).message}`;
-        socket.destroy();
-      }
-    };
-
-    const rtmp = session.rtmp;
-    const refuse = (code: string, reason: string) => {
-      rtmp.streamId = rtmp.parserPacket.header.stream_id;
-      rtmp.sendStatusMessage(rtmp.streamId, 'error', code, reason);
-      end(reason);
-    };
-
-    rtmp.onPlay = (invoke) => {
-      const path = joinPath(String(rtmp.streamApp ?? '').split('?')[0] ?? '', invoke.streamName);
-      this.log.warn({ path, remoteAddress }, 'RTMP read refused: Polycast does not serve RTMP readers');
-      refuse('NetStream.Play.Failed', `reading over RTMP is not supported; open /${path}/ for the player or /${path}/ws/nal`);
-    };
-
-    const publish = rtmp.onPublish.bind(rtmp);
-    rtmp.onPublish = (invoke) => {
-      // ffmpeg puts the query of a single-level URL (rtmp://host/cam?user=...) in the app, of a deeper one in the stream name.
-      const [rawApp = '', appQuery = ''] = String(rtmp.streamApp ?? '').split('?');
-      const [rawName = '', nameQuery = ''] = String(invoke.streamName ?? '').split('?');
-      const pathName = joinPath(rawApp, rawName);
-      const rawQuery = [appQuery, nameQuery].filter((q) => q !== '').join('&');
-      const query = Object.fromEntries(new URLSearchParams(rawQuery));
-      conn.path = pathName;
-      conn.query = this.opts.redactQuery?.(rawQuery) ?? rawQuery;
-      const decide = (denied: string | undefined) => {
-        if (socket.destroyed) return;
-        if (denied !== undefined) {
-          this.log.warn({ path: pathName, remoteAddress, reason: denied }, 'publish refused');
-          refuse('NetStream.Publish.BadAuth', denied);
-          return;
+    const rtmp: RtmpConnection = new RtmpConnection(socket, {
+      publishLimits: () => this.publishLimits(),
+      protocolError: (err) => {
+        closeReason ??= `protocol error: ${err.message}`;
+        this.clientLog.log(() => this.log.warn({ id, remoteAddress, code: err.code, reason: err.message }, 'RTMP protocol error, closing connection'));
+      },
+      internalError: (err) => {
+        closeReason ??= `internal error: ${err.message}`;
+        this.log.error({ id, remoteAddress, err }, 'internal error handling an RTMP connection, closing it');
+      },
+      handshaken: (kind) => this.log.debug({ id, remoteAddress, kind }, 'RTMP handshake'),
+      play: (request) => {
+        const path = joinPath(splitQuery(request.app)[0], request.streamName);
+        this.clientLog.log(() => this.log.warn({ path, remoteAddress }, 'RTMP read refused: Polycast does not serve RTMP readers'));
+        closeReason ??= 'RTMP reader refused';
+        rtmp.refuse('NetStream.Play.Failed', `reading over RTMP is not supported; open /${path}/ for the player or /${path}/ws/nal`);
+      },
+      publish: (request) =>
+        this.publish(request, {
+          id,
+          socket,
+          ip,
+          remoteAddress,
+          conn,
+          rtmp,
+          authenticate,
+          setPublishing: (p) => (publishing = p),
+          end,
+          because: (reason) => (closeReason ??= reason),
+        }),
+      media: (type, timestamp, body) => {
+        try {
+          publishing?.tap.message(type, timestamp, body);
+        } catch (err) {
+          // The stream core isolates readers; anything else reaching here is our bug, and not the publisher's fault.
+          this.log.error({ id, path: conn.path, err }, 'error delivering RTMP media');
         }
-        this.startPublish(session, pathName, remoteAddress, conn.query, publish, invoke, refuse, end, (p) => {
-          publishing = p;
-          conn.state = 'publish';
-        });
-      };
-      let verdict: string | undefined | Promise<string | undefined>;
-      try {
-        verdict = this.opts.authorizePublish?.({ path: pathName, query, rawQuery, remoteAddress, ip: unmapped(socket.remoteAddress ?? ''), id: session.id });
-      } catch (err) {
-        refuse('NetStream.Publish.Failed', `authorization failed: ${(err as Error).message}`);
-        return;
-      }
-      if (!(verdict instanceof Promise)) {
-        decide(verdict);
-        return;
-      }
-      // An asynchronous decision: the parser goes on with the rest of the
-      // socket's bytes meanwhile, so hold the media packets (copied: the
-      // library reuses their buffer) and replay them once decided.
-      const deliver = rtmp.onPacketCallback;
-      const held: NmsPacket[] = [];
-      rtmp.onPacketCallback = (packet) => {
-        if (held.length < 4096) held.push({ ...packet, data: Buffer.from(packet.data.subarray(0, packet.size)) });
-      };
-      verdict
-        .then(decide, (err: Error) => refuse('NetStream.Publish.Failed', `authorization failed: ${err.message}`))
-        .finally(() => {
-          rtmp.onPacketCallback = deliver;
-          if (publishing !== null) for (const packet of held) deliver(packet);
-        });
-    };
-
-    session.run();
-    nmsContext.sessions.set(session.id, session);
-    // The library only accepts `app/name` paths of [A-Za-z0-9_-]; Polycast's
-    // path rules (single-level `demo`, dots, deeper paths) were already
-    // checked by the path manager, so bind the session to its broadcast here.
-    rtmp.onConnectCallback = (request) => {
-      const pathName = joinPath(String(request.app ?? '').split('?')[0] ?? '', request.name);
-      session.streamApp = request.app;
-      session.streamName = request.name;
-      session.streamHost = request.host;
-      session.streamQuery = request.query;
-      session.streamPath = '/' + pathName;
-      let broadcast = nmsContext.broadcasts.get(session.streamPath);
-      if (broadcast === undefined) {
-        broadcast = new BroadcastServer(session.streamPath);
-        nmsContext.broadcasts.set(session.streamPath, broadcast);
-      }
-      session.broadcast = broadcast;
-    };
-
-    socket.on('error', (err) => {
-      closeReason ??= err.message;
+      },
+      unpublish: () => end('publisher unpublished'),
     });
+
     socket.on('close', () => {
+      clearTimeout(deadline);
+      authenticate();
       this.sockets.delete(socket);
-      this.conns.delete(conn.id);
+      this.conns.delete(id);
       lease?.release();
-      nmsContext.sessions.delete(session.id);
       if (publishing !== null) {
-        const { path, stream, tap } = publishing;
+        const { path, stream } = publishing;
         publishing = null;
         const reason = closeReason ?? 'publisher disconnected';
-        // The library delays its own "publish done" by a grace period; readers
-        // must not stare at a frozen picture that long, so the path ends now.
         path.endPublish(stream, reason);
-        session.broadcast.donePlay(tap);
         this.log.info({ path: path.name, remoteAddress, reason, frames: stream.stats.framesIn }, 'publisher disconnected');
         this.opts.paths.release(path);
       }
     });
   }
 
-  private startPublish(
-    session: NmsRtmpSession,
-    pathName: string,
-    remoteAddress: string,
-    query: string,
-    publish: (invoke: { streamName: string }) => void,
-    invoke: { streamName: string },
-    refuse: (code: string, reason: string) => void,
-    end: (reason: string) => void,
-    setPublishing: (p: { path: Path; stream: Stream; tap: NmsSession }) => void,
-  ): void {
-    const acquired = this.opts.paths.acquire(pathName);
-    if (!('name' in acquired)) {
-      this.log.warn({ path: pathName, remoteAddress, reason: acquired.error }, 'publish refused');
-      refuse('NetStream.Publish.BadName', acquired.error);
+  private publish(request: PublishRequest, c: PublishContext): void {
+    // ffmpeg puts the query of a single-level URL (rtmp://host/cam?user=...) in the app, of a deeper one in the stream name.
+    const [rawApp, appQuery] = splitQuery(request.app);
+    const [rawName, nameQuery] = splitQuery(request.streamName);
+    const pathName = joinPath(rawApp, rawName);
+    const rawQuery = [appQuery, nameQuery].filter((q) => q !== '').join('&');
+    const query = Object.fromEntries(new URLSearchParams(rawQuery));
+    const { conn, rtmp, remoteAddress } = c;
+    conn.path = pathName;
+    conn.query = this.opts.redactQuery?.(rawQuery) ?? rawQuery;
+    const refuse = (code: string, reason: string) => {
+      this.log.warn({ path: pathName, remoteAddress, reason }, 'publish refused');
+      c.because(reason);
+      rtmp.refuse(code, reason);
+    };
+    const decide = (denied: string | undefined) => {
+      if (c.socket.destroyed) return;
+      if (denied !== undefined) return refuse('NetStream.Publish.BadAuth', denied);
+      this.startPublish(pathName, c, refuse);
+    };
+    let verdict: string | undefined | Promise<string | undefined>;
+    try {
+      verdict = this.opts.authorizePublish?.({ path: pathName, query, rawQuery, remoteAddress, ip: c.ip, id: c.id });
+    } catch (err) {
+      refuse('NetStream.Publish.Failed', `authorization failed: ${(err as Error).message}`);
       return;
     }
+    if (verdict instanceof Promise) {
+      verdict.then(decide, (err: Error) => refuse('NetStream.Publish.Failed', `authorization failed: ${err.message}`));
+    } else {
+      decide(verdict);
+    }
+  }
+
+  private startPublish(pathName: string, c: PublishContext, refuse: (code: string, reason: string) => void): void {
+    const { remoteAddress } = c;
+    const acquired = this.opts.paths.acquire(pathName);
+    if (!('name' in acquired)) return refuse('NetStream.Publish.BadName', acquired.error);
     const path = acquired;
     let stream: Stream;
     try {
-      stream = path.startPublish({ id: session.id, protocol: 'rtmp', remoteAddress, query, kick: (reason) => end(reason) });
+      stream = path.startPublish({ id: c.id, protocol: 'rtmp', remoteAddress, query: c.conn.query, kick: (reason) => c.end(reason) });
     } catch (err) {
-      const reason = (err as Error).message;
-      this.log.warn({ path: pathName, remoteAddress, reason }, 'publish refused');
-      refuse(err instanceof PathError && err.code === 'publisher-exists' ? 'NetStream.Publish.BadName' : 'NetStream.Publish.Failed', reason);
       this.opts.paths.release(path);
-      return;
+      return refuse(err instanceof PathError && err.code === 'publisher-exists' ? 'NetStream.Publish.BadName' : 'NetStream.Publish.Failed', (err as Error).message);
     }
-
-    // The library answers Publish.Start and registers the publisher with its broadcast.
-    publish(invoke);
-    if (!session.isPublisher || session.broadcast.publisher !== session) {
-      path.endPublish(stream, 'refused by the RTMP library');
-      this.log.warn({ path: pathName, remoteAddress }, 'publish refused by node-media-server');
-      end('refused');
-      this.opts.paths.release(path);
-      return;
-    }
-    session.broadcast.publishGraceMs = 0;
-    const tap = createFlvTap(path, stream, {
+    const tap = createMediaTap(path, stream, {
       fatal: (reason) => {
         this.log.error({ path: pathName, remoteAddress, reason }, 'closing publisher');
-        end(reason);
+        c.end(reason);
       },
+      refuse: (reason) => refuse('NetStream.Publish.Rejected', reason),
       ignored: (reason) => this.log.warn({ path: pathName, remoteAddress, reason }, 'ignoring a track Polycast cannot carry'),
     });
-    session.broadcast.postPlay(tap);
-    setPublishing({ path, stream, tap });
-    this.log.info({ path: pathName, remoteAddress, id: session.id }, 'publisher connected');
+    c.authenticate();
+    c.conn.state = 'publish';
+    c.setPublishing({ path, stream, tap });
+    this.log.info({ path: pathName, remoteAddress, id: c.id }, 'publisher connected');
+    c.rtmp.acceptPublish(`${pathName} is now published`);
   }
+}
+
+function splitQuery(text: string): [string, string] {
+  const at = text.indexOf('?');
+  return at < 0 ? [text, ''] : [text.slice(0, at), text.slice(at + 1)];
 }
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`: IPv4 clients of a dual-stack listener, as users write them in `ips:`. */
@@ -372,6 +402,6 @@ function unmapped(ip: string): string {
 
 /** RTMP splits a path into app and stream name; Polycast paths join them back (`live` + `cam1` → `live/cam1`). */
 function joinPath(app: string, name: string): string {
-  const stream = String(name ?? '').split('?')[0] ?? '';
+  const stream = splitQuery(name)[0];
   return stream === '' ? app : `${app}/${stream}`;
 }
