@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { KickCode, Reader, SendObserver } from './reader.js';
+import type { KickCode, Reader, SendObserver, SinkMethod } from './reader.js';
 import { Stream } from './stream.js';
 
 /** The per-path settings the core needs (a subset of the config's path entry). */
@@ -26,6 +26,8 @@ export interface PathEvents {
   notReady: [reason: string];
   readerAdded: [reader: Reader];
   readerRemoved: [reader: Reader, reason: string];
+  /** A reader's sink threw (a transport bug or a client that broke it); the reader is being ended. */
+  readerFailed: [reader: Reader, method: SinkMethod, error: unknown];
 }
 
 export class PathError extends Error {
@@ -67,10 +69,20 @@ export class Path extends EventEmitter<PathEvents> {
 
   /** Ends every reader's session (through its transport when it can), e.g. when the path leaves the configuration. */
   kickReaders(reason: string, code: KickCode): void {
-    for (const reader of [...this.readerSet]) {
-      if (reader.kick !== undefined) reader.kick(reason, code);
-      else this.removeReader(reader, reason);
+    for (const reader of [...this.readerSet]) this.kickReader(reader, reason, code);
+  }
+
+  /** Ends one reader through its transport; a kick that throws still leaves the path without it. */
+  private kickReader(reader: Reader, reason: string, code: KickCode): void {
+    if (reader.kick !== undefined) {
+      try {
+        reader.kick(reason, code);
+        return;
+      } catch {
+        // The transport's session is beyond saving; the path at least lets go of its reader.
+      }
     }
+    this.removeReader(reader, reason);
   }
 
   get stream(): Stream | null {
@@ -128,6 +140,7 @@ export class Path extends EventEmitter<PathEvents> {
       throw new PathError(`path '${this.name}' has reached maxReaders (${max})`, 'too-many-readers');
     }
     reader.observer = this.observer;
+    reader.onSinkFault = this.onSinkFault;
     this.readerSet.add(reader);
     this.emit('readerAdded', reader);
     const stream = this.current?.stream;
@@ -141,6 +154,25 @@ export class Path extends EventEmitter<PathEvents> {
     reader.close();
     this.emit('readerRemoved', reader, reason);
   }
+
+  /**
+   * A reader's sink threw, maybe in the middle of the ingest's fan-out. The
+   * reader already stopped; its session is ended a microtask later, outside
+   * the stream's loop over its readers and outside the publisher's call stack.
+   */
+  private readonly onSinkFault = (reader: Reader, method: SinkMethod, error: unknown): void => {
+    const message = error instanceof Error ? error.message : String(error);
+    const reason = `internal error: ${method} failed: ${message}`.slice(0, 120);
+    queueMicrotask(() => {
+      if (!this.readerSet.has(reader)) return;
+      try {
+        this.emit('readerFailed', reader, method, error);
+      } catch {
+        // A listener's failure must not keep the reader on the path.
+      }
+      this.kickReader(reader, reason, 1011);
+    });
+  };
 
   /** The path left the configuration or the server is stopping. */
   close(reason: string): void {

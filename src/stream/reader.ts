@@ -33,9 +33,19 @@ export const SEND_SAMPLE_EVERY = 16;
 /**
  * Why the core ends a reader, in WebSocket close-code numbering (other
  * transports map it): 1001 going away, 1008 policy (kicked through the API),
- * 1013 try again later (no publisher came in time), 4404 the path is gone.
+ * 1011 internal error (its sink threw), 1013 try again later (no publisher
+ * came in time), 4404 the path is gone.
  */
-export type KickCode = 1001 | 1008 | 1013 | 4404;
+export type KickCode = 1001 | 1008 | 1011 | 1013 | 4404;
+
+/** The sink calls the core makes, named in a failed reader's reason. */
+export type SinkMethod = 'writable' | 'write' | 'describe' | 'offline';
+
+/**
+ * Told once when a reader's sink threw; the reader is already closed by then
+ * and makes no further sink calls. Set by the path, which ends the session.
+ */
+export type SinkFaultHandler = (reader: Reader, method: SinkMethod, error: unknown) => void;
 
 export interface ReaderStats {
   framesSent: number;
@@ -65,6 +75,8 @@ export class Reader {
   kick: ((reason: string, code: KickCode) => void) | undefined;
   /** Set by the path while metrics are on. */
   observer: SendObserver | undefined;
+  /** Set by the path: a sink that threw ends here, never in the stream's fan-out or the ingest. */
+  onSinkFault: SinkFaultHandler | undefined;
   private sampleCountdown = SEND_SAMPLE_EVERY;
 
   private queue: Frame[] = [];
@@ -75,6 +87,8 @@ export class Reader {
   private videoEnabled = true;
   private keyframesOnly = false;
   private closed = false;
+  /** Which sink call is under way, for the reason when it throws (a string store, no allocation). */
+  private calling: SinkMethod = 'writable';
   private described: StreamDescription | undefined;
 
   constructor(
@@ -109,7 +123,11 @@ export class Reader {
     }
     this.described = description;
     this.hasVideo = description.video !== undefined;
-    this.sink.describe(description);
+    try {
+      this.sink.describe(description);
+    } catch (error) {
+      this.fault('describe', error);
+    }
   }
 
   /** @internal called by the stream. */
@@ -118,7 +136,11 @@ export class Reader {
     this.described = undefined;
     this.clearQueue();
     this.waitingForKey = true;
-    this.sink.offline(reason);
+    try {
+      this.sink.offline(reason);
+    } catch (error) {
+      this.fault('offline', error);
+    }
   }
 
   /** @internal called by the stream for every frame, in order. */
@@ -141,8 +163,15 @@ export class Reader {
       return;
     }
 
-    if (this.queued === 0 && this.sink.writable()) {
-      this.send(frame);
+    // One try per frame and reader; V8 charges nothing for it until something throws.
+    try {
+      this.calling = 'writable';
+      if (this.queued === 0 && this.sink.writable()) {
+        this.send(frame);
+        return;
+      }
+    } catch (error) {
+      this.fault(this.calling, error);
       return;
     }
     if (this.queued >= this.queueSize) {
@@ -154,10 +183,18 @@ export class Reader {
 
   /** Called by the transport when its buffers drained: sends what waited. */
   resume(): void {
-    while (!this.closed && this.head < this.queue.length && this.sink.writable()) {
-      const frame = this.queue[this.head]!;
-      this.queue[this.head++] = undefined as unknown as Frame;
-      this.send(frame);
+    try {
+      this.calling = 'writable';
+      while (!this.closed && this.head < this.queue.length && this.sink.writable()) {
+        const frame = this.queue[this.head]!;
+        this.queue[this.head++] = undefined as unknown as Frame;
+        this.send(frame);
+        this.calling = 'writable';
+      }
+    } catch (error) {
+      // Reached from the transport's own events (a socket's drain): the throw must not escape there either.
+      this.fault(this.calling, error);
+      return;
     }
     if (this.head === this.queue.length) {
       this.queue = [];
@@ -179,11 +216,23 @@ export class Reader {
     this.discontinuity = false;
     this.stats.framesSent++;
     this.stats.bytesSent += frame.data.byteLength;
+    this.calling = 'write';
     this.sink.write(frame, discontinuity);
     if (this.observer !== undefined && --this.sampleCountdown === 0) {
       this.sampleCountdown = SEND_SAMPLE_EVERY;
       this.observer(this, frame);
     }
+  }
+
+  /**
+   * The sink threw: this reader stops at once (no further sink calls, so a
+   * sink that throws on every frame is reported once) and the path ends it.
+   */
+  private fault(method: SinkMethod, error: unknown): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearQueue();
+    this.onSinkFault?.(this, method, error);
   }
 
   /** The queue is full: the incoming frame and everything queued go, and video restarts at a keyframe. */

@@ -23,6 +23,8 @@ export interface WsViewer {
 export interface ViewerFactoryArgs {
   ws: WebSocket;
   socket: Duplex;
+  /** Sinks without their own flow control consult it in `writable()`, so pings never wait behind much media. */
+  pacer: PingPacer;
   req: IncomingMessage;
   path: Path;
   remoteAddress: string;
@@ -41,17 +43,136 @@ export interface WsEndpointOptions<V extends WsViewer> {
   describe?(viewer: V): SessionInfo['extra'];
 }
 
+/** A keep-alive ping the client has not answered yet (nor sent anything since). */
+interface UnansweredPing {
+  readonly sentAt: number;
+  /** Socket byte count just past the ping frame: once that much has left our buffers, the ping is on its way. */
+  readonly position: number;
+  /** When the ping was seen leaving our buffers; until then the client cannot have answered it. */
+  flushedAt: number | undefined;
+}
+
 /** What the endpoint keeps per viewer beyond the viewer itself. */
 interface Tracked {
   readonly socket: Duplex;
   readonly path: Path;
   readonly query: string;
-  /** performance.now() of the last time the socket's unsent data shrank or was empty. */
+  /** performance.now() of the last time bytes left the socket's buffer, or it was empty. */
   progressAt: number;
-  unsent: number;
+  /** Bytes the socket has handed to the kernel, at the last visit. */
+  flushed: number;
+  /** socket.bytesRead at the last visit: any inbound byte, even of an unfinished frame, is a sign of life. */
+  bytesRead: number;
+  inboundAt: number;
+  readonly pacer: PingPacer;
+  ping: UnansweredPing | undefined;
+  statsAt: number;
 }
 
-const TICK_MS = 2000;
+/** What may be in flight before the first answered ping tells how fast the client reads. */
+const INITIAL_WINDOW = 256 * 1024;
+const MIN_WINDOW = 64 * 1024;
+const MAX_OUTSTANDING_PINGS = 32;
+
+/**
+ * Keep-alive pings double as acknowledgements: a pong for the ping at byte
+ * N says the client has read N bytes (TCP delivers in order, and browsers
+ * answer pings by themselves). Bytes sent past the last answered ping are
+ * held to what the client reads in half a read timeout, so a ping never
+ * waits long behind media, however slowly the client reads and however much
+ * the kernels' socket buffers would take. Frames beyond that wait in the
+ * reader's bounded queue (which drops whole GOPs), where pings do not.
+ */
+export class PingPacer {
+  /** Called when an answered ping lets media flow again. */
+  onOpen: (() => void) | undefined;
+  private seq = 0;
+  private readonly outstanding: Array<{ seq: number; position: number }> = [];
+  private ackedPosition = 0;
+  private ackedAt = performance.now();
+  /** Bytes per ms the client read between answered pings (smoothed); 0 until measured. */
+  private rate = 0;
+  private window = INITIAL_WINDOW;
+  private blocked = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Duplex,
+    private readonly readTimeoutMs: () => number,
+  ) {
+    ws.on('pong', (data: Buffer) => this.onPong(data));
+  }
+
+  /** True while less than the window is unacknowledged. */
+  open(): boolean {
+    if (this.written() - this.ackedPosition < this.window) return true;
+    if (!this.blocked) {
+      this.blocked = true;
+      // Ask at once rather than at the next keep-alive: a fast client's answer opens the window within a round trip.
+      this.ping();
+    }
+    return false;
+  }
+
+  ping(): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    const payload = Buffer.allocUnsafe(4);
+    payload.writeUInt32BE(this.seq);
+    this.ws.ping(payload);
+    this.outstanding.push({ seq: this.seq, position: this.written() });
+    this.seq = (this.seq + 1) >>> 0;
+    if (this.outstanding.length > MAX_OUTSTANDING_PINGS) this.outstanding.shift();
+  }
+
+  /**
+   * By when the client should have read up to byte `position`, counted from its
+   * last answer, if it reads at a quarter of the rate it showed so far: a reader
+   * that suddenly slows down (a throttled link, a busy tab) finds its window
+   * sized for the old rate, and must not be taken for dead while it drains it.
+   * -Infinity before any rate is known.
+   */
+  readBy(position: number): number {
+    return this.rate > 0 ? this.ackedAt + (4 * Math.max(0, position - this.ackedPosition)) / this.rate : -Infinity;
+  }
+
+  private written(): number {
+    return (this.socket as { bytesWritten?: number }).bytesWritten ?? 0;
+  }
+
+  private onPong(data: Buffer): void {
+    if (data.length !== 4) return;
+    const seq = data.readUInt32BE(0);
+    const i = this.outstanding.findIndex((p) => p.seq === seq);
+    if (i < 0) return;
+    const { position } = this.outstanding[i]!;
+    this.outstanding.splice(0, i + 1);
+    const now = performance.now();
+    const bytes = position - this.ackedPosition;
+    const ms = now - this.ackedAt;
+    this.ackedPosition = position;
+    this.ackedAt = now;
+    if (bytes > 0 && ms > 0) {
+      const sample = bytes / ms;
+      this.rate = this.rate === 0 ? sample : (this.rate + sample) / 2;
+      this.window = Math.max(MIN_WINDOW, (this.rate * this.readTimeoutMs()) / 2);
+    }
+    if (this.blocked && this.written() - this.ackedPosition < this.window) {
+      this.blocked = false;
+      this.onOpen?.();
+    }
+  }
+}
+
+/** How often each viewer gets stats and a ping, and has its timeouts checked (at most: see `visitPeriod`). */
+const VISIT_MS = 2000;
+/** The endpoint's timer; each firing visits the slice of viewers that is due, so no pass stalls the event loop. */
+const SLICE_MS = 250;
+
+/** Bytes the socket has handed on (to the kernel, or to TLS): its unsent data left the buffer. */
+function flushedBytes(socket: Duplex): number {
+  const s = socket as Duplex & { bytesWritten?: number };
+  return (s.bytesWritten ?? 0) - s.writableLength;
+}
 
 /**
  * The part every WebSocket transport shares: resolve the path, authorize,
@@ -63,9 +184,12 @@ export class WsReaderEndpoint<V extends WsViewer> {
   readonly viewers = new Set<V>();
   private readonly tracked = new Map<V, Tracked>();
   private readonly timer: NodeJS.Timeout;
+  /** Where the rounds of visits stand; a Set iterator survives additions and deletions. */
+  private round: Iterator<V> | undefined;
+  private roundStartedAt = 0;
 
   constructor(private readonly o: WsEndpointOptions<V>) {
-    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer = setInterval(() => this.tick(), SLICE_MS);
     this.timer.unref();
   }
 
@@ -82,6 +206,9 @@ export class WsReaderEndpoint<V extends WsViewer> {
     // Whatever happens from here (a failed handshake included), the slot goes with the socket.
     if (lease !== undefined) socket.once('close', () => lease.release());
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      // Until the viewer is attached (authorization is asynchronous) nothing else listens: a protocol error from the
+      // client (ws already answers it with a close) would otherwise be an unhandled 'error' that ends the process.
+      ws.on('error', () => undefined);
       const acquired = ctx.paths.acquire(pathName);
       if (!('name' in acquired)) {
         log.info({ path: pathName, remoteAddress, reason: acquired.error }, 'viewer refused');
@@ -161,9 +288,11 @@ export class WsReaderEndpoint<V extends WsViewer> {
       return;
     }
     let attached = false;
+    const pacer = new PingPacer(ws, socket, () => ctx.readTimeoutMs);
     const viewer = this.o.create({
       ws,
       socket,
+      pacer,
       req,
       path,
       remoteAddress,
@@ -182,6 +311,7 @@ export class WsReaderEndpoint<V extends WsViewer> {
     const rawQuery = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?') + 1) : '';
     viewer.reader.query = redactQuery(rawQuery);
     viewer.reader.kick = (reason, code) => viewer.close(code, reason);
+    pacer.onOpen = () => viewer.reader.resume();
     try {
       path.addReader(viewer.reader);
     } catch (err) {
@@ -192,37 +322,93 @@ export class WsReaderEndpoint<V extends WsViewer> {
     }
     attached = true;
     this.viewers.add(viewer);
-    this.tracked.set(viewer, { socket, path, query: viewer.reader.query, progressAt: performance.now(), unsent: 0 });
+    const now = performance.now();
+    const bytesRead = (socket as { bytesRead?: number }).bytesRead ?? 0;
+    this.tracked.set(viewer, { socket, path, query: viewer.reader.query, progressAt: now, flushed: flushedBytes(socket), bytesRead, inboundAt: now, pacer, ping: undefined, statsAt: now });
     lease?.identify(apiTypeOf(this.o.transport), viewer.id);
     this.o.onAttached?.(viewer, path);
     log.info({ path: path.name, remoteAddress, id: viewer.id }, 'viewer connected');
   }
 
+  /**
+   * Each viewer is visited once per `visitPeriod`, spread over the timer's
+   * firings: a pass over a thousand viewers at once blocked the event loop
+   * for tens of milliseconds every 2 s.
+   */
   private tick(): void {
+    const count = this.viewers.size;
+    if (count === 0) return;
     const now = performance.now();
-    const writeTimeout = this.o.ctx.writeTimeoutMs ?? Infinity;
-    for (const viewer of this.viewers) {
-      if (now - viewer.lastSeen > this.o.ctx.readTimeoutMs) {
-        viewer.close(1001, 'read timeout');
-        continue;
+    const period = this.visitPeriod();
+    // A round visits everyone; a slice is this firing's share, so a round takes about one period.
+    let budget = Math.max(1, Math.ceil((count * SLICE_MS) / period));
+    if (this.round === undefined) {
+      // The next round waits for the period to come round: a small endpoint does not visit every firing.
+      if (now - this.roundStartedAt < period - SLICE_MS / 2) return;
+      this.round = this.viewers.values();
+      this.roundStartedAt = now;
+    }
+    while (budget-- > 0) {
+      const next = this.round.next();
+      if (next.done === true) {
+        this.round = undefined;
+        return;
       }
-      // A socket is stuck when its unsent data has not shrunk for writeTimeout;
-      // a slow client that drains, however slowly, is the reader queue's business.
-      const t = this.tracked.get(viewer);
-      if (t !== undefined) {
-        const unsent = t.socket.writableLength;
-        if (unsent === 0 || unsent < t.unsent) t.progressAt = now;
-        t.unsent = unsent;
-        if (now - t.progressAt > writeTimeout) {
-          this.o.log.warn({ path: t.path.name, id: viewer.id, unsent }, 'closing viewer: write timeout');
-          viewer.close(1001, 'write timeout');
-          // Its close frame cannot get through a stuck socket either.
-          t.socket.destroy();
-          continue;
-        }
-      }
+      this.visit(next.value, now);
+    }
+  }
+
+  /** A read timeout shorter than the stats period still gets a few pings in before it fires. */
+  private visitPeriod(): number {
+    return Math.max(SLICE_MS, Math.min(VISIT_MS, this.o.ctx.readTimeoutMs / 4));
+  }
+
+  private visit(viewer: V, now: number): void {
+    const t = this.tracked.get(viewer);
+    if (t === undefined) return;
+    const { socket } = t;
+    const bytesRead = (socket as { bytesRead?: number }).bytesRead ?? 0;
+    if (bytesRead > t.bytesRead) {
+      t.bytesRead = bytesRead;
+      t.inboundAt = now;
+    }
+    const flushed = flushedBytes(socket);
+    const unsent = socket.writableLength;
+    if (unsent === 0 || flushed > t.flushed) t.progressAt = now;
+    t.flushed = flushed;
+
+    const readTimeout = this.o.ctx.readTimeoutMs;
+    const lastSign = Math.max(viewer.lastSeen, t.inboundAt);
+    let ping = t.ping;
+    if (ping !== undefined && lastSign >= ping.sentAt) ping = t.ping = undefined;
+    if (ping !== undefined && ping.flushedAt === undefined && flushed >= ping.position) ping.flushedAt = now;
+    // The client owes an answer only once our oldest unanswered ping can have reached it:
+    // not while it sits in our buffer, nor before the client, reading at the rate its
+    // earlier answers showed, gets through the media ahead of it. A reader that drains
+    // slowly gets pings late, answers them late, and is alive all the same. The rate
+    // could be a lie, so that allowance is capped.
+    const reachedAt = ping === undefined ? -Infinity : Math.max(ping.flushedAt ?? now, Math.min(t.pacer.readBy(ping.position), ping.sentAt + 2 * readTimeout));
+    if (now - Math.max(lastSign, reachedAt) > readTimeout) {
+      viewer.close(1001, 'read timeout');
+      return;
+    }
+    // A socket is stuck when none of its unsent data has left for writeTimeout;
+    // a slow client that drains, however slowly, is the reader queue's business.
+    if (now - t.progressAt > (this.o.ctx.writeTimeoutMs ?? Infinity)) {
+      this.o.log.warn({ path: t.path.name, id: viewer.id, unsent }, 'closing viewer: write timeout');
+      viewer.close(1001, 'write timeout');
+      // Its close frame cannot get through a stuck socket either.
+      socket.destroy();
+      return;
+    }
+    if (now - t.statsAt >= VISIT_MS - SLICE_MS) {
+      t.statsAt = now;
       viewer.sendStats();
-      viewer.ws.ping();
+    }
+    t.pacer.ping();
+    if (t.ping === undefined) {
+      const position = (socket as { bytesWritten?: number }).bytesWritten ?? 0;
+      t.ping = { sentAt: now, position, flushedAt: flushedBytes(socket) >= position ? now : undefined };
     }
   }
 }

@@ -37,7 +37,36 @@ describe('RTWebSocket flows', () => {
     await settle();
     expect(onException).toHaveBeenCalledWith(0, 'not accepted');
     expect(flow.isOpen).toBe(false);
-    expect(() => flow.write(text('more'))).toThrow(/closed/);
+    // A refused write answers an abandoned receipt with the reason; it never throws into the writer.
+    const refused = flow.write(text('more'));
+    const onAbandoned = vi.fn();
+    refused.onAbandoned = onAbandoned;
+    expect(refused.abandoned).toBe(true);
+    expect(refused.messageNumber).toBe(0);
+    expect(refused.error?.message).toMatch(/flow 0 is closed/);
+    await settle();
+    expect(onAbandoned).toHaveBeenCalledTimes(1);
+    expect(flow.bufferLength).toBe(0);
+  });
+
+  it('writes made after a flow exception arrived, before its callback ran, are refused without throwing', async () => {
+    const { conn, wire } = rawPeer();
+    const flow = conn.openFlow(text('x'));
+    await settle();
+    conn.onMessage(encodeMessage({ type: 'data-ack', flowId: 0, deltaByteCount: 0, bufferAdvertisement: 0 }));
+    const queued = flow.write(text('a'));
+    const exceptions: Array<[number | undefined, string | undefined]> = [];
+    flow.onException = (code, description) => exceptions.push([code, description]);
+    conn.onMessage(encodeMessage({ type: 'flow-exception', flowId: 0, reasonCode: 9, description: 'no thanks' }));
+    // The callback is deferred; a writer that does not know yet must not be thrown at.
+    const late = flow.write(text('b'));
+    const child = flow.write(text('c'), { parent: late });
+    expect(exceptions).toEqual([]);
+    expect([queued.abandoned, late.abandoned, child.abandoned]).toEqual([true, true, true]);
+    expect(late.error?.message).toMatch(/closed/);
+    await settle();
+    expect(exceptions).toEqual([[9, 'no thanks']]);
+    expect(wire.take().map((m) => m.type)).toEqual(['flow-open', 'abandon', 'flow-close']);
   });
 
   it('on a flow exception abandons everything queued, then sends abandon and flow close', async () => {
@@ -132,7 +161,7 @@ describe('RTWebSocket flows', () => {
     const flow = a.openFlow(text('x'));
     flow.write(text('last words'));
     flow.close();
-    expect(() => flow.write(text('no'))).toThrow();
+    expect(flow.write(text('no')).error?.message).toMatch(/closed/);
     await settle();
     await settle();
     expect(events).toEqual(['last words', 'complete']);

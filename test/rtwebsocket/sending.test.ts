@@ -310,7 +310,11 @@ describe('RTWebSocket bounds', () => {
     const receipts = Array.from({ length: 5 }, () => flow.write(new Uint8Array(1000)));
     expect(receipts.map((r) => r.abandoned)).toEqual([true, true, false, false, false]);
     expect(flow.bufferLength).toBe(3000);
-    expect(() => flow.write(new Uint8Array(3001))).toThrow(RangeError);
+    const tooBig = flow.write(new Uint8Array(3001));
+    expect(tooBig.abandoned).toBe(true);
+    expect(tooBig.error).toBeInstanceOf(RangeError);
+    // Refused, not queued: what was queued stays.
+    expect(flow.bufferLength).toBe(3000);
   });
 
   it('drops the oldest queued messages past the message limit, placeholders included', async () => {

@@ -148,4 +148,24 @@ describe('RTWebSocket over ws on 127.0.0.1', () => {
     expect(replies[1]).toEqual(new Uint8Array([3, 2, 1]));
     expect(Buffer.compare(replies[0]!, big.slice().reverse())).toBe(0);
   });
+
+  it('the binding ignores text frames, as the reference does: the connection carries on', async () => {
+    const { serverSocket, clientSocket } = await loopbackPair();
+    const server = attachWebSocket(serverSocket);
+    const client = attachWebSocket(clientSocket);
+    const got: string[] = [];
+    server.onRecvFlow = (flow) => {
+      flow.accept();
+      flow.onMessage = (bytes) => got.push(new TextDecoder().decode(bytes));
+    };
+    const flow = client.openFlow(new TextEncoder().encode('x'));
+    flow.write(new TextEncoder().encode('before'));
+    // Not RTWebSocket: a text frame (and one that even looks like a message type).
+    clientSocket.send('\u001d\u0000not a protocol message');
+    flow.write(new TextEncoder().encode('after'));
+    expect(await client.ping()).toBeGreaterThanOrEqual(0);
+    for (let i = 0; i < 100 && got.length < 2; i++) await sleep(10);
+    expect(got).toEqual(['before', 'after']);
+    expect(server.isOpen).toBe(true);
+  });
 });

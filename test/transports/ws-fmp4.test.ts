@@ -9,6 +9,7 @@ import { RtwsFmpViewer } from '../../transports/ws-fmp4/rtws-session.js';
 import type { WsFmp4Transport } from '../../transports/ws-fmp4/server.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { segmentInfo, topLevelBoxes } from '../helpers/mp4.js';
+import { NalClient } from '../helpers/nal-client.js';
 import { RtwsClient } from '../helpers/rtws-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
@@ -129,6 +130,63 @@ describe('ws-fmp4, RTWebSocket variant', () => {
     await c.until(() => c.closed !== undefined, 5000, 'close');
     expect(c.closed).toMatchObject({ code: 1008, reason: 'client flow messages must be JSON objects' });
   });
+
+  it('closes a client that sends a text frame with 1003 (a standard-variant client on the RTWebSocket endpoint), leaving others alone', async () => {
+    pub('live/rttext');
+    const bad = rtws('live/rttext');
+    const good = rtws('live/rttext');
+    await Promise.all([bad.opened, good.opened]);
+    await bad.until(() => bad.video().length > 2, 20_000, 'media');
+    bad.ws.send(JSON.stringify({ type: 'ping', id: 1, t: 0 }));
+    await bad.until(() => bad.closed !== undefined, 5000, 'close');
+    expect(bad.closed).toEqual({ code: 1003, reason: 'text messages are not part of RTWebSocket; JSON control goes on ?protocol=standard' });
+    const n = good.video().length;
+    await good.until(() => good.video().length >= n + 20, 10_000, 'the other viewer keeps playing');
+    expect(good.closed).toBeUndefined();
+    good.close();
+  });
+
+  it('a viewer rejecting its track flows (flow exception) never reaches the publisher or another viewer; its tracks reopen, then it is closed', async () => {
+    const publisher = pub('live/reject');
+    const nal = new NalClient(srv.wsUrl('live/reject'));
+    sockets.push(nal.ws);
+    const c = rtws('live/reject');
+    await Promise.all([c.opened, nal.opened]);
+    await c.until(() => c.video().length >= 10 && c.audio().length >= 10, 20_000, 'media on both flows');
+    await nal.until(() => nal.video.length >= 10, 20_000, 'ws-nal video');
+    const nalFrom = nal.video.length;
+    const flowsOf = (kind: string) => c.tracks.filter((t) => t.meta.kind === kind);
+
+    // A legitimate 0x5e from the viewer: the receive flow's close(code, description).
+    const reject = async (kind: string, round: number) => {
+      flowsOf(kind).at(-1)!.flow.close(7, `${kind} decoder failed`);
+      await c.until(() => flowsOf(kind).length === round + 1 && flowsOf(kind).at(-1)!.messages.length >= 3, 20_000, `${kind} flow reopened`);
+      const reopened = flowsOf(kind).at(-1)!.messages;
+      expect(topLevelBoxes(reopened[0]!.bytes)[0]!.type).toBe('ftyp');
+      // Video on a new flow starts at a keyframe, like any new flow.
+      expect(segmentInfo(reopened[1]!.bytes).firstIsSync).toBe(true);
+    };
+    await reject('audio', 1);
+    await reject('video', 1);
+    await reject('video', 2);
+    expect(c.closed).toBeUndefined();
+    // The fourth rejection is one too many: this viewer is closed with the reason, and only it.
+    flowsOf('audio').at(-1)!.flow.close(7, 'again');
+    await c.until(() => c.closed !== undefined, 10_000, 'close');
+    expect(c.closed).toMatchObject({ code: 1008 });
+    expect(c.closed!.reason).toMatch(/^audio flow rejected \(7: again\), 4 track flows rejected$/);
+
+    // The ws-nal viewer got every frame throughout (no gap in presentation times), and keeps getting them.
+    const nalUpTo = nal.video.length + 60;
+    await nal.until(() => nal.video.length >= nalUpTo, 20_000, '60 more ws-nal frames');
+    const frames = nal.video.slice(nalFrom).sort((x, y) => x.pts - y.pts);
+    for (let i = 1; i < frames.length; i++) expect(frames[i]!.pts - frames[i - 1]!.pts).toBeLessThanOrEqual(34_000);
+    expect(nal.closeInfo).toBeUndefined();
+    // The publisher was never disconnected.
+    expect(publisher.child.exitCode).toBeNull();
+    expect(srv.logs.filter((l) => l.msg === 'closing publisher' || l.msg === 'closing reader: its transport failed')).toEqual([]);
+    nal.close();
+  }, 60_000);
 
   it('keeps a reader throttled to half the bitrate within its budget by abandoning whole GOPs, and it recovers; a fast reader loses nothing', async () => {
     pub('live/throttle', {

@@ -249,8 +249,8 @@ describe('ws-nal transport with real ffmpeg RTMP ingest', () => {
     path.removeReader(reader, 'done');
   });
 
-  it('routes node-media-server logging into the server log instead of the console', () => {
-    expect(srv.logs.some((l) => l.module === 'node-media-server')).toBe(true);
+  it('logs RTMP ingest into the server log, never to the console', () => {
+    expect(srv.logs.some((l) => l.module === 'rtmp' && l.msg === 'publisher connected')).toBe(true);
     expect(consoleLog).not.toHaveBeenCalled();
   });
 });

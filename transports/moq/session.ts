@@ -75,6 +75,7 @@ const REFUSED_STREAM_TYPES = new Set<number>([StreamType.Session, StreamType.Fet
 const KICK_CODES: Record<KickCode, number> = {
   1001: MoqErrorCode.GoingAway,
   1008: MoqErrorCode.Unauthorized,
+  1011: MoqErrorCode.Internal,
   1013: MoqErrorCode.NotFound,
   4404: MoqErrorCode.NotFound,
 };

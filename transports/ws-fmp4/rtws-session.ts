@@ -8,18 +8,35 @@ import { SegmentBatcher, segmentsFor, type StreamSegments } from './segments.js'
 export const BUDGET_MS = 1000;
 /** A safety cap on what one track flow may queue, beyond the deadlines. */
 const FLOW_QUEUE_LIMIT = 4 * 1024 * 1024;
+/**
+ * Track flows a viewer may reject (flow exception) in one session and have
+ * reopened; the next rejection closes the session (docs/protocols/ws-fmp4.md).
+ */
+export const TRACK_REOPEN_LIMIT = 3;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const json = (value: unknown) => encoder.encode(JSON.stringify(value));
 
+type TrackKind = 'video' | 'audio';
+
+interface TrackOpening {
+  meta: Record<string, unknown>;
+  priority: number;
+  init: Uint8Array;
+}
+
 interface TrackFlows {
   segments: StreamSegments;
   video?: SendFlow;
   audio?: SendFlow;
+  /** How each track's flow is opened, to open it again after the viewer rejected it. */
+  opening: Partial<Record<TrackKind, TrackOpening>>;
   batcher?: SegmentBatcher;
   /** Receipt of the last video segment: the parent of the next one until a keyframe. */
   lastVideo?: WriteReceipt;
+  /** The video flow was reopened: a new flow starts at a keyframe, like any other. */
+  videoNeedsKey?: boolean;
 }
 
 /**
@@ -33,6 +50,8 @@ export class RtwsFmpViewer extends FmpViewerBase implements ReaderSink {
   private readonly control: SendFlow;
   private tracks: TrackFlows | undefined;
   abandoned = 0;
+  /** Track flows this viewer rejected so far. */
+  rejections = 0;
 
   constructor(o: FmpViewerOptions) {
     super(o, 'rtwebsocket');
@@ -52,7 +71,9 @@ export class RtwsFmpViewer extends FmpViewerBase implements ReaderSink {
     ws.on('message', (data: Buffer, isBinary) => {
       this.touch();
       if (!isBinary) {
-        this.close(1003, 'text messages are not part of RTWebSocket');
+        // RTWebSocket is binary messages only; a text frame here is a client of the other variant
+        // (or none at all), which learns more from this close than from being ignored.
+        this.close(1003, 'text messages are not part of RTWebSocket; JSON control goes on ?protocol=standard');
         return;
       }
       this.conn.onMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
@@ -73,7 +94,17 @@ export class RtwsFmpViewer extends FmpViewerBase implements ReaderSink {
     const t = this.tracks;
     if (t === undefined) return;
     const flow = frame.kind === 'video' ? t.video : t.audio;
-    if (flow === undefined) return;
+    // Rejected by the viewer, its replacement not open yet (the exception callback is a microtask away).
+    if (flow === undefined || !flow.isOpen) return;
+    if (frame.kind === 'video' && t.videoNeedsKey) {
+      if (!frame.key) return;
+      t.videoNeedsKey = false;
+      if (t.batcher) {
+        // What the batcher hands back now predates the new flow: the flow starts with this keyframe.
+        t.batcher.push(frame);
+        return;
+      }
+    }
     const bytes = t.batcher ? t.batcher.push(frame) : t.segments.segment(frame);
     if (bytes === undefined) return;
     const receipt = flow.write(bytes, { startWithin: BUDGET_MS / 2, finishWithin: BUDGET_MS });
@@ -88,22 +119,26 @@ export class RtwsFmpViewer extends FmpViewerBase implements ReaderSink {
 
   describe(desc: StreamDescription): void {
     this.closeTracks();
+    // The connection may be gone a microtask before this viewer hears of it.
+    if (this.isClosed || !this.conn.isOpen) return;
     const segments = segmentsFor(desc);
     this.sendControl(this.initMessage(desc));
-    const t: TrackFlows = { segments };
+    const t: TrackFlows = { segments, opening: {} };
     if (desc.audio && segments.audioInit) {
-      t.audio = this.openTrack(
-        { polycast: 'track', kind: 'audio', codec: desc.audio.codecString, mime: segments.audioMime, sampleRate: desc.audio.sampleRate, channels: desc.audio.channels },
-        Priority.IMMEDIATE,
-        segments.audioInit,
-      );
+      t.opening.audio = {
+        meta: { polycast: 'track', kind: 'audio', codec: desc.audio.codecString, mime: segments.audioMime, sampleRate: desc.audio.sampleRate, channels: desc.audio.channels },
+        priority: Priority.IMMEDIATE,
+        init: segments.audioInit,
+      };
+      t.audio = this.openTrack(t, 'audio');
     }
     if (desc.video && segments.videoInit) {
-      t.video = this.openTrack(
-        { polycast: 'track', kind: 'video', codec: desc.video.codecString, mime: segments.videoMime, width: desc.video.width, height: desc.video.height },
-        Priority.PRIORITY,
-        segments.videoInit,
-      );
+      t.opening.video = {
+        meta: { polycast: 'track', kind: 'video', codec: desc.video.codecString, mime: segments.videoMime, width: desc.video.width, height: desc.video.height },
+        priority: Priority.PRIORITY,
+        init: segments.videoInit,
+      };
+      t.video = this.openTrack(t, 'video');
     }
     if (this.o.segmentSize > 1) t.batcher = new SegmentBatcher(desc, this.o.segmentSize);
     this.tracks = t;
@@ -128,12 +163,39 @@ export class RtwsFmpViewer extends FmpViewerBase implements ReaderSink {
     if (this.conn.isOpen) this.conn.close();
   }
 
-  private openTrack(meta: Record<string, unknown>, priority: number, init: Uint8Array): SendFlow {
+  private openTrack(t: TrackFlows, kind: TrackKind): SendFlow {
+    const { meta, priority, init } = t.opening[kind]!;
     const flow = this.conn.openFlow(json(meta), { priority, maxQueuedBytes: FLOW_QUEUE_LIMIT });
-    flow.onException = () => undefined;
+    flow.onException = (code, description) => this.trackRejected(t, kind, flow, code, description);
     // The init segment must arrive: no deadline.
     flow.write(init);
     return flow;
+  }
+
+  /**
+   * The viewer rejected a track flow (flow exception). The flow has already
+   * stopped taking writes and abandoned what it queued. A new flow means a
+   * new initialization segment in this mapping, so the track is reopened on
+   * a fresh flow, video from its next keyframe: a player whose SourceBuffer
+   * failed starts that track over. A viewer that keeps rejecting is closed.
+   */
+  private trackRejected(t: TrackFlows, kind: TrackKind, flow: SendFlow, code: number | undefined, description: string | undefined): void {
+    // Without a reason the connection closed under the flow; a flow of an old configuration no longer matters.
+    if (this.isClosed || !this.conn.isOpen || this.tracks !== t || t[kind] !== flow) return;
+    const why = `${kind} flow rejected${code !== undefined ? ` (${code}${description ? `: ${description}` : ''})` : ''}`;
+    this.rejections++;
+    if (this.rejections > TRACK_REOPEN_LIMIT) {
+      this.o.log.warn({ path: this.o.path.name, remoteAddress: this.o.remoteAddress, id: this.id, reason: why }, 'closing viewer: it keeps rejecting track flows');
+      this.close(1008, `${why}, ${this.rejections} track flows rejected`);
+      return;
+    }
+    this.o.log.info({ path: this.o.path.name, remoteAddress: this.o.remoteAddress, id: this.id, reason: why }, 'reopening a track flow the viewer rejected');
+    // The rejected flow sends its own abandon and flow close; only its replacement is ours to open.
+    t[kind] = this.openTrack(t, kind);
+    if (kind === 'video') {
+      t.lastVideo = undefined;
+      t.videoNeedsKey = true;
+    }
   }
 
   private closeTracks(): void {

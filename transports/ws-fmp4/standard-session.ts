@@ -21,6 +21,7 @@ export class StandardFmpViewer extends FmpViewerBase implements ReaderSink {
   constructor(
     o: FmpViewerOptions,
     private readonly socket: Duplex,
+    private readonly pacer: { open(): boolean },
   ) {
     super(o, 'standard');
     this.reader = new Reader({ id: this.id, protocol: 'ws-fmp4', remoteAddress: o.remoteAddress }, this, o.queueSize);
@@ -34,7 +35,7 @@ export class StandardFmpViewer extends FmpViewerBase implements ReaderSink {
   }
 
   writable(): boolean {
-    return !this.isClosed && this.socket.writableLength < SOCKET_HIGH_WATER;
+    return !this.isClosed && this.socket.writableLength < SOCKET_HIGH_WATER && this.pacer.open();
   }
 
   write(frame: Frame): void {

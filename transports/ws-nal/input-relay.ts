@@ -25,6 +25,8 @@ export class InputRelay {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pathName: string): void {
     const remoteAddress = remoteAddressOf(req);
     this.wss.handleUpgrade(req, socket, head, async (ws) => {
+      // From the first moment: a protocol error while authorization is pending would otherwise end the process.
+      ws.on('error', () => ws.terminate());
       const acquired = this.ctx.paths.acquire(pathName);
       if (!('name' in acquired)) {
         ws.close(4404, `no such path: ${acquired.error}`.slice(0, 120));
@@ -65,7 +67,6 @@ export class InputRelay {
         if (set.size === 0) this.sinks.delete(pathName);
         this.log.info({ path: pathName, remoteAddress }, 'input subscriber disconnected');
       });
-      ws.on('error', () => ws.terminate());
     });
   }
 

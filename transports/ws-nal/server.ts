@@ -21,11 +21,12 @@ export class WsNalTransport implements Transport {
       transport: this.name,
       ctx,
       log,
-      create: ({ ws, socket, path, remoteAddress, onClose }) =>
+      create: ({ ws, socket, pacer, path, remoteAddress, onClose }) =>
         new Viewer({
           path,
           ws,
           socket,
+          pacer,
           remoteAddress,
           queueSize: ctx.writeQueueSize,
           serverName: ctx.serverName,

@@ -16,6 +16,8 @@ export interface ViewerOptions {
   path: Path;
   ws: WebSocket;
   socket: Duplex;
+  /** Holds media back while too much of it is unacknowledged by the client's pongs. */
+  pacer: { open(): boolean };
   remoteAddress: string;
   queueSize: number;
   serverName: string;
@@ -52,7 +54,7 @@ export class Viewer implements ReaderSink {
   // ReaderSink
 
   writable(): boolean {
-    return !this.closed && this.o.socket.writableLength < SOCKET_HIGH_WATER;
+    return !this.closed && this.o.socket.writableLength < SOCKET_HIGH_WATER && this.o.pacer.open();
   }
 
   write(frame: Frame, discontinuity: boolean): void {

@@ -24,8 +24,14 @@ export interface ReceiptHost {
 type State = 'queued' | 'started' | 'sent' | 'acknowledged' | 'abandoned';
 
 export class WriteReceipt {
-  /** Ordinal of the message on its flow, from 1; the receiver sees the same number. */
+  /** Ordinal of the message on its flow, from 1; the receiver sees the same number. 0 for a refused write. */
   readonly messageNumber: number;
+  /**
+   * Why `write` refused the message (the flow was closed or rejected, or the
+   * message exceeds the flow's queue): it was never queued, and the receipt
+   * is abandoned from the start. Undefined for a message that was queued.
+   */
+  error: Error | undefined;
   /** When the message was written, on the connection's clock (ms). */
   readonly createdAt: number;
 
@@ -150,6 +156,18 @@ export class WriteReceipt {
       receipt.#host.receiptAbandoned(receipt);
       receipt.#host.defer(() => receipt.onAbandoned?.(receipt));
     }
+  }
+
+  /**
+   * @internal A write that never became a message: abandoned at once, without
+   * touching the flow's queue. Writers learn of it as of any abandonment (and
+   * from `error`), so a refused write cannot throw into, say, a stream fan-out.
+   */
+  _refuse(error: Error): void {
+    this.error = error;
+    this._bytes = null;
+    this.#state = 'abandoned';
+    this.#host.defer(() => this.onAbandoned?.(this));
   }
 
   /** @internal Abandons this message if it, or an unfinished ancestor, missed a deadline. */

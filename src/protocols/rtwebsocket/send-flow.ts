@@ -182,11 +182,17 @@ export class SendFlow {
   /**
    * Queues `bytes` as one message. The flow keeps a reference rather than a
    * copy: do not modify `bytes` until the receipt reports sent or abandoned.
+   *
+   * Never throws. On a flow that is closed (locally, by the peer's flow
+   * exception, or with the connection) or for a message larger than
+   * `maxQueuedBytes`, the answer is a receipt already abandoned, with
+   * `error` saying why: the reference implementations throw here, but a
+   * peer can close a flow at any moment, so a writer cannot check first.
    */
   write(bytes: Uint8Array, options: WriteOptions = {}): WriteReceipt {
-    if (!this.isOpen) throw new Error(`RTWebSocket flow ${this.id} is closed`);
+    if (!this.isOpen) return this.#refuse(bytes, new Error(`RTWebSocket flow ${this.id} is closed`));
     if (bytes.length > this.maxQueuedBytes) {
-      throw new RangeError(`message of ${bytes.length} bytes exceeds the flow's ${this.maxQueuedBytes}-byte queue`);
+      return this.#refuse(bytes, new RangeError(`message of ${bytes.length} bytes exceeds the flow's ${this.maxQueuedBytes}-byte queue`));
     }
     const receipt = new WriteReceipt(
       this.#receiptHost,
@@ -202,6 +208,12 @@ export class SendFlow {
     if (this.#queuedBytes >= this.sndbuf) this.#wantWritable = true;
     this.#host.queueTransmission(this);
     if (receipt._hasDeadline()) this.#host.armDeadlineCheck();
+    return receipt;
+  }
+
+  #refuse(bytes: Uint8Array, error: Error): WriteReceipt {
+    const receipt = new WriteReceipt(this.#receiptHost, 0, bytes, Infinity, Infinity);
+    receipt._refuse(error);
     return receipt;
   }
 
