@@ -61,6 +61,13 @@ export class WebTransportListener {
     this.server = server;
     try {
       const addr = await server.listen();
+      // Less than asked (Linux reports double what it grants) means net.core.rmem_max capped it.
+      if (server.receiveBufferSize < server.requestedReceiveBufferSize) {
+        this.o.log.warn(
+          { granted: server.receiveBufferSize, asked: server.requestedReceiveBufferSize },
+          'WebTransport: UDP receive buffer smaller than asked; a burst of handshakes may lose packets (raise net.core.rmem_max)',
+        );
+      }
       return { port: addr.port };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;

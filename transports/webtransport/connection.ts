@@ -72,8 +72,11 @@ export interface ConnectionOwner {
   readonly onRequest: RequestHandler;
   readonly maxSessionsPerConnection: number;
   readonly keepAliveMs: number;
+  readonly handshakeTimeoutMs: number;
   readonly packets: PacketSlab;
   connectionClosed(c: Http3Connection): void;
+  /** The QUIC handshake completed, or (false) was given up on. Called at most once. */
+  handshakeDone(c: Http3Connection, completed: boolean): void;
   sessionOpened(s: WebTransportSession): void;
   connectionError(c: Http3Connection, e: Error): void;
 }
@@ -112,8 +115,15 @@ const REQUEST_FRAMES = new Set<number>([
   FrameType.MAX_PUSH_ID,
 ]);
 const SESSION_CAPSULES = new Set<number>([CapsuleType.CLOSE_WEBTRANSPORT_SESSION, CapsuleType.DRAIN_WEBTRANSPORT_SESSION]);
-/** WebTransport streams naming a session whose CONNECT is still being decided are held, up to this many per connection. */
+/** WebTransport streams naming a session whose CONNECT is still being decided are held, up to this many per connection… */
 const MAX_PENDING_STREAMS = 32;
+/**
+ * …with at most this many of their bytes, in all, per connection. Held bytes
+ * are read out of quiche (left there, they would count against a 16 MiB
+ * connection window that a client could fill before anyone accepted it); a
+ * stream that would go past the budget is refused with WT_BUFFERED_STREAM_REJECTED.
+ */
+const MAX_PENDING_BYTES = 64 * 1024;
 
 interface StreamHandler {
   onData(chunk: Uint8Array): void;
@@ -122,6 +132,15 @@ interface StreamHandler {
   /** The consumer is full: leave bytes in quiche. */
   readonly paused?: boolean;
 }
+
+/** Bytes taken from quiche per stream read. */
+const READ_CHUNK = 64 * 1024;
+/**
+ * A stream's first bytes are held until its type (and session id) varints
+ * are complete: at most 16 bytes of them, but they arrive with whatever else
+ * the same read returned, so the bound is one read plus that.
+ */
+const PRELUDE_BUFFER = READ_CHUNK + 16;
 
 /** Stands in for a stream we stopped reading, so late bytes are dropped instead of parsed as a new stream. */
 const SINK: StreamHandler = { onData: () => {}, onFin: () => {}, onReset: () => {} };
@@ -148,6 +167,7 @@ export class Http3Connection implements SessionHost {
   private timer: NodeJS.Timeout | undefined;
   private timerDeadline = Infinity;
   private keepAlive: NodeJS.Timeout | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
   private flushQueued = false;
   /** Capsule bytes for CONNECT streams waiting for connection-level credit. */
   private readonly connectBacklog: Array<{ id: number; data: Uint8Array; fin: boolean }> = [];
@@ -160,6 +180,7 @@ export class Http3Connection implements SessionHost {
   /** CONNECT streams whose decision is pending, with the WebTransport streams that arrived for them meanwhile. */
   private readonly pendingSessions = new Map<number, Array<() => void>>();
   private pendingStreamCount = 0;
+  private pendingBytes = 0;
   /** CONNECT streams the client reset while the application was deciding. */
   private readonly cancelledRequests = new Set<number>();
   private readonly creditWaiters: { uni: Array<() => void>; bidi: Array<() => void> } = { uni: [], bidi: [] };
@@ -170,13 +191,29 @@ export class Http3Connection implements SessionHost {
   private peerEncoder = false;
   private peerDecoder = false;
   private peerSettings: ReadonlyMap<number, number> | undefined;
-  private readonly readBuf = Buffer.allocUnsafe(64 * 1024);
+  private readonly readBuf = Buffer.allocUnsafe(READ_CHUNK);
 
   constructor(
     readonly conn: Connection,
     readonly remote: Host,
     private readonly owner: ConnectionOwner,
-  ) {}
+  ) {
+    // quiche would keep a half-open handshake for the whole idle timeout; a
+    // client that has not finished by now has given up (Chromium does at 10 s).
+    this.handshakeTimer = setTimeout(() => {
+      this.handshakeTimer = undefined;
+      if (this.established || this.finalized) return;
+      this.owner.handshakeDone(this, false);
+      try {
+        this.conn.close(false, 0, Buffer.from('handshake timed out'));
+      } catch {
+        // Already closing.
+      }
+      this.flush();
+      this.finalize();
+    }, owner.handshakeTimeoutMs);
+    this.handshakeTimer.unref();
+  }
 
   get isClosed(): boolean {
     return this.finalized;
@@ -212,6 +249,8 @@ export class Http3Connection implements SessionHost {
   private afterInput(): void {
     if (!this.established && this.conn.isEstablished()) {
       this.established = true;
+      clearTimeout(this.handshakeTimer);
+      this.owner.handshakeDone(this, true);
       this.openControlStream();
       if (this.owner.keepAliveMs > 0) {
         // Browsers time out idle QUIC connections; a PING now and then keeps a quiet session (no media yet) alive.
@@ -331,6 +370,7 @@ export class Http3Connection implements SessionHost {
     this.finalized = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
+    clearTimeout(this.handshakeTimer);
     if (this.connectBacklogTimer !== undefined) clearTimeout(this.connectBacklogTimer);
     const peer = this.conn.peerError();
     const why = peer ? `connection closed by peer (code ${peer.errorCode})` : 'connection closed';
@@ -604,7 +644,8 @@ export class Http3Connection implements SessionHost {
   }
 
   private uniPrelude(id: number): StreamHandler {
-    const buf = new StreamBuffer(64);
+    // Sized for one whole read: the chunk that completes the stream type may carry the stream's first data too.
+    const buf = new StreamBuffer(PRELUDE_BUFFER);
     const prelude: StreamHandler = {
       onData: (chunk) => {
         buf.push(chunk);
@@ -712,7 +753,7 @@ export class Http3Connection implements SessionHost {
   }
 
   private bidiPrelude(id: number): StreamHandler {
-    const buf = new StreamBuffer(MAX_FIELD_SECTION + 64);
+    const buf = new StreamBuffer(PRELUDE_BUFFER);
     return {
       onData: (chunk) => {
         buf.push(chunk);
@@ -737,35 +778,71 @@ export class Http3Connection implements SessionHost {
   }
 
   private attachWebTransportStream(id: number, sessionId: number, kind: 'uni' | 'bidi', initial: Uint8Array): void {
-    const attach = (): void => {
+    /** `held`: what the stream did while its session was pending (more bytes, its FIN or reset). */
+    const attach = (held?: { chunks: Uint8Array[]; end?: 'fin' | number }): void => {
       const session = this.sessions.get(sessionId);
       if (session === undefined || session.isClosed) {
-        this.refuseStream(id, kind);
+        if (held?.end === undefined) this.refuseStream(id, kind);
         return;
       }
+      let side: ReceiveSide;
       if (kind === 'uni') {
         const stream = new WebTransportReceiveStream(id, this);
-        this.handlers.set(id, this.receiveHandler(stream.side, session, id));
-        if (initial.length > 0) stream.side.push(initial);
+        side = stream.side;
+        this.handlers.set(id, this.receiveHandler(side, session, id));
+        if (initial.length > 0) side.push(initial);
+        for (const c of held?.chunks ?? []) side.push(c);
         session.deliverUni(stream);
       } else {
         const stream = new WebTransportBidiStream(id, this, undefined, undefined);
-        this.handlers.set(id, this.receiveHandler(stream.side, session, id));
-        if (initial.length > 0) stream.side.push(initial);
+        side = stream.side;
+        this.handlers.set(id, this.receiveHandler(side, session, id));
+        if (initial.length > 0) side.push(initial);
+        for (const c of held?.chunks ?? []) side.push(c);
         session.deliverBidi(stream);
         this.forgetBidiWhenDone(session, stream);
       }
+      if (held?.end !== undefined) {
+        const handler = this.handlers.get(id)!;
+        this.handlers.delete(id);
+        if (held.end === 'fin') handler.onFin();
+        else handler.onReset(held.end);
+      }
     };
     const pending = this.pendingSessions.get(sessionId);
-    if (pending !== undefined && this.pendingStreamCount < MAX_PENDING_STREAMS) {
+    if (pending !== undefined && this.pendingStreamCount < MAX_PENDING_STREAMS && this.pendingBytes + initial.length <= MAX_PENDING_BYTES) {
       this.pendingStreamCount++;
-      // Keep the bytes in quiche until the decision: a handler that is always paused.
-      this.handlers.set(id, { onData: () => {}, onFin: () => {}, onReset: () => {}, paused: true });
-      pending.push(() => {
+      this.pendingBytes += initial.length;
+      const held: { chunks: Uint8Array[]; end?: 'fin' | number; refused?: boolean } = { chunks: [] };
+      let heldBytes = initial.length;
+      const release = (): void => {
         this.pendingStreamCount--;
-        this.handlers.delete(id);
-        attach();
-        if (this.handlers.has(id)) this.readStream(id);
+        this.pendingBytes -= heldBytes;
+        heldBytes = 0;
+      };
+      this.handlers.set(id, {
+        onData: (chunk) => {
+          if (held.refused) return;
+          if (this.pendingBytes + chunk.length > MAX_PENDING_BYTES) {
+            held.refused = true;
+            held.chunks = [];
+            release();
+            this.refuseStream(id, kind);
+            return;
+          }
+          this.pendingBytes += chunk.length;
+          heldBytes += chunk.length;
+          held.chunks.push(chunk);
+        },
+        onFin: () => void (held.end = 'fin'),
+        onReset: (code) => void (held.end = code),
+      });
+      pending.push(() => {
+        if (held.refused) return;
+        release();
+        if (held.end === undefined) this.handlers.delete(id);
+        attach(held);
+        if (held.end === undefined && this.handlers.has(id)) this.readStream(id);
       });
       return;
     }

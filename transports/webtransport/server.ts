@@ -3,16 +3,20 @@
  * connection id, and for each an `Http3Connection` that turns extended
  * CONNECT requests into `WebTransportSession`s.
  *
- * New connections are accepted without a stateless Retry: it would cost a
- * round trip per connection, and quiche already caps what an unvalidated
- * address can make us send (three times what it sent, RFC 9000 §8.1).
+ * New connections are accepted without a stateless Retry while few
+ * handshakes are in progress: it would cost a round trip per connection, and
+ * quiche already caps what an unvalidated address can make us send (three
+ * times what it sent, RFC 9000 §8.1). Past `retryAboveHandshakes` a burst is
+ * answered with Retry, so TLS work is only spent on clients that own their
+ * address; past the hard limits a client is refused with CONNECTION_REFUSED
+ * in an Initial it can read, never dropped in silence.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
 import { quiche, Type, CongestionControlAlgorithm } from '@matrixai/quic/native/index.js';
 import type { Config, Host } from '@matrixai/quic/native/types.js';
-import { H3ErrorCode } from '../../src/protocols/http3/index.js';
+import { encodeInitialClose, H3ErrorCode, QuicTransportError } from '../../src/protocols/http3/index.js';
 import {
   Http3Connection,
   newConnectionId,
@@ -22,6 +26,7 @@ import {
   type WebTransportRequest,
   type WebTransportResponse,
 } from './connection.js';
+import { RetryTokens } from './retry-token.js';
 import type { WebTransportSession } from './session.js';
 
 export interface WebTransportServerOptions {
@@ -35,8 +40,22 @@ export interface WebTransportServerOptions {
   readonly key: string;
   /** Decides each extended CONNECT; default accepts everything. */
   readonly onRequest?: RequestHandler;
+  /** Live QUIC connections; past this new ones are refused with CONNECTION_REFUSED. Default 1024. */
   readonly maxConnections?: number;
   readonly maxSessionsPerConnection?: number;
+  /** Handshakes in progress above which new clients must first answer a stateless Retry; default 256. */
+  readonly retryAboveHandshakes?: number;
+  /** Handshakes in progress past which new clients are refused (CONNECTION_REFUSED); default 1024. */
+  readonly maxHandshakes?: number;
+  /** A connection whose QUIC handshake has not completed by then is closed; default 10 s (Chromium gives up at 10 s too). */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * SO_RCVBUF asked for the UDP socket; default 4 MiB. A burst of handshakes
+   * arrives faster than one event loop reads it, and the kernel's default
+   * (about 200 KiB) drops Initials, each costing its client a retransmission
+   * timeout. Linux caps it at `net.core.rmem_max`: see `receiveBufferSize`.
+   */
+  readonly receiveBufferSize?: number;
   /** QUIC idle timeout; default 30 s. */
   readonly idleTimeoutMs?: number;
   /** Interval of PINGs on connections with live sessions; 0 disables. Default 10 s. */
@@ -51,6 +70,17 @@ export interface WebTransportServerOptions {
   readonly initialMaxStreams?: number;
 }
 
+/** What the server did with new connections, for tests and metrics. */
+export interface HandshakeCounters {
+  accepted: number;
+  /** Stateless Retry packets sent. */
+  retries: number;
+  /** Initials refused with CONNECTION_REFUSED (limits) or INVALID_TOKEN. */
+  refused: number;
+  /** Connections closed because their handshake did not complete in time. */
+  handshakeTimeouts: number;
+}
+
 export interface WebTransportServerEvents {
   session: [WebTransportSession];
   /** A connection hit a protocol error or an application callback threw; the connection (only) is closed. */
@@ -62,12 +92,20 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
   readonly onRequest: RequestHandler;
   readonly maxSessionsPerConnection: number;
   readonly keepAliveMs: number;
+  readonly handshakeTimeoutMs: number;
   readonly packets: PacketSlab;
+  readonly counters: HandshakeCounters = { accepted: 0, retries: 0, refused: 0, handshakeTimeouts: 0 };
   private config: Config;
   private readonly payload: number;
   private readonly connections = new Map<string, Http3Connection>();
   private readonly live = new Set<Http3Connection>();
   private readonly maxConnections: number;
+  private readonly retryAboveHandshakes: number;
+  private readonly maxHandshakes: number;
+  /** Connections accepted whose QUIC handshake has not completed yet. */
+  private readonly handshaking = new Set<Http3Connection>();
+  private readonly retryTokens = new RetryTokens();
+  private recvBufferBytes = 0;
   private sock: Socket | undefined;
   private local: Host = { host: '0.0.0.0', port: 0 };
 
@@ -77,6 +115,9 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     this.maxSessionsPerConnection = opts.maxSessionsPerConnection ?? 16;
     this.keepAliveMs = opts.keepAliveMs ?? 10_000;
     this.maxConnections = opts.maxConnections ?? 1024;
+    this.retryAboveHandshakes = opts.retryAboveHandshakes ?? 256;
+    this.maxHandshakes = opts.maxHandshakes ?? 1024;
+    this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
     this.payload = opts.maxUdpPayloadSize ?? 1350;
     this.packets = new PacketSlab(this.payload);
     this.config = buildConfig(opts, this.payload);
@@ -104,6 +145,21 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     return this.live.size;
   }
 
+  /** Connections still in their QUIC handshake. */
+  get handshakeCount(): number {
+    return this.handshaking.size;
+  }
+
+  /** The socket's receive buffer as the kernel granted it (Linux reports twice the bytes asked, for its bookkeeping). */
+  get receiveBufferSize(): number {
+    return this.recvBufferBytes;
+  }
+
+  /** The receive buffer asked for. */
+  get requestedReceiveBufferSize(): number {
+    return this.opts.receiveBufferSize ?? 4 * 1024 * 1024;
+  }
+
   async listen(): Promise<{ host: string; port: number }> {
     if (this.sock !== undefined) throw new Error('already listening');
     const host = this.opts.host ?? '0.0.0.0';
@@ -115,6 +171,12 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
         resolve();
       });
     });
+    try {
+      sock.setRecvBufferSize(this.requestedReceiveBufferSize);
+    } catch {
+      // Refused outright (not merely capped): keep the default; `receiveBufferSize` shows it.
+    }
+    this.recvBufferBytes = sock.getRecvBufferSize();
     // Send errors (e.g. an unreachable peer) concern one connection, whose timers handle loss.
     sock.on('error', () => {});
     sock.on('message', (msg, rinfo) => this.onPacket(msg, rinfo));
@@ -139,6 +201,7 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     this.sock = undefined;
     this.connections.clear();
     this.live.clear();
+    this.handshaking.clear();
     await new Promise<void>((resolve) => sock.close(() => resolve()));
     this.emit('close');
   }
@@ -169,28 +232,71 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
       return;
     }
     // RFC 9000 §14.1: a client Initial is padded to 1200 bytes; smaller ones are dropped unanswered.
-    if (msg.length < 1200 || this.live.size >= this.maxConnections) return;
-    const scid = newConnectionId();
+    if (msg.length < 1200) return;
+    let odcid: Buffer | null = null;
+    if (header.token !== undefined && header.token.length > 0) {
+      odcid = this.retryTokens.verify(header.token, rinfo.address, rinfo.port);
+      // We never send NEW_TOKEN, so any token is from a Retry: a bad one means a forged or stale Retry answer.
+      if (odcid === null) return this.refuse(header, rinfo, QuicTransportError.INVALID_TOKEN, 'invalid or expired retry token');
+    }
+    if (this.live.size >= this.maxConnections) return this.refuse(header, rinfo, QuicTransportError.CONNECTION_REFUSED, 'server full, retry later');
+    if (this.handshaking.size >= this.maxHandshakes) return this.refuse(header, rinfo, QuicTransportError.CONNECTION_REFUSED, 'too many handshakes, retry later');
+    if (odcid === null && this.handshaking.size >= this.retryAboveHandshakes) return this.sendRetry(header, rinfo);
+    // After a Retry the client already uses the connection id we chose there.
+    const scid = odcid === null ? newConnectionId() : Buffer.from(header.dcid);
     let conn;
     try {
-      conn = quiche.Connection.accept(scid, null, this.local, from, this.config);
+      conn = quiche.Connection.accept(scid, odcid, this.local, from, this.config);
     } catch {
       return;
     }
+    this.counters.accepted++;
     const c = new Http3Connection(conn, from, this);
     // The client keeps using its original DCID until it hears from us (a
     // large ClientHello spans several Initials), then switches to ours.
-    for (const id of [key, scid.toString('hex')]) {
+    for (const id of new Set([key, scid.toString('hex')])) {
       this.connections.set(id, c);
       c.ids.push(id);
     }
     this.live.add(c);
+    this.handshaking.add(c);
     c.recv(msg, from);
+  }
+
+  private sendRetry(header: { scid: Uint8Array; dcid: Uint8Array; version: number }, rinfo: RemoteInfo): void {
+    const scid = newConnectionId();
+    const token = this.retryTokens.issue(header.dcid, rinfo.address, rinfo.port);
+    const out = Buffer.allocUnsafe(quiche.MAX_DATAGRAM_SIZE);
+    let n;
+    try {
+      n = quiche.retry(header.scid, header.dcid, scid, token, header.version, out);
+    } catch {
+      return; // Malformed connection ids: nothing to answer.
+    }
+    this.counters.retries++;
+    this.socket.send(out, 0, n, rinfo.port, rinfo.address);
+  }
+
+  private refuse(header: { scid: Uint8Array; dcid: Uint8Array }, rinfo: RemoteInfo, code: number, reason: string): void {
+    let packet;
+    try {
+      packet = encodeInitialClose({ clientDcid: header.dcid, clientScid: header.scid, serverScid: newConnectionId(), errorCode: code, reason });
+    } catch {
+      return;
+    }
+    this.counters.refused++;
+    this.socket.send(packet, rinfo.port, rinfo.address);
   }
 
   connectionClosed(c: Http3Connection): void {
     for (const id of c.ids) if (this.connections.get(id) === c) this.connections.delete(id);
     this.live.delete(c);
+    this.handshaking.delete(c);
+  }
+
+  handshakeDone(c: Http3Connection, completed: boolean): void {
+    this.handshaking.delete(c);
+    if (!completed) this.counters.handshakeTimeouts++;
   }
 
   sessionOpened(s: WebTransportSession): void {

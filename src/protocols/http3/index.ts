@@ -9,3 +9,4 @@ export * from './qpack.js';
 export * from './message.js';
 export * from './capsule.js';
 export * from './webtransport.js';
+export * from './quic-initial.js';
