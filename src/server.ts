@@ -92,6 +92,12 @@ export class Polycast {
     this.connections = new Connections({ max: () => this.current.maxConnections, onConnect: (info) => this.onConnect(info) });
     this.totals = new ReaderTotals(this.paths as PathManager);
     this.paths.on('pathCreated', (path, conf) => this.pathHooks.set(path, this.newPathHooks(path, conf)));
+    // A reader whose transport threw is ended by the path; the stack is worth keeping for the bug report.
+    this.paths.on('pathCreated', (path) =>
+      path.on('readerFailed', (reader, method, err) =>
+        this.log.error({ path: path.name, transport: reader.info.protocol, id: reader.info.id, remoteAddress: reader.info.remoteAddress, method, err }, 'closing reader: its transport failed'),
+      ),
+    );
     this.paths.on('pathRemoved', (path) => {
       this.pathHooks.get(path)?.close();
       this.pathHooks.delete(path);
@@ -105,6 +111,7 @@ export class Polycast {
       publicDir: join(packageRoot(), 'public'),
       paths: this.paths as PathManager,
       log,
+      readTimeoutMs: config.readTimeout,
     });
     const self = this;
     // Getters: a reload's timeouts and queue size apply to the next client.
@@ -314,6 +321,9 @@ export class Polycast {
     for (const warning of configSource(next).warnings) this.log.warn(warning);
     this.auth.update(next);
     this.web.setAllowOrigins(next.webAllowOrigins);
+    this.web.setReadTimeout(next.readTimeout);
+    this.api?.setReadTimeout(next.readTimeout);
+    this.metrics?.setReadTimeout(next.readTimeout);
     this.fmp4Options.defaultProtocol = next.webSocketProtocol;
     this.fmp4Options.segmentSize = next.webSocketSegmentSize;
     for (const key of RESTART_KEYS) {
@@ -394,6 +404,12 @@ export class Polycast {
       get readTimeoutMs() {
         return self.current.readTimeout;
       },
+      get maxMessageSize() {
+        return self.current.rtmpMaxMessageSize;
+      },
+      get maxUnauthenticatedPerIP() {
+        return self.current.rtmpMaxUnauthenticatedPerIP;
+      },
       paths: this.paths as PathManager,
       log: this.log,
       connections: this.connections,
@@ -425,7 +441,7 @@ export class Polycast {
       this.authorizeHttp,
       this.log,
     );
-    const port = (await api.start(config.apiAddress.host, config.apiAddress.port)).port;
+    const port = (await api.start(config.apiAddress.host, config.apiAddress.port, config.readTimeout)).port;
     this.api = api;
     this.log.info({ port }, 'control API listening');
     return port;
@@ -445,7 +461,7 @@ export class Polycast {
       this.authorizeHttp,
       this.log,
     );
-    const port = (await metrics.start(config.metricsAddress.host, config.metricsAddress.port)).port;
+    const port = (await metrics.start(config.metricsAddress.host, config.metricsAddress.port, config.readTimeout)).port;
     this.metrics = metrics;
     for (const path of this.paths.list()) path.setSendObserver(metrics.observe);
     this.paths.on('pathCreated', this.observeNewPath);

@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors.js';
@@ -13,6 +13,8 @@ import { httpAuthorize, type HttpAuthorizer } from './http-auth.js';
 import { paginate, PAGE_QUERY, type PageQuery } from './paginate.js';
 import * as S from './schemas.js';
 import { listenOrExplain } from '../web/listen.js';
+import { errorStatus, loggedPath, logServerError, requireResourceTarget, ServerErrorLog } from '../web/http-errors.js';
+import { applyReadTimeout, httpServerOptions, limitPendingPerIp } from '../web/http-limits.js';
 
 /** What the API reads and changes. */
 export interface ApiSource {
@@ -60,11 +62,19 @@ export class ApiServer {
     private readonly log: Logger,
   ) {}
 
-  async start(host: string, port: number): Promise<AddressInfo> {
+  /** `readTimeoutMs`: how long a connection may take to deliver a request, or sit idle between requests. */
+  async start(host: string, port: number, readTimeoutMs = 10_000): Promise<AddressInfo> {
     const app = this.build();
+    applyReadTimeout(app.server, readTimeoutMs);
+    limitPendingPerIp(app.server, this.log.child({ module: 'api' }), 'API');
     const address = await listenOrExplain(app, 'API', host, port, 'set apiAddress');
     this.app = app;
     return address;
+  }
+
+  /** A reload changed `readTimeout`: applies at once, to connections already waiting too. */
+  setReadTimeout(ms: number): void {
+    if (this.app !== undefined) applyReadTimeout(this.app.server, ms);
   }
 
   async stop(): Promise<void> {
@@ -77,18 +87,20 @@ export class ApiServer {
   build(): FastifyInstance {
     const app = Fastify({
       loggerInstance: this.log.child({ module: 'api' }) as unknown as FastifyBaseLogger,
-      logController: new LogController({ disableRequestLogging: true }),
+      logController: new ServerErrorLog(),
       routerOptions: { maxParamLength: 1024 },
       bodyLimit: 1024 * 1024,
+      http: httpServerOptions(),
     });
     const s = this.source;
+    requireResourceTarget(app);
     app.addHook('onRequest', httpAuthorize(this.authorize, 'api'));
-    app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
-      const status = err instanceof ApiError ? err.status : err instanceof ConfigError ? 400 : (err.statusCode ?? 500);
-      if (status >= 500) this.log.error({ err }, 'API request failed');
+    app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
+      const status = err instanceof ApiError ? err.status : err instanceof ConfigError ? 400 : errorStatus(err);
+      if (status >= 500) logServerError(req, status, err);
       return sendError(reply, status, err.message);
     });
-    app.setNotFoundHandler((req, reply) => sendError(reply, 404, `no such route: ${req.method} ${req.url.replace(/\?.*/, '')}`));
+    app.setNotFoundHandler((req, reply) => sendError(reply, 404, `no such route: ${req.method} ${loggedPath(req.url)}`));
 
     app.get('/v3/info', { schema: { response: S.replies(S.INFO) } }, () => ({ version: s.version, started: s.started.toISOString() }));
 

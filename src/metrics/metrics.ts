@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -13,6 +13,8 @@ import type { Frame } from '../stream/types.js';
 import type { Transport } from '../transport.js';
 import type { ReaderTotals } from './totals.js';
 import { listenOrExplain } from '../web/listen.js';
+import { answerErrors, requireResourceTarget, ServerErrorLog } from '../web/http-errors.js';
+import { applyReadTimeout, httpServerOptions, limitPendingPerIp } from '../web/http-limits.js';
 
 /** What the metrics are read from, at scrape time. */
 export interface MetricsSource {
@@ -241,17 +243,29 @@ export class MetricsServer {
     this.latency.observe({ transport: reader.info.protocol }, Math.max(0, wallClockMs() - frame.receivedAt) / 1000);
   };
 
-  async start(host: string, port: number): Promise<AddressInfo> {
+  /** `readTimeoutMs`: how long a connection may take to deliver a request, or sit idle between requests. */
+  async start(host: string, port: number, readTimeoutMs = 10_000): Promise<AddressInfo> {
+    const log = this.log.child({ module: 'metrics' });
     const app = Fastify({
-      loggerInstance: this.log.child({ module: 'metrics' }) as unknown as FastifyBaseLogger,
-      logController: new LogController({ disableRequestLogging: true }),
+      loggerInstance: log as unknown as FastifyBaseLogger,
+      logController: new ServerErrorLog(),
+      http: httpServerOptions(),
     });
+    applyReadTimeout(app.server, readTimeoutMs);
+    limitPendingPerIp(app.server, log, 'metrics');
+    requireResourceTarget(app);
+    answerErrors(app);
     app.addHook('onRequest', httpAuthorize(this.authorize, 'metrics'));
     app.get('/metrics', async (_req, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
     app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found; metrics are at /metrics' }));
     const address = await listenOrExplain(app, 'metrics', host, port, 'set metricsAddress');
     this.app = app;
     return address;
+  }
+
+  /** A reload changed `readTimeout`: applies at once, to connections already waiting too. */
+  setReadTimeout(ms: number): void {
+    if (this.app !== undefined) applyReadTimeout(this.app.server, ms);
   }
 
   async stop(): Promise<void> {

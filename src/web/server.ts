@@ -1,13 +1,16 @@
 import fastifyStatic from '@fastify/static';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Logger } from 'pino';
+import { validatePathName } from '../config/paths.js';
 import type { PathManager } from '../stream/path-manager.js';
 import type { HttpRoute, UpgradeRoute } from '../transport.js';
 import { originAllowed } from './origin.js';
 import { pathsListing } from './paths-listing.js';
+import { answerErrors, loggedPath, requireResourceTarget, ServerErrorLog } from './http-errors.js';
+import { applyReadTimeout, httpServerOptions, limitPendingPerIp } from './http-limits.js';
 import { listenOrExplain } from './listen.js';
 
 export interface WebServerOptions {
@@ -18,6 +21,8 @@ export interface WebServerOptions {
   publicDir: string;
   paths: PathManager;
   log: Logger;
+  /** `readTimeout`: how long a connection may take to deliver a request, or sit idle between requests. */
+  readTimeoutMs: number;
 }
 
 /**
@@ -34,18 +39,22 @@ export class WebServer {
   private readonly extraServers: Server[] = [];
   private current: Server | undefined;
   private refusing: string | undefined;
+  private readonly log: Logger;
 
   constructor(private readonly opts: WebServerOptions) {
+    this.log = opts.log.child({ module: 'web' });
     this.app = Fastify({
-      loggerInstance: opts.log.child({ module: 'web' }) as unknown as FastifyBaseLogger,
-      // Per-request lines would drown the connect/disconnect lines that matter.
-      logController: new LogController({ disableRequestLogging: true }),
+      loggerInstance: this.log as unknown as FastifyBaseLogger,
+      logController: new ServerErrorLog(),
       // Stream paths may be long and deep; URLs beyond this are refused by fastify itself.
       routerOptions: { maxParamLength: 1024 },
+      http: httpServerOptions(),
     });
+    requireResourceTarget(this.app);
+    answerErrors(this.app);
     this.app.register(fastifyStatic, { root: opts.publicDir, prefix: '/', index: false, wildcard: false, serve: false });
     this.routes();
-    this.app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.prepare(this.app.server);
   }
 
   /** Registers a transport's WebSocket endpoint (`/<path>/<suffix>`). */
@@ -63,6 +72,13 @@ export class WebServer {
     this.opts.allowOrigins = origins;
   }
 
+  /** A reload changed `readTimeout`: applies at once, to connections already waiting too. */
+  setReadTimeout(ms: number): void {
+    this.opts.readTimeoutMs = ms;
+    applyReadTimeout(this.app.server, ms);
+    for (const server of this.extraServers) applyReadTimeout(server, ms);
+  }
+
   /** Shutdown: new WebSocket upgrades get 503 with `reason`; current connections carry on. */
   refuseUpgrades(reason: string): void {
     this.refusing = reason;
@@ -74,8 +90,8 @@ export class WebServer {
    * accepting, and its clients (viewers included) carry on.
    */
   async relisten(host: string, port: number): Promise<AddressInfo> {
-    const server = createServer((req, res) => this.app.routing(req, res));
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    const server = createServer(httpServerOptions(), (req, res) => this.app.routing(req, res));
+    this.prepare(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         const where = `${host || '*'}:${port}`;
@@ -106,6 +122,16 @@ export class WebServer {
     await this.app.close();
   }
 
+  /** What every listener of this server gets: the read timeout, the pending-connection cap, and the upgrades. */
+  private prepare(server: Server): void {
+    applyReadTimeout(server, this.opts.readTimeoutMs);
+    const upgraded = limitPendingPerIp(server, this.log, 'web');
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      upgraded(socket);
+      this.onUpgrade(req, socket, head);
+    });
+  }
+
   private routes(): void {
     const app = this.app;
     app.get('/', (_req, reply) => reply.header('Cache-Control', 'no-cache').sendFile('index.html'));
@@ -119,23 +145,22 @@ export class WebServer {
     app.get('/favicon.ico', (_req, reply) => reply.code(204).send());
     // Everything else is a stream path: `/<path>/` is the player, `/<path>` redirects there.
     app.get('/*', (req, reply) => {
+      // Already percent-decoded by the router (which answers 400 to bad encoding); decoding again would let `%2525` become `%`.
       const raw = (req.params as { '*': string })['*'];
       for (const [suffix, route] of this.httpRoutes) {
-        if (raw.endsWith(`/${suffix}`) && raw.length > suffix.length + 1) {
-          let pathName: string;
-          try {
-            pathName = decodeURIComponent(raw.slice(0, -suffix.length - 1));
-          } catch {
-            return reply.code(400).send('bad path encoding\n');
-          }
-          return route.handle(req, reply, pathName);
-        }
+        if (raw.endsWith(`/${suffix}`) && raw.length > suffix.length + 1) return route.handle(req, reply, raw.slice(0, -suffix.length - 1));
+      }
+      const name = raw.endsWith('/') ? raw.slice(0, -1) : raw;
+      // Only a name a publisher could use gets the player or a redirect: that keeps NUL, CR/LF and non-ASCII out of
+      // the Location header, and `//host` or `/\host` (which browsers read as another site) out of it too.
+      const invalid = validatePathName(name);
+      if (invalid !== undefined) {
+        return reply.code(404).type('text/plain').send(`not a stream path: ${invalid.slice(0, 200)}\n`);
       }
       if (raw.endsWith('/')) {
         return reply.header('Cache-Control', 'no-cache').type('text/html').sendFile('player.html');
       }
-      const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : '';
-      return reply.redirect(`/${raw}/${query}`, 301);
+      return reply.redirect(`/${name}/${safeQuery(req.url)}`, 301);
     });
   }
 
@@ -145,7 +170,13 @@ export class WebServer {
     // A client may vanish mid-handshake; its error must not reach the process.
     socket.on('error', () => socket.destroy());
     const reject = (status: number, text: string) => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+      this.log.debug({ path: loggedPath(req.url), status }, `upgrade refused: ${text}`);
+      // Upgraded sockets are half-open capable and out of Node's timeouts: without the destroy, a client that never
+      // closes its side would keep this one forever. Reading on discards whatever it still sends meanwhile.
+      socket.resume();
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`, () =>
+        socket.destroy(),
+      );
     };
     let pathname: string;
     try {
@@ -172,4 +203,19 @@ export class WebServer {
     }
     reject(404, 'Not Found');
   }
+}
+
+/**
+ * The query of a request target, for a redirect: Node's parser admits only
+ * visible ASCII there, but anything else (a lenient parser, a future change)
+ * is percent-encoded byte by byte so it cannot end a header.
+ */
+function safeQuery(url: string): string {
+  const at = url.indexOf('?');
+  if (at < 0) return '';
+  return url.slice(at).replace(/[^\x21-\x7e]/g, (c) => {
+    // Node hands the target over as latin1, one character per byte; anything wider is taken as UTF-8.
+    const bytes = Buffer.from(c, c.charCodeAt(0) <= 0xff ? 'latin1' : 'utf8');
+    return [...bytes].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  });
 }
