@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
+import { firstAliasOffset, yamlShapeProblems } from './yaml-shape.js';
 import { applyEnvOverrides, envKey, type Env } from './env.js';
 import { ConfigError, formatProblem, type ConfigProblem } from './errors.js';
 import { keyPathText, type Issue, type Segment } from './issue.js';
@@ -76,6 +77,8 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
 
   const syntax = [...doc.errors, ...doc.warnings].map((error) => ({ origin: at(error.pos[0]), message: error.message }));
   if (syntax.length > 0) throw new ConfigError(sorted(syntax));
+  const shape = yamlShapeProblems(doc).map((p) => ({ origin: at(p.offset), message: p.message }));
+  if (shape.length > 0) throw new ConfigError(sorted(shape));
 
   const contents = doc.contents;
   const empty = contents === null || (isScalar(contents) && contents.value === null);
@@ -87,8 +90,8 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
   try {
     data = empty ? {} : doc.toJS();
   } catch (err) {
-    // toJS refuses alias bombs (too many alias expansions).
-    throw new ConfigError([{ origin: { kind: 'file', file }, message: (err as Error).message }]);
+    // toJS refuses alias bombs (too many alias expansions): the first alias is where the expansion starts.
+    throw new ConfigError([{ origin: at(firstAliasOffset(doc)), message: (err as Error).message }]);
   }
 
   const raw = copyWithoutNulls(data, []) as Record<string, unknown>;

@@ -110,6 +110,18 @@ describe('error reports', () => {
   });
 
   describe('YAML syntax', () => {
+    // Found by the config fuzzer: these parse, then failed (or turned into odd key names) with no position.
+    it('places YAML that cannot become settings: unset aliases, bad merges, list and empty keys', () => {
+      expect(problemsOf(yaml('readTimeout: 10s', 'paths:', '  cam1: *nowhere'))).toEqual([
+        'mediamtx.yml:3:9: alias *nowhere refers to no anchor &nowhere written before it',
+      ]);
+      expect(problemsOf(yaml('base: &b [1, 2]', 'paths:', '  cam1:', '    <<: *b'))).toEqual([
+        'mediamtx.yml:4:5: a << merge takes a mapping, an alias of one, or a list of those',
+      ]);
+      expect(problemsOf(yaml('rtmp: yes', '? [complex]', ': key'))).toEqual(['mediamtx.yml:2:3: a key must be a plain name, not a list or a mapping']);
+      expect(problemsOf(yaml('rtmp: yes', ': value'))).toEqual(['mediamtx.yml:2:1: a key is empty']);
+    });
+
     it('reports syntax errors with their position, and nothing else', () => {
       const lines = problemsOf(yaml('rtmpAdress: :1935', 'paths:', '  cam1:', '\tmaxReaders: 1'));
       expect(lines).toHaveLength(1);
