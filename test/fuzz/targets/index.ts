@@ -1,0 +1,14 @@
+/** Every fuzz target, in the order of the table in docs/robustness.md. */
+import type { FuzzTarget } from '../target.js';
+import { config } from './config.js';
+import { flv } from './flv.js';
+import { h3 } from './h3.js';
+import { http } from './http.js';
+import { moq } from './moq.js';
+import { quicUdp } from './quic-udp.js';
+import { rtmp } from './rtmp.js';
+import { rtwebsocket } from './rtwebsocket.js';
+import { wsFrame } from './ws-frame.js';
+import { wsNal } from './ws-nal.js';
+
+export const TARGETS: readonly FuzzTarget[] = [wsNal, wsFrame, rtwebsocket, http, rtmp, flv, quicUdp, h3, moq, config];
