@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Path } from '../../src/stream/path.js';
-import { Reader, type ReaderSink } from '../../src/stream/reader.js';
+import { Reader, type KickCode, type ReaderSink } from '../../src/stream/reader.js';
 import { serializeOnce, type Frame, type StreamDescription } from '../../src/stream/types.js';
 import { GroupSender } from '../webtransport/group-sender.js';
 import type { WebTransportReceiveStream, WebTransportSendStream, WebTransportSession } from '../webtransport/session.js';
@@ -32,6 +32,9 @@ export interface WtFmpViewerOptions {
 }
 
 /** One `/<path>/wt/fmp4` session: a control stream, and a stream per GOP through a `GroupSender`. */
+/** The path's reasons for ending a reader (WebSocket close codes) as this transport's session close codes (docs/protocols/wt-fmp4.md). */
+const SESSION_CLOSE_CODES: Record<KickCode, number> = { 1001: 0, 1008: 403, 1011: 500, 1013: 404, 4404: 404 };
+
 export class WtFmpViewer implements ReaderSink {
   readonly id = randomBytes(4).toString('hex');
   readonly reader: Reader;
@@ -45,6 +48,8 @@ export class WtFmpViewer implements ReaderSink {
 
   constructor(private readonly o: WtFmpViewerOptions) {
     this.reader = new Reader({ id: this.id, protocol: 'wt-fmp4', remoteAddress: remoteOf(o.session) }, this, o.queueSize);
+    // Without it a reader the path ends (its transport threw, the path was deleted, an API kick) would leave a session open with no media.
+    this.reader.kick = (reason, code) => this.close(SESSION_CLOSE_CODES[code], reason);
     this.groups = new GroupSender(o.session, { maxInFlight: 2, priority: { urgency: 2 }, demoted: { urgency: 4 }, dropCode: 1 });
     o.session.createUniStream({ urgency: 0 }).then(
       (stream) => {
