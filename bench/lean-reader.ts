@@ -58,7 +58,13 @@ export class LeanReader {
 
   constructor(
     target: ReaderTarget,
-    private readonly events: { open?(reader: LeanReader): void; end?(reader: LeanReader): void; keyframe?(ms: number, at: number): void } = {},
+    private readonly events: {
+      open?(reader: LeanReader): void;
+      end?(reader: LeanReader): void;
+      keyframe?(ms: number, at: number): void;
+      /** Every complete data message; `head` (its first bytes, see ws-wire) is only valid during the call. */
+      message?(opcode: number, head: Uint8Array, length: number): void;
+    } = {},
   ) {
     this.keyframeMs = target.format === 'ws-nal' ? nalKeyframeMs : flvKeyframeMs;
     const nal = target.format === 'ws-nal';
@@ -68,6 +74,7 @@ export class LeanReader {
         if (nal && nalDiscontinuity(opcode, head, length)) this.discontinuities++;
         const ms = this.keyframeMs(opcode, head, length);
         if (!Number.isNaN(ms)) this.record(ms, wallClock(), nal ? nalReceivedAtMs(head) : NaN);
+        this.events.message?.(opcode, head, length);
       },
       ping: (payload) => {
         if (this.state === 'open') this.socket.write(maskedControlFrame(OP_PONG, payload));

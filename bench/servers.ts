@@ -38,6 +38,8 @@ export interface StartOptions {
   root: string;
   /** Run Polycast with `--cpu-prof`, writing the profile into this folder on exit. */
   cpuProfDir?: string;
+  /** Polycast only: serve WebTransport (UDP, on the web port's number), off by default to keep fan-out phases TCP-only. */
+  webTransport?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -65,7 +67,7 @@ export async function startServer(kind: ServerKind, o: StartOptions): Promise<Se
         'logLevel: warn',
         `rtmpAddress: 127.0.0.1:${rtmpPort}`,
         `webAddress: 127.0.0.1:${httpPort}`,
-        'webTransport: no',
+        `webTransport: ${o.webTransport === true ? 'yes' : 'no'}`,
         'paths:',
         '  all_others:',
         '',
