@@ -35,6 +35,9 @@ export interface TargetResult {
   /** RSS of the child before anything reached it but the watcher (only with a warm-up). */
   rssCold?: number;
   rssBefore: number;
+  /** V8 heap in use after a full collection, before and after (MiB). */
+  heapBefore?: number;
+  heapAfter?: number;
   rssPeak: number;
   rssAfter: number;
   findings: Array<Finding & { occurrences: number }>;
@@ -137,6 +140,7 @@ export async function runTarget(target: FuzzTarget, system: System, o: RunOption
     }
     await sleep(settleMs);
   }
+  const heapBefore = await server.collectGarbage();
   const rssBefore = server.rss() ?? 0;
   let rssPeak = rssBefore;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, server.rss() ?? 0)), 250);
@@ -154,6 +158,7 @@ export async function runTarget(target: FuzzTarget, system: System, o: RunOption
   const fpsDuring = [...watch.fps];
   await sleep(settleMs);
   clearInterval(sampler);
+  const heapAfter = await server.collectGarbage();
   const rssAfter = server.rss() ?? 0;
   const alive = server.alive();
   // The pure parsers run last: their synchronous loop would stall this process's
@@ -169,6 +174,10 @@ export async function runTarget(target: FuzzTarget, system: System, o: RunOption
   }
   const fpsMin = fpsDuring.length > 0 ? Math.min(...fpsDuring) : watch.fps[0] ?? 0;
   if (fpsMin < 25) log.add({ kind: 'degradation', detail: `watching reader at ${fpsMin} fps (samples ${fpsDuring.join(',')})` });
+  // A leak shows in the heap after a full collection; 2 MiB of slack for what the watcher's traffic has in flight.
+  if (heapBefore !== undefined && heapAfter !== undefined && heapAfter > heapBefore * 1.1 + 2) {
+    log.add({ kind: 'degradation', detail: `heap after a full collection ${heapBefore.toFixed(1)} → ${heapAfter.toFixed(1)} MiB` });
+  }
   if (rssAfter > rssBefore * 1.1) log.add({ kind: 'degradation', detail: `RSS ${rssBefore.toFixed(0)} → peak ${rssPeak.toFixed(0)} → after ${rssAfter.toFixed(0)} MiB` });
   const findings = [...log.items.values()];
   if (o.findingsDir) writeFindings(o.findingsDir, findings);
@@ -182,6 +191,8 @@ export async function runTarget(target: FuzzTarget, system: System, o: RunOption
     fpsMin,
     rssCold,
     rssBefore,
+    heapBefore,
+    heapAfter,
     rssPeak,
     rssAfter,
     findings,
@@ -202,9 +213,11 @@ function writeFindings(dir: string, findings: readonly Finding[]): void {
 const TABLE_START = '<!-- fuzz-table:start -->';
 const TABLE_END = '<!-- fuzz-table:end -->';
 const HEADER = [
-  '| target | messages | cases | in-process | msg/s | alive | reader fps min | RSS cold / before / peak / after (MiB) | findings |',
-  '| --- | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |',
+  '| target | messages | cases | in-process | msg/s | alive | reader fps min | RSS cold / before / peak / after (MiB) | heap before / after (MiB) | findings |',
+  '| --- | ---: | ---: | ---: | ---: | --- | ---: | --- | --- | --- |',
 ];
+
+const mib = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(1));
 
 function row(r: TargetResult): string {
   const findings =
@@ -213,7 +226,7 @@ function row(r: TargetResult): string {
       : r.findings
           .map((f) => `${f.kind}${f.caseIndex === undefined ? '' : ` (case ${f.caseIndex})`}${f.occurrences > 1 ? ` ×${f.occurrences}` : ''}: ${f.detail.replace(/\|/g, '\\|').replace(/\s+/g, ' ').slice(0, 160)}`)
           .join('<br>');
-  return `| ${r.target} | ${r.messages} | ${r.cases} | ${r.inProcessCases} | ${(r.messages / Math.max(r.seconds, 0.001)).toFixed(0)} | ${r.alive ? 'yes' : '**no**'} | ${r.fpsMin} | ${r.rssCold === undefined ? '–' : r.rssCold.toFixed(0)} / ${r.rssBefore.toFixed(0)} / ${r.rssPeak.toFixed(0)} / ${r.rssAfter.toFixed(0)} | ${findings} |`;
+  return `| ${r.target} | ${r.messages} | ${r.cases} | ${r.inProcessCases} | ${(r.messages / Math.max(r.seconds, 0.001)).toFixed(0)} | ${r.alive ? 'yes' : '**no**'} | ${r.fpsMin} | ${r.rssCold === undefined ? '–' : r.rssCold.toFixed(0)} / ${r.rssBefore.toFixed(0)} / ${r.rssPeak.toFixed(0)} / ${r.rssAfter.toFixed(0)} | ${mib(r.heapBefore)} / ${mib(r.heapAfter)} | ${findings} |`;
 }
 
 /** Replaces the rows of the targets that ran, keeps the others, in TARGETS order. */

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { Worker } from 'node:worker_threads';
+import WebSocket from 'ws';
 import type { WatchMessage } from './watch-worker.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -86,6 +87,7 @@ export class ServerProcess {
   exitInfo: { code: number | null; signal: string | null } | undefined;
   readonly log: ServerLog = { lines: 0, errors: 0, tail: [] };
   private readonly scratch: string;
+  private inspectorUrl: string | undefined;
 
   private constructor(
     serverScript: string,
@@ -95,7 +97,9 @@ export class ServerProcess {
     this.scratch = mkdtempSync(join(tmpdir(), 'polycast-fuzz-'));
     const file = join(this.scratch, 'fuzz.yml');
     writeFileSync(file, configText(ports));
-    this.child = spawn(process.execPath, [serverScript, file], { cwd: this.scratch, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The inspector (loopback, a free port) lets the runner ask for a full garbage collection before it reads
+    // memory: what V8 would collect at its leisure is not memory the server holds.
+    this.child = spawn(process.execPath, ['--inspect=127.0.0.1:0', serverScript, file], { cwd: this.scratch, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) =>
       this.child.on('exit', (code, signal) => {
         this.exitInfo = { code, signal };
@@ -109,6 +113,12 @@ export class ServerProcess {
       partial = lines.pop() ?? '';
       for (const line of lines) {
         if (line.trim() === '') continue;
+        const inspector = /^Debugger listening on (ws:\/\/\S+)/.exec(line);
+        if (inspector) {
+          this.inspectorUrl = inspector[1];
+          continue;
+        }
+        if (/^For help, see: https:\/\/nodejs.org|^Debugger attached|^Waiting for the debugger/.test(line)) continue;
         this.log.lines++;
         if (/"level":(50|60)/.test(line) || !line.startsWith('{')) this.log.errors++;
         this.log.tail.push(line.slice(0, 400));
@@ -146,6 +156,44 @@ export class ServerProcess {
 
   rss(): number | undefined {
     return rssMiB(this.pid);
+  }
+
+  /**
+   * A full garbage collection in the server (through its inspector), then
+   * its V8 heap in use, in MiB; undefined if the inspector did not answer.
+   */
+  async collectGarbage(): Promise<number | undefined> {
+    const url = this.inspectorUrl;
+    if (url === undefined || !this.alive()) return undefined;
+    const ws = new WebSocket(url);
+    const replies = new Map<number, (result: unknown) => void>();
+    ws.on('message', (data: Buffer) => {
+      const m = JSON.parse(data.toString()) as { id?: number; result?: unknown };
+      if (m.id !== undefined) replies.get(m.id)?.(m.result);
+    });
+    ws.on('error', () => undefined);
+    let next = 0;
+    const call = (method: string, params: object = {}) =>
+      new Promise<unknown>((resolve) => {
+        const id = ++next;
+        replies.set(id, resolve);
+        ws.send(JSON.stringify({ id, method, params }));
+      });
+    const work = (async () => {
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      await call('HeapProfiler.collectGarbage');
+      const r = (await call('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as { result?: { value?: number } };
+      return typeof r.result?.value === 'number' ? r.result.value / 1048576 : undefined;
+    })();
+    try {
+      const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000).unref());
+      return await Promise.race([work.catch(() => undefined), timeout]);
+    } finally {
+      ws.terminate();
+    }
   }
 
   async stop(): Promise<void> {
