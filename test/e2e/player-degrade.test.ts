@@ -46,7 +46,8 @@ describe('adaptive degrade', () => {
     expect(s.transport).toBe('jpeg');
     expect(s.degradedReason).toContain('also with keyframes only');
     // Video is off on the ws-nal socket, which stays open for sound and input.
-    await expect.poll(() => sent('{"set_video_enabled":false}'), { timeout: 2000 }).toBe(1);
+    // At least once: a ws-nal socket that reconnects re-applies it after the new hello (CI once saw two).
+    await expect.poll(() => sent('{"set_video_enabled":false}'), { timeout: 2000 }).toBeGreaterThanOrEqual(1);
     const jpegFrames = (await waitForStats(page, (x) => x.jpegQuality !== null && x.framesPainted > 0, 15_000, 'JPEG pictures')).framesPainted;
     await waitForStats(page, (x) => x.framesPainted > jpegFrames + 5, 10_000, 'more JPEG pictures');
     const indicator = await page.evaluate(() => {
