@@ -6,6 +6,7 @@ import { writeSection } from '../../bench/soak-report.js';
 import { ThrottledReader } from '../../bench/throttled-reader.js';
 import { WtReader } from '../../bench/wt-reader.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
+import { waitFor } from '../helpers/ops.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 let srv: TestServer;
@@ -21,14 +22,6 @@ afterAll(async () => {
   await srv?.stop();
 });
 
-const until = async (predicate: () => boolean, timeoutMs: number, what: string): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
-
 describe('soak readers on a real Polycast', () => {
   it('wt-fmp4: the lean WebTransport reader checks the certificate hash and counts video by GOP', async () => {
     const hash = (await (await fetch(srv.httpUrl('/certificate.sha256'))).text()).trim();
@@ -39,7 +32,7 @@ describe('soak readers on a real Polycast', () => {
       { video: (_r, first) => keyframes.push(first), control: (_r, m) => control.push(m.type) },
     );
     try {
-      await until(() => reader.groups >= 3 && reader.videoFrames >= 40, 20_000, 'three GOPs on the WebTransport reader');
+      await waitFor(() => reader.groups >= 3 && reader.videoFrames >= 40, 20_000, 'three GOPs on the WebTransport reader');
       expect(reader.state).toBe('open');
       // The reader may connect before ffmpeg has started publishing: then 'offline' comes between the two.
       expect(control.filter((t) => t !== 'offline').slice(0, 2)).toEqual(['hello', 'init']);
@@ -51,7 +44,7 @@ describe('soak readers on a real Polycast', () => {
       reader.close();
     }
     const wrong = new WtReader({ host: '127.0.0.1', port: srv.webPort, path: '/live/soak/wt/fmp4', certificateSha256: '00'.repeat(32) });
-    await until(() => wrong.state !== 'connecting', 10_000, 'the wrong-hash session to end');
+    await waitFor(() => wrong.state !== 'connecting', 10_000, 'the wrong-hash session to end');
     expect(wrong.state).toBe('failed');
     expect(wrong.error).toMatch(/certificate hash/);
   });
@@ -60,7 +53,7 @@ describe('soak readers on a real Polycast', () => {
     const bitsPerSecond = 200_000;
     const reader = new ThrottledReader({ host: '127.0.0.1', port: srv.webPort, path: '/live/soak/ws/fmp4', bitsPerSecond });
     try {
-      await until(() => reader.videoFrames >= 10, 20_000, 'video on the throttled reader');
+      await waitFor(() => reader.videoFrames >= 10, 20_000, 'video on the throttled reader');
       const start = { bytes: reader.bytesRead, at: performance.now() };
       await new Promise((r) => setTimeout(r, 3000));
       const rate = ((reader.bytesRead - start.bytes) * 8) / ((performance.now() - start.at) / 1000);

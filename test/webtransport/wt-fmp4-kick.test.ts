@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { WtReader } from '../../bench/wt-reader.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
+import { waitFor } from '../helpers/ops.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -22,32 +23,24 @@ afterAll(async () => {
   await srv?.stop();
 });
 
-const until = async (predicate: () => boolean, timeoutMs: number, what: string): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
-
 it('closes the session with 500 when the path ends the reader with 1011, and 404 when the path goes', async () => {
   const hash = (await (await fetch(srv.httpUrl('/certificate.sha256'))).text()).trim();
   const open = () => new WtReader({ host: '127.0.0.1', port: srv.webPort, path: '/live/kick/wt/fmp4', certificateSha256: hash });
   const first = open();
   const second = open();
   try {
-    await until(() => first.videoFrames > 0 && second.videoFrames > 0, 20_000, 'video on both sessions');
+    await waitFor(() => first.videoFrames > 0 && second.videoFrames > 0, 20_000, 'video on both sessions');
     const path = srv.server.paths.get('live/kick')!;
     const firstReader = [...path.readers].find((r) => r.info.protocol === 'wt-fmp4')!;
     // What the path does when a reader's transport throws (src/stream/path.ts).
     firstReader.kick!('transport failed', 1011);
-    await until(() => first.state !== 'open', 5000, 'the first session to close');
+    await waitFor(() => first.state !== 'open', 5000, 'the first session to close');
     expect(first.closeInfo?.code).toBe(500);
     // The other session goes on.
     const frames = second.videoFrames;
-    await until(() => second.videoFrames > frames + 10, 5000, 'more video on the second session');
+    await waitFor(() => second.videoFrames > frames + 10, 5000, 'more video on the second session');
     path.kickReaders('path removed', 4404);
-    await until(() => second.state !== 'open', 5000, 'the second session to close');
+    await waitFor(() => second.state !== 'open', 5000, 'the second session to close');
     expect(second.closeInfo?.code).toBe(404);
     expect([...path.readers].filter((r) => r.info.protocol === 'wt-fmp4')).toEqual([]);
   } finally {
