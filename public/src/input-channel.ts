@@ -11,6 +11,7 @@
  */
 import type { AudioOutput } from './render/audio-output.js';
 import type { CanvasSurface } from './render/canvas-surface.js';
+import type { SoundPath } from './render/sound-path.js';
 import type { StatsRecorder } from './stats/player-stats.js';
 import type { StreamLocation } from './stream-path.js';
 import { RetryingSession } from './transports/retrying-session.js';
@@ -23,6 +24,7 @@ export interface InputChannelOptions {
   readonly audio: AudioOutput;
   readonly recorder: StatsRecorder;
   readonly playAudio: boolean;
+  readonly soundPath: SoundPath | null;
 }
 
 export class InputChannel {
@@ -43,6 +45,7 @@ export class InputChannel {
           audio: options.audio,
           recorder,
           liveBufferMs: 0,
+          soundPath: options.soundPath,
           preferences: { videoEnabled: false, keyframesOnly: false, audio: options.playAudio },
           events,
         }),

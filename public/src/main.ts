@@ -4,7 +4,8 @@
  * `<body data-polycast-page="player">`) it also plays the path in the URL
  * and publishes the stats as `window.__polycast` for tests and benchmarks.
  * Query: `transport=` and `protocol=` force a transport and its variant,
- * `buffer=` sets the MSE live buffer target (ms), `debug=1` opens the stats.
+ * `buffer=` sets the MSE live buffer target (ms), `sound=webcodecs|mse` how
+ * WebCodecs transports play sound, `debug=1` opens the stats.
  */
 import { definePolycastPlayer, PolycastPlayerElement } from './element.js';
 import type { PolycastStats } from './stats/player-stats.js';
@@ -28,6 +29,7 @@ function bootPlayerPage(element: PolycastPlayerElement): void {
   element.player.debug = query.get('debug') === '1';
   const buffer = query.get('buffer');
   if (buffer !== null) element.player.setLiveBuffer(Number(buffer));
+  if (query.has('sound')) element.player.setSound(query.get('sound'));
   element.player.setTransport(query.get('transport'), query.get('protocol'));
   element.setAttribute('src', `/${encodeStreamPath(path)}`);
 }

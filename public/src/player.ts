@@ -11,6 +11,7 @@ import { InputChannel } from './input-channel.js';
 import { DegradeController, type DegradeOptions } from './live/degrade.js';
 import { StatsOverlay } from './overlay.js';
 import { AudioOutput } from './render/audio-output.js';
+import { chooseSoundPath, type SoundPathChoice } from './render/sound-path.js';
 import { CanvasSurface } from './render/canvas-surface.js';
 import { createStats, StatsRecorder, type PlayerState, type PolycastStats } from './stats/player-stats.js';
 import { resolveStream, type StreamLocation } from './stream-path.js';
@@ -36,6 +37,8 @@ export interface PolycastPlayerOptions {
   readonly input?: boolean;
   /** How far ahead of the playhead MSE transports keep their buffer (default 100 ms). */
   readonly liveBufferMs?: number;
+  /** Force how WebCodecs transports play sound (`webcodecs`, `mse`), where the browser can; default: chosen per engine. */
+  readonly sound?: string | null;
   readonly degrade?: DegradeOptions;
 }
 
@@ -58,6 +61,7 @@ export class PolycastPlayer {
   private readonly connection: VideoConnection;
   private readonly degrade: DegradeController;
   private liveBufferMs: number;
+  private soundPath: SoundPathChoice;
   private src: string | null = null;
   private forcedTransport: string | null;
   private forcedProtocol: string | null;
@@ -78,6 +82,7 @@ export class PolycastPlayer {
     this.forcedTransport = options.transport ?? null;
     this.forcedProtocol = options.protocol ?? null;
     this.liveBufferMs = options.liveBufferMs ?? DEFAULT_LIVE_BUFFER_MS;
+    this.soundPath = this.pickSound(options.sound ?? null);
     this.degrade = new DegradeController(options.degrade);
     this.connection = new VideoConnection(
       {
@@ -136,6 +141,17 @@ export class PolycastPlayer {
   /** MSE transports' buffer target; applies from the next connection. */
   setLiveBuffer(ms: number): void {
     if (Number.isFinite(ms) && ms > 0) this.liveBufferMs = ms;
+  }
+
+  /** `webcodecs` or `mse` forces how WebCodecs transports play sound (where the browser can); null chooses per engine. Takes effect at the next connection. */
+  setSound(forced: string | null): void {
+    this.soundPath = this.pickSound(forced);
+  }
+
+  private pickSound(forced: string | null): SoundPathChoice {
+    const choice = chooseSoundPath(forced);
+    this.recorder.log(`sound for WebCodecs transports: ${choice.path ?? 'none'} (${choice.reason})`);
+    return choice;
   }
 
   set debug(expanded: boolean) {
@@ -245,6 +261,7 @@ export class PolycastPlayer {
       events,
       preferences,
       liveBufferMs: this.liveBufferMs,
+      soundPath: this.soundPath.path,
     };
   }
 
@@ -333,6 +350,7 @@ export class PolycastPlayer {
       // Its RTT and drop counts describe the stream only when it is the one carrying sound.
       recorder: playAudio ? this.recorder : new StatsRecorder({ ...createStats(this.stats.path), log: this.stats.log }),
       playAudio,
+      soundPath: this.soundPath.path,
     });
   }
 

@@ -29,6 +29,11 @@ export interface PageStats {
   degraded: 'keyframes-only' | 'jpeg' | null;
   degradedReason: string;
   reconnects: number;
+  muted: boolean;
+  audioFramesPlayed: number;
+  audioFramesDropped: number;
+  soundPath: 'webcodecs' | 'mse' | null;
+  soundLagMs: number | null;
   log: string[];
 }
 

@@ -15,6 +15,7 @@ function context(events: Partial<SessionEvents>): TransportContext {
     events: { state: () => undefined, closed: () => undefined, failed: () => undefined, ...events },
     preferences: { videoEnabled: true, keyframesOnly: false, audio: true },
     liveBufferMs: 100,
+    soundPath: 'webcodecs',
   };
 }
 

@@ -6,8 +6,9 @@ import type { AudioInit, MediaMessage } from '../protocol/ws-nal-wire.js';
 import type { StatsRecorder } from '../stats/player-stats.js';
 import type { AudioOutput } from './audio-output.js';
 import { AudioSchedule } from './audio-schedule.js';
+import type { SoundRenderer } from './sound.js';
 
-export class AudioRenderer {
+export class AudioRenderer implements SoundRenderer {
   private decoder: AudioDecoder | null = null;
   private config: AudioDecoderConfig | null = null;
   private readonly schedule = new AudioSchedule();
@@ -17,7 +18,9 @@ export class AudioRenderer {
   constructor(
     private readonly output: AudioOutput,
     private readonly recorder: StatsRecorder,
-  ) {}
+  ) {
+    recorder.stats.soundPath = 'webcodecs';
+  }
 
   configure(init: AudioInit): void {
     if (typeof AudioDecoder === 'undefined') {

@@ -1,5 +1,6 @@
 /**
- * Appends fMP4 segments to a MediaSource on a video element: one
+ * Appends fMP4 segments to a MediaSource on a media element (a `<video>`, or
+ * the `<audio>` of the sound-only path): one
  * SourceBuffer per track (or one for a combined stream), each with its own
  * queue, because a SourceBuffer takes one operation at a time and segments
  * arrive faster than some browsers append them.
@@ -70,7 +71,7 @@ export class MseSink {
   private tracks = new Map<string, TrackBuffer>();
 
   constructor(
-    private readonly video: HTMLVideoElement,
+    private readonly element: HTMLMediaElement,
     private readonly api: MediaSourceApi,
     private readonly events: MseSinkEvents,
   ) {}
@@ -86,10 +87,10 @@ export class MseSink {
     this.source = source;
     this.tracks = new Map(specs.map((spec) => [spec.key, new TrackBuffer(spec)]));
     // Apple requires it for ManagedMediaSource: AirPlay would need a URL it can fetch, and there is none.
-    if (this.api.name === 'ManagedMediaSource') this.video.disableRemotePlayback = true;
+    if (this.api.name === 'ManagedMediaSource') this.element.disableRemotePlayback = true;
     source.addEventListener('sourceopen', () => this.open(source), { once: true });
     this.url = URL.createObjectURL(source);
-    this.video.src = this.url;
+    this.element.src = this.url;
   }
 
   append(key: string, bytes: Uint8Array, info: SegmentInfo): void {
@@ -168,7 +169,7 @@ export class MseSink {
 
   private makeRoom(track: TrackBuffer, buffer: SourceBuffer): void {
     const range = firstRange(buffer);
-    const end = this.video.currentTime - QUOTA_KEEP_BEHIND_S;
+    const end = this.element.currentTime - QUOTA_KEEP_BEHIND_S;
     if (track.retriedAfterQuota || !range || end <= range.start) {
       // Nothing behind the playhead to free: what is queued cannot fit, start again at a keyframe.
       track.retriedAfterQuota = false;
@@ -195,8 +196,8 @@ export class MseSink {
     if (this.url === null) return;
     URL.revokeObjectURL(this.url);
     this.url = null;
-    this.video.removeAttribute('src');
-    this.video.load();
+    this.element.removeAttribute('src');
+    this.element.load();
   }
 }
 

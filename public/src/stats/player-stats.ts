@@ -43,6 +43,10 @@ export interface PolycastStats {
   muted: boolean;
   audioFramesPlayed: number;
   audioFramesDropped: number;
+  /** How WebCodecs transports play the sound (`webcodecs`, `mse`), null before one configures it. */
+  soundPath: 'webcodecs' | 'mse' | null;
+  /** MSE sound path: audio buffered ahead of the element's playhead, ms (its latency on top of the network's). */
+  soundLagMs: number | null;
   reconnects: number;
   /** MSE: seconds buffered ahead of the playhead (ms), the playback rate, and the playhead itself (s). */
   bufferAheadMs: number | null;
@@ -83,6 +87,8 @@ export function createStats(path: string): PolycastStats {
     muted: true,
     audioFramesPlayed: 0,
     audioFramesDropped: 0,
+    soundPath: null,
+    soundLagMs: null,
     reconnects: 0,
     bufferAheadMs: null,
     playbackRate: null,

@@ -4,6 +4,7 @@
  * pipeline; the player only hands over the surfaces and listens to states.
  */
 import type { AudioOutput } from '../render/audio-output.js';
+import type { SoundPath } from '../render/sound-path.js';
 import type { CanvasSurface } from '../render/canvas-surface.js';
 import type { StatsRecorder } from '../stats/player-stats.js';
 import type { StreamLocation } from '../stream-path.js';
@@ -44,6 +45,8 @@ export interface TransportContext {
   readonly preferences: SessionPreferences;
   /** How far ahead of the playhead a buffering transport (MSE) aims to keep its buffer, ms. */
   readonly liveBufferMs: number;
+  /** How WebCodecs transports play the sound in this browser (`render/sound-path.ts`); null: they cannot. */
+  readonly soundPath: SoundPath | null;
 }
 
 /** What a live session can do beyond showing pictures; the player plans input and degrading around it. */

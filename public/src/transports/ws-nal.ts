@@ -14,7 +14,7 @@ import {
   type ServerMessage,
   type VideoInit,
 } from '../protocol/ws-nal-wire.js';
-import { AudioRenderer } from '../render/audio.js';
+import { createSoundRenderer, type SoundRenderer } from '../render/sound.js';
 import { VideoRenderer } from '../render/video.js';
 import { webSocketUrl } from '../stream-path.js';
 import { wallClockUs } from '../wall-clock.js';
@@ -38,7 +38,7 @@ class WsNalSession implements TransportSession {
   private readonly socket: WebSocket;
   private readonly clock = new ClockSync();
   private readonly video: VideoRenderer;
-  private readonly audio: AudioRenderer;
+  private readonly audio: SoundRenderer;
   private readonly pingTimer: ReturnType<typeof setInterval>;
   private pingId = 0;
   private lastMessageAt = performance.now();
@@ -62,7 +62,7 @@ class WsNalSession implements TransportSession {
       latencyMs: (receivedAtUs) => this.latencyMs(receivedAtUs),
       onPaint: () => this.markPlaying(),
     });
-    this.audio = new AudioRenderer(context.audio, recorder);
+    this.audio = createSoundRenderer(context.soundPath, context.audio, recorder);
 
     const url = webSocketUrl(context.stream, 'ws/nal');
     recorder.log(`ws-nal connecting to ${url}`);

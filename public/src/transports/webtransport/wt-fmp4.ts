@@ -15,7 +15,8 @@
  * plays and doubles that after every underflow, which holds the picture back
  * with it, while a video-only SourceBuffer plays from about one frame of
  * buffer (docs/browsers.md has the measurements). Without `AudioDecoder`
- * one combined SourceBuffer plays both, at that higher latency.
+ * (or where it is unsafe: every WebKit, see `render/sound-path.ts`) one
+ * combined SourceBuffer plays both, at that higher latency.
  */
 import { mediaSourceApi, type MediaSourceApi } from '../../browser-apis.js';
 import { ClockSync } from '../../clock-sync.js';
@@ -154,7 +155,7 @@ class WtFmp4Session implements TransportSession {
       },
       error: (message) => this.mediaFailed(message),
     });
-    this.soundByWebCodecs = typeof AudioDecoder !== 'undefined';
+    this.soundByWebCodecs = context.soundPath === 'webcodecs';
     this.sound = new AudioRenderer(audio, recorder);
     this.live = new LiveVideo({
       video,

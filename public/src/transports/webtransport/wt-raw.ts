@@ -12,7 +12,7 @@
  */
 import * as Moq from '@moq/net';
 import type { AudioInit } from '../../protocol/ws-nal-wire.js';
-import { AudioRenderer } from '../../render/audio.js';
+import { createSoundRenderer, type SoundRenderer } from '../../render/sound.js';
 import { VideoRenderer } from '../../render/video.js';
 import { wallClockUs } from '../../wall-clock.js';
 import type { SessionCapabilities, TransportContext, TransportSession } from '../types.js';
@@ -84,7 +84,7 @@ class WtRawSession implements TransportSession {
   private video: TrackPlayback | null = null;
   private audio: TrackPlayback | null = null;
   private readonly videoRenderer: VideoRenderer;
-  private readonly audioRenderer: AudioRenderer;
+  private readonly audioRenderer: SoundRenderer;
   private readonly transit = new TransitClock();
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private waitingTimer: ReturnType<typeof setTimeout> | undefined;
@@ -107,7 +107,7 @@ class WtRawSession implements TransportSession {
       latencyMs: (receivedAtUs) => (wallClockUs() - receivedAtUs) / 1000,
       onPaint: () => this.markPlaying(),
     });
-    this.audioRenderer = new AudioRenderer(context.audio, recorder);
+    this.audioRenderer = createSoundRenderer(context.soundPath, context.audio, recorder);
     recorder.stats.transportDetail = 'moq-lite · WebTransport';
     context.events.state('connecting');
     void this.connect();

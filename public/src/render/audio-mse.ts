@@ -1,0 +1,173 @@
+/**
+ * Sound through Media Source Extensions, for the browsers where WebCodecs
+ * audio is missing or unsafe (every WebKit: `sound-path.ts` says why). Each
+ * AAC frame becomes one fMP4 fragment, written by the server's own muxer
+ * (`src/mux/fmp4`, one home for ISO BMFF), and goes to an audio-only
+ * SourceBuffer on an `<audio>` element of its own, so that its buffering
+ * never holds a picture back.
+ *
+ * As on the WebCodecs path, nothing is appended while muted. The element is
+ * started inside the unmute gesture (iOS plays sound only from one) and kept
+ * near the newest audio by seeking when it falls behind, never by
+ * `playbackRate`: WebKit unmutes a muted element and re-buffers when the rate
+ * changes.
+ */
+import { createInitSegment, FragmentWriter, mseMimeType } from '../../../src/mux/fmp4/index.js';
+import type { AacTrackInfo } from '../../../src/stream/types.js';
+import { mediaSourceApi, type MediaSourceApi } from '../browser-apis.js';
+import type { AudioInit, MediaMessage } from '../protocol/ws-nal-wire.js';
+import type { StatsRecorder } from '../stats/player-stats.js';
+import type { AudioOutput } from './audio-output.js';
+import { MseSink } from './mse-sink.js';
+import type { SoundRenderer } from './sound.js';
+
+/** AAC-LC: every RTMP encoder sends 1024-sample frames. */
+const AAC_SAMPLES_PER_FRAME = 1024;
+/** Buffered audio ahead of the playhead beyond this is latency nobody asked for: jump forward. */
+const MAX_AHEAD_S = 0.4;
+/** Where a jump lands, behind the newest audio: enough for the element not to run dry at once. */
+const JUMP_TARGET_AHEAD_S = 0.15;
+const CHECK_INTERVAL_MS = 200;
+/** Media behind the playhead is removed in steps (MseSink trims when this much has piled up). */
+const KEEP_BEHIND_S = 3;
+const TRACK_KEY = 'audio';
+
+export class MseAudioRenderer implements SoundRenderer {
+  private readonly element: HTMLAudioElement;
+  private readonly api: MediaSourceApi | null = mediaSourceApi();
+  private sink: MseSink | null = null;
+  private writer: FragmentWriter | null = null;
+  private track: AacTrackInfo | null = null;
+  /** The sink holds a MediaSource for `track`; set up on the first unmute, not before. */
+  private ready = false;
+  private readonly unsubscribe: () => void;
+  private readonly timer: ReturnType<typeof setInterval>;
+  private failed = false;
+
+  constructor(
+    private readonly output: AudioOutput,
+    private readonly recorder: StatsRecorder,
+  ) {
+    this.element = document.createElement('audio');
+    this.element.preload = 'auto';
+    this.element.muted = output.muted;
+    recorder.stats.soundPath = 'mse';
+    // Synchronous on every unmute click: `play()` must be called inside the gesture.
+    this.unsubscribe = output.subscribe((muted) => this.followMute(muted));
+    this.timer = setInterval(() => this.keepLive(), CHECK_INTERVAL_MS);
+  }
+
+  configure(init: AudioInit): void {
+    if (!this.api) return this.fail('no MediaSource in this browser');
+    if (!init.codec.startsWith('mp4a.') || !init.description) return this.fail(`cannot wrap ${init.codec} for MSE`);
+    const track: AacTrackInfo = {
+      kind: 'audio',
+      codec: 'aac',
+      codecString: init.codec,
+      sampleRate: init.sampleRate,
+      channels: init.numberOfChannels,
+      samplesPerFrame: AAC_SAMPLES_PER_FRAME,
+      asc: init.description,
+    };
+    const mime = mseMimeType({ audio: track });
+    if (!this.api.isTypeSupported(mime)) return this.fail(`${this.api.name} does not play ${mime}`);
+    this.failed = false;
+    this.track = track;
+    this.ready = false;
+    this.recorder.log(`audio ${init.codec} ${init.sampleRate} Hz ${init.numberOfChannels} ch through ${this.api.name} (audio-only SourceBuffer)`);
+    if (!this.output.muted) this.start();
+  }
+
+  push(message: MediaMessage): void {
+    if (this.output.muted || !this.track || this.failed) return;
+    if (!this.ready) this.start();
+    const sink = this.sink;
+    const writer = this.writer;
+    if (!sink || !writer) return;
+    // The muxer copies the payload into the fragment at once, so the view into the socket's buffer may be passed as is.
+    const fragment = writer.fragment('audio', [
+      { kind: 'audio', dts: message.ptsUs, pts: message.ptsUs, key: true, data: message.payload, receivedAt: 0 },
+    ]);
+    sink.append(TRACK_KEY, fragment, { video: false, keyframe: true });
+    this.recorder.audioPlayed();
+  }
+
+  reanchor(): void {
+    // The muxer's timeline bridges a publisher restart; `keepLive` jumps over any gap it leaves.
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.unsubscribe();
+    this.sink?.close();
+    this.sink = null;
+    this.writer = null;
+    this.element.pause();
+    this.recorder.stats.soundLagMs = null;
+  }
+
+  /** A fresh MediaSource and muxer timeline for the current track. */
+  private start(): void {
+    if (!this.api || !this.track) return;
+    this.sink?.close();
+    const tracks = { audio: this.track };
+    this.sink = new MseSink(this.element, this.api, {
+      drained: () => undefined,
+      dropped: (count, why) => {
+        for (let i = 0; i < count; i++) this.recorder.audioDropped();
+        this.recorder.log(`audio segments dropped: ${why}`);
+      },
+      error: (message) => this.fail(message),
+    });
+    this.sink.configure([{ key: TRACK_KEY, mime: mseMimeType(tracks), init: createInitSegment(tracks), hasVideo: false }]);
+    this.writer = new FragmentWriter(tracks);
+    this.ready = true;
+    this.play();
+  }
+
+  private followMute(muted: boolean): void {
+    this.element.muted = muted;
+    if (muted) {
+      this.element.pause();
+      return;
+    }
+    if (this.track && !this.ready) this.start();
+    else this.play();
+  }
+
+  private play(): void {
+    if (this.output.muted) return;
+    this.element.play().catch((err: Error) => {
+      // NotAllowedError outside a gesture: the next unmute click starts it.
+      if (err.name !== 'AbortError') this.recorder.log(`audio element refused to play: ${err.name}: ${err.message}`);
+    });
+  }
+
+  /** Jump to near the newest audio when the element has fallen behind (start-up, stalls, a publisher restart). */
+  private keepLive(): void {
+    const sink = this.sink;
+    if (!sink || this.output.muted) return;
+    const ranges = this.element.buffered;
+    if (ranges.length === 0) return;
+    const end = ranges.end(ranges.length - 1);
+    const now = this.element.currentTime;
+    const ahead = end - now;
+    this.recorder.stats.soundLagMs = Math.round(ahead * 1000);
+    const outside = now < ranges.start(ranges.length - 1) || ahead < 0;
+    if (ahead > MAX_AHEAD_S || outside) {
+      this.element.currentTime = Math.max(ranges.start(ranges.length - 1), end - JUMP_TARGET_AHEAD_S);
+    }
+    if (this.element.paused) this.play();
+    sink.trimBehind(this.element.currentTime, KEEP_BEHIND_S);
+  }
+
+  private fail(message: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.recorder.log(`no sound: ${message}`);
+    this.sink?.close();
+    this.sink = null;
+    this.writer = null;
+    this.ready = false;
+  }
+}
