@@ -61,4 +61,19 @@ describe('sound through an audio-only SourceBuffer', () => {
     expect(s.log.some((l) => l.includes('sound for WebCodecs transports: mse (no AudioDecoder)'))).toBe(true);
     await page.close();
   });
+
+  it('ws-fmp4 where WebCodecs is missing altogether (Safari before 16.4): video-only SourceBuffer, sound on its own element', async () => {
+    const page = await openPlayer(browser.context, srv.httpUrl('/live/snd/?transport=ws-fmp4'), {
+      without: ['VideoDecoder', 'AudioDecoder', 'AudioData', 'EncodedAudioChunk', 'WebTransport'],
+    });
+    const muted = await waitForStats(page, (s) => s.framesPainted > 30, 20_000, 'ws-fmp4 frames');
+    expect(muted.transportDetail).toMatch(/ · sound apart \(mse\)$/);
+    expect(muted.log.some((l) => l.includes('ws-fmp4 audio track: audio/mp4; codecs="mp4a.40.2", played apart'))).toBe(true);
+    await unmute(page);
+    const s = await waitForStats(page, (x) => x.audioFramesPlayed > 50 && x.soundLagMs !== null, 10_000, 'ws-fmp4 sound through its own element');
+    expect(s.soundPath).toBe('mse');
+    const painted = s.framesPainted;
+    await waitForStats(page, (x) => x.framesPainted > painted + 30, 5000, 'pictures go on beside the sound');
+    await page.close();
+  });
 });

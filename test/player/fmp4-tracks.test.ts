@@ -8,7 +8,7 @@ import {
   initTrackEntries,
   initWithOnly,
   singleTrackMime,
-} from '../../public/src/transports/webtransport/fmp4-tracks.js';
+} from '../../public/src/protocol/fmp4-tracks.js';
 
 // avcC and ASC of the ffmpeg test clip (libx264 320x240 High, AAC-LC 48 kHz stereo), as in test/mux.
 const AVCC = Uint8Array.from(Buffer.from('0164000dffe100196764000dacd94141fb0110000003001000000303c0f142996001000468ef8fcbfdf8f800', 'hex'));

@@ -12,6 +12,7 @@
  * `playbackRate`: WebKit unmutes a muted element and re-buffers when the rate
  * changes.
  */
+import { aacTrackInfo } from '../../../src/codec/aac.js';
 import { createInitSegment, FragmentWriter, mseMimeType } from '../../../src/mux/fmp4/index.js';
 import type { AacTrackInfo } from '../../../src/stream/types.js';
 import { mediaSourceApi, type MediaSourceApi } from '../browser-apis.js';
@@ -21,8 +22,6 @@ import type { AudioOutput } from './audio-output.js';
 import { MseSink } from './mse-sink.js';
 import type { SoundRenderer } from './sound.js';
 
-/** AAC-LC: every RTMP encoder sends 1024-sample frames. */
-const AAC_SAMPLES_PER_FRAME = 1024;
 /** Buffered audio ahead of the playhead beyond this is latency nobody asked for: jump forward. */
 const MAX_AHEAD_S = 0.4;
 /** Where a jump lands, behind the newest audio: enough for the element not to run dry at once. */
@@ -60,15 +59,12 @@ export class MseAudioRenderer implements SoundRenderer {
   configure(init: AudioInit): void {
     if (!this.api) return this.fail('no MediaSource in this browser');
     if (!init.codec.startsWith('mp4a.') || !init.description) return this.fail(`cannot wrap ${init.codec} for MSE`);
-    const track: AacTrackInfo = {
-      kind: 'audio',
-      codec: 'aac',
-      codecString: init.codec,
-      sampleRate: init.sampleRate,
-      channels: init.numberOfChannels,
-      samplesPerFrame: AAC_SAMPLES_PER_FRAME,
-      asc: init.description,
-    };
+    let track: AacTrackInfo;
+    try {
+      track = aacTrackInfo(init.description);
+    } catch (err) {
+      return this.fail(`unreadable AudioSpecificConfig: ${(err as Error).message}`);
+    }
     const mime = mseMimeType({ audio: track });
     if (!this.api.isTypeSupported(mime)) return this.fail(`${this.api.name} does not play ${mime}`);
     this.failed = false;

@@ -24,6 +24,25 @@ export interface LiveVideoOptions {
   readonly onFrame: () => void;
 }
 
+/**
+ * Without sound in it, a SourceBuffer needs far less lead than the player's
+ * buffer setting, which is sized for MSE with sound: Chromium plays video
+ * alone from one frame ahead. The setting still scales it (100 ms → 40 ms).
+ */
+const VIDEO_ONLY_BUFFER_SHARE = 0.4;
+/**
+ * Steering for a video-only SourceBuffer: no sound to pitch-shift, so it may
+ * catch up fast; a jump beats seconds of fast-forward after a burst, and the
+ * underflow boost stays well below the jump threshold so the two never fight.
+ */
+const VIDEO_ONLY_STEERING = { maxRate: 1.5, gainPerS: 2, jumpBehindMs: 500, maxBoostMs: 200 } as const;
+
+/** Target and steering for an element whose SourceBuffers carry sound (`videoOnly` false) or video alone. */
+export function liveTuning(liveBufferMs: number, videoOnly: boolean): Pick<LiveVideoOptions, 'targetMs' | 'controller'> {
+  if (!videoOnly) return { targetMs: liveBufferMs };
+  return { targetMs: Math.round(liveBufferMs * VIDEO_ONLY_BUFFER_SHARE), controller: VIDEO_ONLY_STEERING };
+}
+
 /** Arrival times kept for latency lookups: about 10 s of 30 fps video. */
 const MAX_ARRIVALS = 300;
 

@@ -4,12 +4,20 @@
  * RTWebSocket is the preferred variant (a SourceBuffer per track, flow
  * control by receive windows, stale media abandoned by the server), plain
  * `standard` the fallback. Input goes over the player's ws-nal input channel.
+ *
+ * With RTWebSocket the tracks come apart, and the sound is played apart too
+ * (`render/fmp4-sound.ts`: WebCodecs, or an audio element of its own), so the
+ * video element's SourceBuffer holds video alone: an audio SourceBuffer holds
+ * the whole element to its own buffering (200 ms and more in Chromium, about
+ * half a second in WebKit). `standard` sends one combined stream, played as is.
  */
 import { mediaSourceApi, type MediaSourceApi } from '../browser-apis.js';
 import { fragmentInfo, initTracks, type InitTrack } from '../protocol/fmp4-probe.js';
 import { encodeSetKeyframesOnly, encodeSetVideoEnabled, type ServerMessage } from '../protocol/ws-nal-wire.js';
-import { LiveVideo } from '../render/live-video.js';
+import { playSegmentSound, soundConfigOf } from '../render/fmp4-sound.js';
+import { LiveVideo, liveTuning } from '../render/live-video.js';
 import { MseSink, type TrackSpec } from '../render/mse-sink.js';
+import { createSoundRenderer, type SoundRenderer } from '../render/sound.js';
 import { webSocketUrl } from '../stream-path.js';
 import type { SessionCapabilities, TransportContext, TransportDefinition, TransportSession } from './types.js';
 import { RtwsFeed, StandardFeed, type Fmp4Feed } from './ws-fmp4-feeds.js';
@@ -36,6 +44,8 @@ class WsFmp4Session implements TransportSession {
   private readonly sink: MseSink;
   private readonly live: LiveVideo;
   private readonly feed: Fmp4Feed;
+  /** Plays the audio track when it is not given to the video element (see the top of the file); null when it is. */
+  private readonly sound: SoundRenderer | null;
   private readonly timer: ReturnType<typeof setInterval>;
   private readonly unsubscribeMute: () => void;
   private readonly onVideoError = () => this.mediaFailed(`video element error: ${this.context.video.error?.message || this.context.video.error?.code}`);
@@ -72,10 +82,12 @@ class WsFmp4Session implements TransportSession {
       },
       error: (message) => this.mediaFailed(message),
     });
+    const soundApart = variant !== 'standard' && context.soundPath !== null;
+    this.sound = soundApart ? createSoundRenderer(context.soundPath, audio, recorder) : null;
     this.live = new LiveVideo({
       video,
       recorder,
-      targetMs: context.liveBufferMs,
+      ...liveTuning(context.liveBufferMs, soundApart),
       rttMs: () => this.feed.rttMs,
       onFrame: () => this.markPlaying(),
     });
@@ -88,7 +100,7 @@ class WsFmp4Session implements TransportSession {
       closed: (code: number, reason: string) => this.finish(code, reason, 'closed'),
     };
     this.feed = variant === 'standard' ? new StandardFeed(url, events, recorder) : new RtwsFeed(url, events, recorder);
-    recorder.stats.transportDetail = `${this.feed.detail} · ${api.name}`;
+    recorder.stats.transportDetail = `${this.feed.detail} · ${api.name}${soundApart ? ` · sound apart (${context.soundPath})` : ''}`;
     recorder.log(`ws-fmp4 connecting to ${url} (${recorder.stats.transportDetail})`);
     context.events.state('connecting');
     this.timer = setInterval(() => this.tick(), TICK_MS);
@@ -136,6 +148,7 @@ class WsFmp4Session implements TransportSession {
         this.expected = this.feed.combined ? ['combined'] : [...(message.video ? ['video'] : []), ...(message.audio ? ['audio'] : [])];
         this.inits.clear();
         this.early = [];
+        this.sound?.reanchor();
         if (this.playing) {
           this.playing = false;
           events.state('connecting');
@@ -144,6 +157,7 @@ class WsFmp4Session implements TransportSession {
       case 'offline':
         recorder.log(`offline${message.reason ? `: ${message.reason}` : ''}`);
         this.expected = [];
+        this.sound?.reanchor();
         this.playing = false;
         events.state('waiting', message.reason);
         break;
@@ -165,7 +179,12 @@ class WsFmp4Session implements TransportSession {
     const tracks = initTracks(init);
     for (const track of tracks) this.trackById.set(track.trackId, track);
     this.inits.set(key, { mime, init, tracks });
-    this.context.recorder.log(`ws-fmp4 ${key} track: ${mime}`);
+    this.context.recorder.log(`ws-fmp4 ${key} track: ${mime}${this.sound && key === 'audio' ? ', played apart' : ''}`);
+    if (this.sound && key === 'audio') {
+      const config = soundConfigOf(init, tracks);
+      if (config) this.sound.configure(config);
+      else this.context.recorder.log('ws-fmp4: no readable AudioSpecificConfig in the audio init segment: no sound');
+    }
     if (this.ready) this.build();
   }
 
@@ -176,6 +195,7 @@ class WsFmp4Session implements TransportSession {
       const init = this.inits.get(key)!;
       const hasVideo = init.tracks.some((t) => t.kind === 'video') || key === 'video';
       if (key === 'video' && !this.videoEnabled) continue;
+      if (key === 'audio' && this.sound) continue;
       specs.push({ key, mime: init.mime, init: init.init, hasVideo });
     }
     this.live.reset();
@@ -190,6 +210,7 @@ class WsFmp4Session implements TransportSession {
   }
 
   private segment(key: string, bytes: Uint8Array): void {
+    if (this.sound && key === 'audio') return this.playApart(bytes);
     if (!this.sink.configured) {
       if (this.expected.includes(key) && this.early.length < MAX_EARLY_SEGMENTS) this.early.push({ key, bytes });
       return;
@@ -202,6 +223,17 @@ class WsFmp4Session implements TransportSession {
     if (video && info && track) this.live.noteArrival(info.baseDecodeTime / track.timescale, performance.now());
     this.sink.append(key, bytes, { video, keyframe: info?.keyframe ?? false });
     this.feed.backlog(key, this.sink.queued(key));
+  }
+
+  /** An audio segment for the sound renderer; the video element never sees it. */
+  private playApart(bytes: Uint8Array): void {
+    const info = fragmentInfo(bytes);
+    const track = info ? this.trackById.get(info.trackId) : undefined;
+    // Before its init segment the track is unknown: nothing to decode it with yet.
+    if (!this.sound || track?.kind !== 'audio' || !this.inits.has('audio')) return;
+    playSegmentSound(this.sound, bytes, track);
+    // With video off (or none published), sound is all there is: it playing is the session playing.
+    if (!this.videoEnabled || !this.expected.includes('video')) this.markPlaying();
   }
 
   private tick(): void {
@@ -241,6 +273,7 @@ class WsFmp4Session implements TransportSession {
     this.feed.close();
     this.live.close();
     this.sink.close();
+    this.sound?.close();
     this.context.recorder.log(`ws-fmp4 closed: ${code} ${reason}`);
     if (report === 'closed') this.context.events.closed(code, reason);
     else if (report === 'failed') this.context.events.failed(reason);

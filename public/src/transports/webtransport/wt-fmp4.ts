@@ -9,26 +9,28 @@
  * order streams, so a GOP may arrive before the init segment it needs: it is
  * held until then. Input goes over the player's ws-nal input channel.
  *
- * Where the browser has `AudioDecoder`, the sound is taken out of the fMP4
- * and played through WebCodecs and Web Audio, and the SourceBuffer gets the
- * video alone: Chromium's MSE audio renderer needs 200 ms buffered before it
- * plays and doubles that after every underflow, which holds the picture back
- * with it, while a video-only SourceBuffer plays from about one frame of
- * buffer (docs/browsers.md has the measurements). Without `AudioDecoder`
- * (or where it is unsafe: every WebKit, see `render/sound-path.ts`) one
- * combined SourceBuffer plays both, at that higher latency.
+ * The sound is taken out of the fMP4 and played apart (`render/fmp4-sound.ts`:
+ * WebCodecs and Web Audio where `AudioDecoder` is safe, else an audio-only
+ * SourceBuffer on an element of its own, `render/sound-path.ts`), and the
+ * video element's SourceBuffer gets the video alone: Chromium's MSE audio
+ * renderer needs 200 ms buffered before it plays and doubles that after every
+ * underflow, which holds the picture back with it, while a video-only
+ * SourceBuffer plays from about one frame of buffer (docs/browsers.md has the
+ * measurements). Only a browser with no way to play sound apart gets one
+ * combined SourceBuffer, at that higher latency.
  */
 import { mediaSourceApi, type MediaSourceApi } from '../../browser-apis.js';
 import { ClockSync } from '../../clock-sync.js';
 import { fragmentInfo, initTracks, type InitTrack } from '../../protocol/fmp4-probe.js';
 import { encodePing, encodeSetKeyframesOnly, encodeSetVideoEnabled, type AudioInit } from '../../protocol/ws-nal-wire.js';
-import { AudioRenderer } from '../../render/audio.js';
-import { LiveVideo } from '../../render/live-video.js';
+import { playSegmentSound, soundConfigOf } from '../../render/fmp4-sound.js';
+import { createSoundRenderer, type SoundRenderer } from '../../render/sound.js';
+import { LiveVideo, liveTuning } from '../../render/live-video.js';
 import { MseSink } from '../../render/mse-sink.js';
 import { wallClockUs } from '../../wall-clock.js';
 import type { SessionCapabilities, TransportContext, TransportSession } from '../types.js';
 import { GroupSwitch, type SwitchGroup } from './group-switch.js';
-import { audioSpecificConfig, fragmentSamples, initWithOnly, singleTrackMime } from './fmp4-tracks.js';
+import { initWithOnly, singleTrackMime } from '../../protocol/fmp4-tracks.js';
 import { describeClose, HandshakeError, openWebTransport, streamEndpoint } from './open.js';
 import {
   encodeJsonRecord,
@@ -58,18 +60,8 @@ const GROUP_GRACE_MS = 66;
 /** Segments a GOP may hold while its init segment is on its way: more than one GOP of 30 fps video with sound. */
 const MAX_HELD_SEGMENTS = 200;
 const SOURCE = 'media';
-/**
- * Without sound in it, a SourceBuffer needs far less lead than the player's
- * buffer setting, which is sized for MSE with sound: Chromium plays video
- * alone from one frame ahead. The setting still scales it (100 ms → 40 ms).
- */
-const VIDEO_ONLY_BUFFER_SHARE = 0.4;
-/**
- * Steering for a video-only SourceBuffer: no sound to pitch-shift, so it may
- * catch up fast; a jump beats seconds of fast-forward after a burst, and the
- * underflow boost stays well below the jump threshold so the two never fight.
- */
-const VIDEO_ONLY_STEERING = { maxRate: 1.5, gainPerS: 2, jumpBehindMs: 500, maxBoostMs: 200 } as const;
+/** The end of `transportDetail`: how the sound is played. */
+const SOUND_DETAIL = { webcodecs: ' · AudioDecoder', mse: ' · sound on its own audio element', none: '' } as const;
 
 interface Segment {
   readonly bytes: Uint8Array;
@@ -115,9 +107,10 @@ class WtFmp4Session implements TransportSession {
   private readonly clock = new ClockSync();
   private readonly sink: MseSink;
   private readonly live: LiveVideo;
-  private readonly sound: AudioRenderer;
+  private readonly sound: SoundRenderer;
   /** Sound goes through WebCodecs, the SourceBuffer carries video alone. */
-  private readonly soundByWebCodecs: boolean;
+  /** The sound is played apart from the video element (WebCodecs, or an audio element of its own): see the top of the file. */
+  private readonly soundApart: boolean;
   private readonly groups: GroupSwitch<GroupStream, Segment>;
   private readonly timer: ReturnType<typeof setInterval>;
   private readonly unsubscribeMute: () => void;
@@ -155,13 +148,12 @@ class WtFmp4Session implements TransportSession {
       },
       error: (message) => this.mediaFailed(message),
     });
-    this.soundByWebCodecs = context.soundPath === 'webcodecs';
-    this.sound = new AudioRenderer(audio, recorder);
+    this.soundApart = context.soundPath !== null;
+    this.sound = createSoundRenderer(context.soundPath, audio, recorder);
     this.live = new LiveVideo({
       video,
       recorder,
-      targetMs: this.soundByWebCodecs ? Math.round(context.liveBufferMs * VIDEO_ONLY_BUFFER_SHARE) : context.liveBufferMs,
-      ...(this.soundByWebCodecs ? { controller: VIDEO_ONLY_STEERING } : {}),
+      ...liveTuning(context.liveBufferMs, this.soundApart),
       rttMs: () => this.rttMs,
       onFrame: () => this.markPlaying(),
     });
@@ -177,7 +169,7 @@ class WtFmp4Session implements TransportSession {
         return () => clearTimeout(timer);
       },
     });
-    recorder.stats.transportDetail = `WebTransport · ${api.name}${this.soundByWebCodecs ? ' · AudioDecoder' : ''}`;
+    recorder.stats.transportDetail = `WebTransport · ${api.name}${SOUND_DETAIL[context.soundPath ?? 'none']}`;
     context.events.state('connecting');
     this.timer = setInterval(() => this.tick(), TICK_MS);
     void this.connect();
@@ -185,7 +177,7 @@ class WtFmp4Session implements TransportSession {
 
   /** A combined SourceBuffer stalls without video: with video off, only WebCodecs keeps the sound going. */
   get capabilities(): SessionCapabilities {
-    return { input: false, audio: this.context.preferences.audio && (this.soundByWebCodecs || this.videoEnabled), videoToggle: true, keyframesOnly: true };
+    return { input: false, audio: this.context.preferences.audio && (this.soundApart || this.videoEnabled), videoToggle: true, keyframesOnly: true };
   }
 
   sendInput(): void {
@@ -361,7 +353,7 @@ class WtFmp4Session implements TransportSession {
     const mime = generation.source?.mime;
     if (mime && !this.api.isTypeSupported(mime)) return this.fail(`${this.api.name} cannot play ${mime}`);
     this.current = generation;
-    const sound = generation.sound ? `, sound ${generation.sound.codec} by WebCodecs` : '';
+    const sound = generation.sound ? `, sound ${generation.sound.codec} apart (${this.context.soundPath})` : '';
     this.context.recorder.log(`wt-fmp4 generation ${announced.generation}: ${mime ?? 'no SourceBuffer'}${sound}`);
     if (this.playing) {
       this.playing = false;
@@ -378,7 +370,7 @@ class WtFmp4Session implements TransportSession {
     const videoInit = announced.video ? initWithOnly(init, 'video') : null;
     const videoOnly = announced.video && videoInit ? { mime: singleTrackMime('video', announced.video.codec), init: videoInit, hasVideo: true } : null;
     if (!this.context.preferences.audio) return { ...base, source: videoOnly, sound: null };
-    const sound = this.soundByWebCodecs ? soundOf(announced, init, tracks) : null;
+    const sound = this.soundApart ? soundConfigOf(init, tracks.values()) : null;
     if (!sound) return combined;
     if (!announced.video) return { ...base, source: null, sound };
     return videoOnly ? { ...base, source: videoOnly, sound } : combined;
@@ -441,7 +433,7 @@ class WtFmp4Session implements TransportSession {
     const info = fragmentInfo(segment.bytes);
     const track = info ? generation.tracks.get(info.trackId) : undefined;
     if (track?.kind === 'audio' && generation.sound) {
-      this.playSound(segment.bytes, track);
+      playSegmentSound(this.sound, segment.bytes, track);
       if (!generation.source) this.markPlaying();
       return;
     }
@@ -449,14 +441,6 @@ class WtFmp4Session implements TransportSession {
     const video = track?.kind === 'video';
     if (video && info && track) this.live.noteArrival(info.baseDecodeTime / track.timescale, segment.at);
     this.sink.append(SOURCE, segment.bytes, { video, keyframe: info?.keyframe ?? false });
-  }
-
-  private playSound(bytes: Uint8Array, track: InitTrack): void {
-    const receivedAtUs = wallClockUs();
-    for (const sample of fragmentSamples(bytes)) {
-      const ptsUs = Math.round(((sample.decodeTime + sample.compositionOffset) * 1e6) / track.timescale);
-      this.sound.push({ kind: 'audio', keyframe: true, discontinuity: false, ptsUs, dtsUs: ptsUs, receivedAtUs, payload: sample.data });
-    }
   }
 
   private async openUp(): Promise<void> {
@@ -535,15 +519,6 @@ class WtFmp4Session implements TransportSession {
     if (report === 'closed') this.context.events.closed(code, reason);
     else if (report === 'failed') this.context.events.failed(reason);
   }
-}
-
-/** The WebCodecs configuration of the generation's AAC track, or null when it has none or its `esds` is unreadable. */
-function soundOf(announced: Extract<ControlMessage, { type: 'init' }>, init: Uint8Array, tracks: ReadonlyMap<number, InitTrack>): AudioInit | null {
-  const audio = announced.audio;
-  const track = [...tracks.values()].find((t) => t.kind === 'audio');
-  const description = audio && track ? audioSpecificConfig(init, track.trackId) : null;
-  if (!audio || !description) return null;
-  return { codec: audio.codec, sampleRate: audio.sampleRate, numberOfChannels: audio.numberOfChannels, description };
 }
 
 export function connect(context: TransportContext): TransportSession {

@@ -1,10 +1,11 @@
 /**
  * Taking a combined fMP4 stream apart in the browser: an init segment with
  * one track left out, the AAC AudioSpecificConfig from `esds`, and the
- * samples of a media segment. `wt-fmp4` uses these to give the video
- * element a video-only SourceBuffer and to decode the sound with WebCodecs,
- * because Chromium's MSE audio renderer holds the whole element to a 200 ms
- * buffer (more after each underflow, see docs/browsers.md). Pure.
+ * samples of a media segment. `wt-fmp4` and `ws-fmp4` use these to give the
+ * video element a video-only SourceBuffer and to play the sound on its own
+ * (`render/fmp4-sound.ts`), because an MSE audio track holds the whole
+ * element to its buffer: 200 ms in Chromium, more after each underflow (see
+ * docs/browsers.md), and more still in WebKit. Pure.
  */
 
 interface Box {
