@@ -64,6 +64,11 @@ export interface FuzzTarget {
   wire(ctx: CaseContext): Promise<void>;
   /** The pure parser in this process, where one exists; returns cases run. */
   inProcess?(ctx: InProcessContext): number;
+  /**
+   * How long the server gets after the cases before memory is read, when the
+   * server itself holds a client's state for a while by design (default 3 s).
+   */
+  readonly settleMs?: number;
 }
 
 /** Shared counters of a running target. */

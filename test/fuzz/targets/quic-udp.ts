@@ -37,6 +37,9 @@ export async function captureQuicHandshake(port: number): Promise<Uint8Array[]> 
 export const quicUdp: FuzzTarget & { corpus?: Uint8Array[] } = {
   name: 'quic-udp',
   summary: 'UDP datagrams on the WebTransport port: random bytes and mutated QUIC packets of a real handshake (Initial first)',
+  // A valid-looking Initial opens a connection the server keeps until its 10 s handshake timeout:
+  // memory read sooner counts the last 10 s of half-open handshakes as held.
+  settleMs: 12_000,
   async prepare(ctx: CaseContext) {
     this.corpus = await captureQuicHandshake(ctx.ports.webTransport);
   },
