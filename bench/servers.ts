@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { collectGarbage, inspectorUrlIn } from './inspector.js';
 import type { ReaderTarget } from './lean-reader.js';
 
 export type ServerKind = 'polycast' | 'nms';
@@ -30,6 +31,8 @@ export interface ServerProcess {
   alive(): boolean;
   /** Last lines of its stderr, for failure reports. */
   stderr(): string;
+  /** With `inspect`: a full garbage collection, then the heap in use (MiB); undefined without an inspector. */
+  collectGarbage(): Promise<number | undefined>;
   stop(): Promise<void>;
 }
 
@@ -40,6 +43,8 @@ export interface StartOptions {
   cpuProfDir?: string;
   /** Polycast only: serve WebTransport (UDP, on the web port's number), off by default to keep fan-out phases TCP-only. */
   webTransport?: boolean;
+  /** Polycast only: open its inspector on a loopback port, so memory can be read after a full collection. */
+  inspect?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -74,7 +79,8 @@ export async function startServer(kind: ServerKind, o: StartOptions): Promise<Se
       ].join('\n'),
     );
     const profiling = o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`];
-    child = spawn(process.execPath, [...profiling, join(o.root, 'dist/src/main.js'), config], { cwd: scratch, stdio: ['ignore', 'ignore', 'pipe'] });
+    const inspecting = o.inspect === true ? ['--inspect=127.0.0.1:0'] : [];
+    child = spawn(process.execPath, [...profiling, ...inspecting, join(o.root, 'dist/src/main.js'), config], { cwd: scratch, stdio: ['ignore', 'ignore', 'pipe'] });
     reader = { host: '127.0.0.1', port: httpPort, path: `/${STREAM_PATH}/ws/nal`, format: 'ws-nal' };
   } else {
     child = spawn(process.execPath, [join(o.root, 'dist/bench/nms-peer.js'), String(rtmpPort), String(httpPort)], {
@@ -84,7 +90,12 @@ export async function startServer(kind: ServerKind, o: StartOptions): Promise<Se
     reader = { host: '127.0.0.1', port: httpPort, path: `/${STREAM_PATH}.flv`, format: 'ws-flv' };
   }
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  let inspectorUrl: string | undefined;
+  child.stderr!.on('data', (d: Buffer) => {
+    const text = d.toString();
+    for (const line of text.split('\n')) inspectorUrl ??= inspectorUrlIn(line);
+    stderr = (stderr + text).slice(-4000);
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
   const stop = async (): Promise<void> => {
@@ -111,6 +122,7 @@ export async function startServer(kind: ServerKind, o: StartOptions): Promise<Se
     exited,
     alive,
     stderr: () => stderr,
+    collectGarbage: async () => (inspectorUrl !== undefined && alive() ? collectGarbage(inspectorUrl) : undefined),
     stop,
   };
 }

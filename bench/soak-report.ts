@@ -27,6 +27,11 @@ export interface SoakResult {
   rssEndMiB: number | undefined;
   /** RSS at each whole minute of the load, index = minute. */
   rssPerMinute: Array<number | undefined>;
+  /** V8 heap in use after a full collection, taken just after each whole minute; index = minute. */
+  heapPerMinute: Array<number | undefined>;
+  /** How much of the machine was busy during the load (all processes), in cores: other work skews a soak. */
+  machineBusyCores: number;
+  machineCores: number;
   cpuMeanCores: number | undefined;
   harnessCores: number | undefined;
   steady: { nal: number; wt: number; nalFailed: number; wtFailed: number; nalFps: number; wtFps: number; wtGroups: number; wtGroupsReset: number };
@@ -39,6 +44,16 @@ export interface SoakResult {
 
 /** Within this share of the baseline, RSS has come back. */
 export const RSS_TOLERANCE = 0.1;
+/** Heap growth after a full collection beyond the same share plus this much (MiB) is held memory: a leak. */
+export const HEAP_SLACK_MIB = 2;
+
+export function heapVerdict(r: SoakResult): { pass: boolean; text: string } {
+  const before = r.heapPerMinute[r.baselineMinute];
+  const after = [...r.heapPerMinute].reverse().find((v) => v !== undefined);
+  if (before === undefined || after === undefined) return { pass: false, text: 'no reading (inspector did not answer?)' };
+  const pass = after <= before * (1 + RSS_TOLERANCE) + HEAP_SLACK_MIB;
+  return { pass, text: `${pass ? 'pass' : 'FAIL'}: ${before.toFixed(1)} → ${after.toFixed(1)} MiB after a full collection (minute ${r.baselineMinute} → end)` };
+}
 
 export function rssVerdict(r: SoakResult): { pass: boolean; text: string } {
   if (r.rssBaselineMiB === undefined || r.rssEndMiB === undefined) return { pass: false, text: 'no reading (the server died?)' };
@@ -50,6 +65,7 @@ export function rssVerdict(r: SoakResult): { pass: boolean; text: string } {
 export function passed(r: SoakResult): boolean {
   return (
     rssVerdict(r).pass &&
+    heapVerdict(r).pass &&
     r.serverDied === undefined &&
     r.steady.nalFailed === 0 &&
     r.steady.wtFailed === 0 &&
@@ -80,7 +96,13 @@ export function tableRows(r: SoakResult): Array<[string, string]> {
     ['load', r.load],
     [`RSS minute ${r.baselineMinute} / peak / end`, `${mib(r.rssBaselineMiB)} / ${mib(r.rssPeakMiB)} / ${mib(r.rssEndMiB)} MiB`],
     ['RSS verdict', v.text],
-    ['CPU mean', r.cpuMeanCores === undefined ? '—' : `${r.cpuMeanCores.toFixed(2)} cores (server); load clients ${r.harnessCores?.toFixed(2) ?? '—'} cores`],
+    ['heap verdict (leaks)', heapVerdict(r).text],
+    [
+      'CPU mean',
+      r.cpuMeanCores === undefined
+        ? '—'
+        : `${r.cpuMeanCores.toFixed(2)} cores (server); load clients ${r.harnessCores?.toFixed(2) ?? '—'} cores; machine busy ${r.machineBusyCores.toFixed(2)} of ${r.machineCores} cores`,
+    ],
     ['steady readers failed', `ws-nal ${r.steady.nalFailed}/${r.steady.nal}, at ${r.steady.nalFps.toFixed(1)} video fps each`],
     [
       'WT sessions failed',
@@ -101,11 +123,16 @@ export function rssLine(r: SoakResult): string {
   return r.rssPerMinute.map((v, minute) => `${minute}: ${mib(v)}`).join(' · ');
 }
 
+export function heapLine(r: SoakResult): string {
+  return r.heapPerMinute.map((v, minute) => `${minute}: ${mib(v)}`).join(' · ');
+}
+
 export function consoleSummary(r: SoakResult): string {
   const rows = tableRows(r);
   const width = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`);
   lines.push(`  ${'RSS per minute (MiB)'.padEnd(width)}  ${rssLine(r)}`);
+  lines.push(`  ${'heap per minute (MiB)'.padEnd(width)}  ${heapLine(r)}`);
   if (r.failures.length > 0) lines.push('  failures:', ...r.failures.map((f) => `    ${f}`));
   lines.push(`  ${passed(r) ? 'PASS' : 'FAIL'}`);
   return lines.join('\n');
@@ -121,6 +148,9 @@ export function markdownSection(r: SoakResult): string {
     'steady ws-nal readers, ws-fmp4 (RTWebSocket) readers that read their socket at half the bit rate, wt-fmp4',
     'WebTransport sessions, and a churn of short ws-nal readers. RSS is sampled every 10 s; it must end within',
     `${RSS_TOLERANCE * 100} % of its value at the baseline minute, and no reader may fail but for the throttled ones' drops.`,
+    'Just after each whole minute the server (started with its inspector on loopback) does a full garbage collection',
+    `and reports its V8 heap in use: heap growth of more than ${RSS_TOLERANCE * 100} % + ${HEAP_SLACK_MIB} MiB from the baseline minute to the end is held`,
+    'memory, a leak; RSS that grows while the heap stays flat is the allocator keeping what a busy moment took.',
     'A steady reader fails when it is closed or gets no video for 10 s outside a restart; a churn reader when it',
     'is closed early or gets no keyframe within 5 s of the publisher being on air.',
     '',
@@ -130,6 +160,8 @@ export function markdownSection(r: SoakResult): string {
     `| verdict | **${passed(r) ? 'pass' : 'FAIL'}** |`,
     '',
     `RSS over time (MiB, minute: value): ${rssLine(r)}`,
+    '',
+    `Heap in use after a full collection (MiB, minute: value): ${heapLine(r)}`,
     '',
   ];
   if (r.failures.length > 0) lines.push('Failures (first ones):', '', ...r.failures.map((f) => `- ${f}`), '');

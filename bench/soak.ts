@@ -307,7 +307,7 @@ async function main(): Promise<void> {
   // The reference sink is not needed for latency here; ffmpeg's tee simply wants somewhere to write.
   const sink = new ReferenceSink();
   const sinkPort = await sink.listen();
-  const server = await startServer('polycast', { root, webTransport: true });
+  const server = await startServer('polycast', { root, webTransport: true, inspect: true });
   const soak = new Soak(o, server, clip, sinkPort, log);
   const serverGone = server.exited.then(() => {
     soak.serverDied ??= `exited during the run; stderr: ${server.stderr().trim().slice(-400)}`;
@@ -350,6 +350,8 @@ async function main(): Promise<void> {
     soak.loadStart = now();
     const loadEnd = soak.loadStart + o.minutes * 60_000;
     const rssSamples: Array<{ t: number; rss: number }> = [];
+    const heapPerMinute: Array<number | undefined> = [await server.collectGarbage()];
+    let gcMinute = 0;
     let peak = 0;
     const first = sampleProc(server.pid);
     const harnessFirst = process.cpuUsage();
@@ -368,6 +370,11 @@ async function main(): Promise<void> {
       const t = now() - soak.loadStart;
       rssSamples.push({ t, rss: s.rssMiB });
       peak = Math.max(peak, s.rssMiB);
+      const minute = Math.floor(t / 60_000);
+      if (minute > gcMinute) {
+        gcMinute = minute;
+        void server.collectGarbage().then((heap) => (heapPerMinute[minute] = heap));
+      }
       const f = frames();
       const secs = lastSample ? (s.t - lastSample.t) / 1000 : SAMPLE_MS / 1000;
       const cores = lastSample ? (s.cpuS - lastSample.cpuS) / secs : 0;
@@ -404,6 +411,7 @@ async function main(): Promise<void> {
     }
     await sleepUntil(loadEnd, () => soak.serverDied !== undefined);
     sample();
+    heapPerMinute[o.minutes] ??= await server.collectGarbage();
     const end = sampleProc(server.pid);
     const harness = process.cpuUsage(harnessFirst);
     const machineEnd = machineTicks();
@@ -433,6 +441,9 @@ async function main(): Promise<void> {
       rssPeakMiB: peak,
       rssEndMiB: rssSamples[rssSamples.length - 1]?.rss,
       rssPerMinute,
+      heapPerMinute: Array.from({ length: o.minutes + 1 }, (_, i) => heapPerMinute[i]),
+      machineBusyCores: 0,
+      machineCores: cpus().length,
       cpuMeanCores: first && end ? (end.cpuS - first.cpuS) / loadSeconds : undefined,
       harnessCores: (harness.user + harness.system) / 1e6 / loadSeconds,
       steady: {
@@ -459,6 +470,7 @@ async function main(): Promise<void> {
       failures: [...soak.failures, ...(churn?.failures ?? [])],
     };
     const busy = machineEnd.total > machineFirst.total ? ((machineEnd.busy - machineFirst.busy) / (machineEnd.total - machineFirst.total)) * cpus().length : 0;
+    result.machineBusyCores = busy;
     log(`\nsoak done (machine busy ${busy.toFixed(2)} of ${cpus().length} cores on average)`);
     log(consoleSummary(result));
     writeSection(out, markdownSection(result));

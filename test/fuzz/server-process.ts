@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { Worker } from 'node:worker_threads';
-import WebSocket from 'ws';
+import { collectGarbage, inspectorUrlIn, isInspectorNoise } from '../../bench/inspector.js';
 import type { WatchMessage } from './watch-worker.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -113,12 +113,8 @@ export class ServerProcess {
       partial = lines.pop() ?? '';
       for (const line of lines) {
         if (line.trim() === '') continue;
-        const inspector = /^Debugger listening on (ws:\/\/\S+)/.exec(line);
-        if (inspector) {
-          this.inspectorUrl = inspector[1];
-          continue;
-        }
-        if (/^For help, see: https:\/\/nodejs.org|^Debugger attached|^Waiting for the debugger/.test(line)) continue;
+        this.inspectorUrl ??= inspectorUrlIn(line);
+        if (isInspectorNoise(line)) continue;
         this.log.lines++;
         if (/"level":(50|60)/.test(line) || !line.startsWith('{')) this.log.errors++;
         this.log.tail.push(line.slice(0, 400));
@@ -165,35 +161,7 @@ export class ServerProcess {
   async collectGarbage(): Promise<number | undefined> {
     const url = this.inspectorUrl;
     if (url === undefined || !this.alive()) return undefined;
-    const ws = new WebSocket(url);
-    const replies = new Map<number, (result: unknown) => void>();
-    ws.on('message', (data: Buffer) => {
-      const m = JSON.parse(data.toString()) as { id?: number; result?: unknown };
-      if (m.id !== undefined) replies.get(m.id)?.(m.result);
-    });
-    ws.on('error', () => undefined);
-    let next = 0;
-    const call = (method: string, params: object = {}) =>
-      new Promise<unknown>((resolve) => {
-        const id = ++next;
-        replies.set(id, resolve);
-        ws.send(JSON.stringify({ id, method, params }));
-      });
-    const work = (async () => {
-      await new Promise<void>((resolve, reject) => {
-        ws.once('open', () => resolve());
-        ws.once('error', reject);
-      });
-      await call('HeapProfiler.collectGarbage');
-      const r = (await call('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as { result?: { value?: number } };
-      return typeof r.result?.value === 'number' ? r.result.value / 1048576 : undefined;
-    })();
-    try {
-      const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000).unref());
-      return await Promise.race([work.catch(() => undefined), timeout]);
-    } finally {
-      ws.terminate();
-    }
+    return collectGarbage(url);
   }
 
   async stop(): Promise<void> {
