@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { chooseSoundPath, isWebKitEngine } from '../../public/src/render/sound-path.js';
+import { isWebKitEngine } from '../../public/src/engine.js';
+import { chooseSoundPath } from '../../public/src/render/sound-path.js';
 
 // User agents as the engines send them (Safari 17 on macOS and iOS, WebKitGTK's MiniBrowser, Chromium, Edge, Firefox, Chrome on iOS).
 const SAFARI_MAC = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15';

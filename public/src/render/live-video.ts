@@ -3,7 +3,10 @@
  * controller's decisions every tick, and turns presented frames into the
  * player's stats. Frames are counted with `requestVideoFrameCallback` where
  * it exists (one callback per composited frame, with its media time), else by
- * polling `getVideoPlaybackQuality`.
+ * polling `getVideoPlaybackQuality`, else by the playhead moving. Where the
+ * callback exists but never fires while the playhead moves (WebKitGTK with
+ * its DMABuf renderer off, a common GPU workaround), polling takes over: a
+ * player that counted no frames would reconnect forever while the video plays.
  *
  * Latency is estimated as how long the presented frame waited here since its
  * segment arrived, plus half the RTT for the way from the server. fMP4
@@ -11,6 +14,7 @@
  * a frame queued on the server (bounded there by RTWebSocket deadlines).
  */
 import { LiveLatencyController, type BufferedRange, type LiveAction, type LiveLatencyOptions } from '../live/live-latency.js';
+import { isWebKitEngine } from '../engine.js';
 import type { StatsRecorder } from '../stats/player-stats.js';
 
 export interface LiveVideoOptions {
@@ -37,11 +41,25 @@ const VIDEO_ONLY_BUFFER_SHARE = 0.4;
  */
 const VIDEO_ONLY_STEERING = { maxRate: 1.5, gainPerS: 2, jumpBehindMs: 500, maxBoostMs: 200 } as const;
 
-/** Target and steering for an element whose SourceBuffers carry sound (`videoOnly` false) or video alone. */
-export function liveTuning(liveBufferMs: number, videoOnly: boolean): Pick<LiveVideoOptions, 'targetMs' | 'controller'> {
-  if (!videoOnly) return { targetMs: liveBufferMs };
-  return { targetMs: Math.round(liveBufferMs * VIDEO_ONLY_BUFFER_SHARE), controller: VIDEO_ONLY_STEERING };
+/**
+ * WebKit unmutes a muted element when its `playbackRate` changes (and then
+ * refuses `play()` without a gesture), and re-buffers on rate changes: there
+ * the playhead is steered by jumps alone, sooner than elsewhere.
+ */
+const JUMPS_ONLY = { minRate: 1, maxRate: 1, jumpBehindMs: 300 } as const;
+
+/**
+ * Target and steering for an element whose SourceBuffers carry sound
+ * (`videoOnly` false) or video alone, in this engine.
+ */
+export function liveTuning(liveBufferMs: number, videoOnly: boolean, webKit: boolean = isWebKitEngine()): Pick<LiveVideoOptions, 'targetMs' | 'controller'> {
+  const targetMs = videoOnly ? Math.round(liveBufferMs * VIDEO_ONLY_BUFFER_SHARE) : liveBufferMs;
+  const steering = videoOnly ? VIDEO_ONLY_STEERING : {};
+  return { targetMs, controller: webKit ? { ...steering, ...JUMPS_ONLY } : steering };
 }
+
+/** Ticks with the playhead moving and no frame callback, before the callback is taken for silent. */
+const SILENT_CALLBACK_TICKS = 4;
 
 /** Arrival times kept for latency lookups: about 10 s of 30 fps video. */
 const MAX_ARRIVALS = 300;
@@ -54,16 +72,22 @@ export class LiveVideo {
   private droppedSoFar: number | null = null;
   private closed = false;
   private playRefused = false;
+  private counting: 'callback' | 'poll';
+  /** Ticks since the last frame callback in which the playhead moved. */
+  private movedWithoutCallback = 0;
+  private lastPlayhead = Number.NaN;
 
   constructor(private readonly options: LiveVideoOptions) {
     this.video = options.video;
     this.controller = new LiveLatencyController({ ...options.controller, targetMs: options.targetMs });
-    if ('requestVideoFrameCallback' in this.video) this.video.requestVideoFrameCallback((now, meta) => this.frame(now, meta));
+    this.counting = 'requestVideoFrameCallback' in this.video ? 'callback' : 'poll';
+    if (this.counting === 'callback') this.video.requestVideoFrameCallback((now, meta) => this.frame(now, meta));
   }
 
   /** The element got a new MediaSource: a new timeline. */
   reset(): void {
     this.controller.reset();
+    this.lastPlayhead = Number.NaN;
     this.arrivals = [];
     this.presented = null;
     this.droppedSoFar = null;
@@ -85,13 +109,21 @@ export class LiveVideo {
     }
     const ahead = LiveLatencyController.bufferAhead({ currentTime: video.currentTime, ranges });
     this.options.recorder.playback(ahead === null ? null : ahead * 1000, video.playbackRate, video.currentTime);
-    if (!('requestVideoFrameCallback' in video)) this.pollQuality(now);
+    const moved = video.currentTime > this.lastPlayhead;
+    this.lastPlayhead = video.currentTime;
+    if (this.counting === 'callback' && moved && ++this.movedWithoutCallback >= SILENT_CALLBACK_TICKS) {
+      this.counting = 'poll';
+      this.presented = null;
+      this.options.recorder.log('mse: requestVideoFrameCallback never fires here: counting frames by polling');
+    }
+    if (this.counting === 'poll') this.pollQuality(now, moved);
     this.countDropped();
   }
 
   close(): void {
     this.closed = true;
-    this.video.playbackRate = 1;
+    // Only when it changed: WebKit treats any write as a rate change (and unmutes).
+    if (this.video.playbackRate !== 1) this.video.playbackRate = 1;
   }
 
   private apply(action: LiveAction): void {
@@ -118,16 +150,21 @@ export class LiveVideo {
   }
 
   private frame(now: number, meta: VideoFrameCallbackMetadata): void {
-    if (this.closed) return;
+    if (this.closed || this.counting !== 'callback') return;
+    this.movedWithoutCallback = 0;
     const count = this.presented === null || meta.presentedFrames < this.presented ? 1 : meta.presentedFrames - this.presented;
     this.presented = meta.presentedFrames;
     if (count > 0) this.painted(now, count, meta.width, meta.height, meta.mediaTime);
     this.video.requestVideoFrameCallback((n, m) => this.frame(n, m));
   }
 
-  private pollQuality(now: number): void {
+  private pollQuality(now: number, moved: boolean): void {
     const quality = this.video.getVideoPlaybackQuality?.();
-    if (!quality) return;
+    if (!quality) {
+      // Nothing counts frames here: a moving playhead at least shows that pictures are being shown.
+      if (moved) this.painted(now, 1, this.video.videoWidth, this.video.videoHeight, this.video.currentTime);
+      return;
+    }
     const shown = quality.totalVideoFrames - quality.droppedVideoFrames;
     const count = this.presented === null || shown < this.presented ? 0 : shown - this.presented;
     this.presented = shown;

@@ -9,22 +9,17 @@
  * Safari 16.4–18 (what most iPhones run) has `VideoDecoder` but no
  * `AudioDecoder`, and WebKitGTK 2.50 takes its web process down in
  * `AudioData.copyTo()`, the only way to get samples out of a decoded frame.
- * One path for every Safari is one path to test. The engine is read from the
- * user agent because neither fault can be feature-detected without
- * triggering it; every iOS browser is WebKit, and says so.
+ * One path for every Safari is one path to test; the engine is read from the
+ * user agent (`engine.ts`).
  */
 import { mediaSourceApi } from '../browser-apis.js';
+import { isWebKitEngine } from '../engine.js';
 
 export type SoundPath = 'webcodecs' | 'mse';
 
 export interface SoundPathChoice {
   readonly path: SoundPath | null;
   readonly reason: string;
-}
-
-/** Desktop and iOS WebKit: `AppleWebKit` without Chromium's `Chrome/` token (Chromium and Edge carry both). */
-export function isWebKitEngine(userAgent: string): boolean {
-  return /AppleWebKit\//.test(userAgent) && !/(Chrome|Chromium|HeadlessChrome)\//.test(userAgent);
 }
 
 function mseAudioAvailable(): boolean {
