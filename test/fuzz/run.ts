@@ -277,7 +277,7 @@ export async function main(argv: string[], scripts: Scripts): Promise<number> {
     const system = await startSystem(scripts);
     let r: TargetResult;
     try {
-      r = await runTarget(target, system, o, target.settleMs);
+      r = await runTarget(target, system, target.fullWarmup && o.warmup !== 0 ? { ...o, warmup: o.count } : o, target.settleMs);
     } finally {
       await stopSystem(system);
     }

@@ -69,6 +69,12 @@ export interface FuzzTarget {
    * server itself holds a client's state for a while by design (default 3 s).
    */
   readonly settleMs?: number;
+  /**
+   * Warm up with as many messages as the measured run, not the default 2 000:
+   * for a parser whose first burst grows the process once for good (allocator
+   * arenas), so that "after" is compared with a process that has seen it.
+   */
+  readonly fullWarmup?: boolean;
 }
 
 /** Shared counters of a running target. */
