@@ -129,8 +129,19 @@ describe('SessionTimeline', () => {
     one(t, f('video', 40_000));
     expect(one(t, f('video', 2_040_000)).decodeTime).toBe(refTicks(2_040_000, 90_000)); // 2 s gap kept
     const afterJump = one(t, f('video', 3_600_000_000));
-    expect(afterJump.decodeTime).toBe(refTicks(2_040_000, 90_000) + 180_000); // continues at end of last (2 s guess)
+    // Continues at the end of the last sample, whose duration is the last frame interval (40 ms), not the 2 s gap.
+    expect(afterJump.decodeTime).toBe(refTicks(2_040_000, 90_000) + 3600);
     expect(one(t, f('video', 3_600_040_000)).decodeTime).toBe(afterJump.decodeTime + 3600);
+  });
+
+  it('does not take a gap for the frame rate: the sample after it lasts one frame, not the gap', () => {
+    // A writer shared by all viewers muxes only frames somebody reads: viewers gone for 8 s, then a new one.
+    const t = new SessionTimeline([VIDEO], { originUs: 0 });
+    for (let i = 0; i <= 120; i++) one(t, f('video', i * 33_333));
+    const afterGap = one(t, f('video', 4_000_000 + 8_000_000));
+    expect(afterGap.decodeTime).toBe(refTicks(12_000_000, 90_000)); // placed at its real time: the gap stays a gap
+    expect(afterGap.duration).toBe(3000); // 33.3 ms, not 8 s
+    expect(one(t, f('video', 12_033_333)).decodeTime - afterGap.decodeTime).toBe(3000);
   });
 
   it('never goes negative or backwards, even for duplicate or reordered dts', () => {

@@ -39,6 +39,18 @@ const DEFAULT_VIDEO_FRAME_US = 1_000_000 / 30;
  */
 const AUDIO_SNAP_FRACTION = 1 / 8;
 
+/**
+ * A step between two placed samples longer than this is a gap, not a frame
+ * interval, and does not become the duration guessed for the next sample.
+ * Gaps happen without any discontinuity in the source: a writer shared by
+ * all viewers (ws-fmp4, wt-fmp4) muxes only frames somebody reads, so after
+ * a few seconds without viewers its next frame is seconds after the last.
+ * Taking that step as the frame rate gave the next viewer's first keyframe a
+ * duration of seconds, which Firefox honours: its playhead jumped to the end
+ * of that one frame and waited there for the stream to catch up.
+ */
+const MAX_FRAME_INTERVAL_US = 1_000_000;
+
 export interface TrackClockSpec {
   readonly kind: TrackKind;
   readonly timescale: number;
@@ -180,8 +192,8 @@ export class SessionTimeline {
       }
       // Distinct µs can share a tick; decode times must still strictly increase.
       if (decode <= prev) decode = prev + 1;
-      // The step across a jump is not a frame interval.
-      if (!jumped) clock.observedDelta = decode - prev;
+      // The step across a jump or a gap is not a frame interval.
+      if (!jumped && decode - prev <= usToTicks(MAX_FRAME_INTERVAL_US, timescale)) clock.observedDelta = decode - prev;
     }
     clock.lastRelUs = relUs;
     clock.lastDecode = decode;
