@@ -60,10 +60,10 @@ describe('WebKit traps on the MSE path', () => {
           set(v: number) { w.__rateWrites.push(v); desc.set!.call(this, v); },
         });
       }, userAgent);
-      // The combined SourceBuffer (sound in the video element) with a 1 s target: a rate-steering
-      // controller slows down to build that buffer, a jumps-only one never touches the rate.
-      await page.goto(srv.httpUrl('/live/traps/?transport=ws-fmp4&protocol=standard&buffer=1000'));
-      await waitForStats(page, (x) => x.state === 'playing' && x.framesPainted > 30, 20_000, 'ws-fmp4 standard');
+      // A 1 s buffer setting (400 ms for the video-only SourceBuffer): a rate-steering controller
+      // slows down to build that buffer, a jumps-only one never touches the rate.
+      await page.goto(srv.httpUrl('/live/traps/?transport=ws-fmp4&buffer=1000'));
+      await waitForStats(page, (x) => x.state === 'playing' && x.framesPainted > 30, 20_000, 'ws-fmp4');
       await page.waitForTimeout(3000);
       const result = await page.evaluate(() => ({
         writes: (window as unknown as { __rateWrites: number[] }).__rateWrites,

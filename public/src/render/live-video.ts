@@ -58,8 +58,12 @@ export function liveTuning(liveBufferMs: number, videoOnly: boolean, webKit: boo
   return { targetMs, controller: webKit ? { ...steering, ...JUMPS_ONLY } : steering };
 }
 
-/** Ticks with the playhead moving and no frame callback, before the callback is taken for silent. */
-const SILENT_CALLBACK_TICKS = 4;
+/**
+ * Ticks (250 ms) with the playhead moving and no frame callback, before the
+ * callback is taken for silent: 3 s, well above the 1 s between pictures
+ * in keyframes-only mode.
+ */
+const SILENT_CALLBACK_TICKS = 12;
 
 /** Arrival times kept for latency lookups: about 10 s of 30 fps video. */
 const MAX_ARRIVALS = 300;
