@@ -457,6 +457,7 @@ export class Polycast {
         connections: this.connections,
         authFailures: () => this.auth.failures,
         blockedIps: () => this.auth.limiter.blockedCount,
+        webTransportHandshakes: () => this.webTransport?.handshakes,
       },
       this.authorizeHttp,
       this.log,

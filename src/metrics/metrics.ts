@@ -25,6 +25,8 @@ export interface MetricsSource {
   readonly connections: Connections;
   authFailures(): Readonly<Record<string, number>>;
   blockedIps(): number;
+  /** WebTransport's QUIC handshake outcomes since start; undefined without WebTransport. */
+  webTransportHandshakes?(): Readonly<{ accepted: number; retries: number; refused: number; handshakeTimeouts: number }> | undefined;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -200,6 +202,21 @@ export class MetricsServer {
       collect() {
         this.reset();
         for (const [type, n] of s.connections.types()) this.set({ type }, n);
+      },
+    });
+    new Counter({
+      name: 'polycast_webtransport_handshakes_total',
+      help: 'QUIC handshakes on the WebTransport port by outcome: accepted, retry (stateless Retry sent under a burst), refused (limits, bad token), timeout (not completed in time).',
+      labelNames: ['outcome'],
+      registers: r,
+      collect() {
+        this.reset();
+        const h = s.webTransportHandshakes?.();
+        if (!h) return;
+        this.inc({ outcome: 'accepted' }, h.accepted);
+        this.inc({ outcome: 'retry' }, h.retries);
+        this.inc({ outcome: 'refused' }, h.refused);
+        this.inc({ outcome: 'timeout' }, h.handshakeTimeouts);
       },
     });
     new Counter({

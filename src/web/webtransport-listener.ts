@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { generateSelfSignedCertificate, WebTransportServer, type WebTransportSession } from '../../transports/webtransport/index.js';
+import { generateSelfSignedCertificate, WebTransportServer, type HandshakeCounters, type WebTransportSession } from '../../transports/webtransport/index.js';
 import type { WebTransportRoute } from '../transport.js';
 import { originAllowed } from './origin.js';
 
@@ -38,6 +38,11 @@ export class WebTransportListener {
 
   addRoute(route: WebTransportRoute): void {
     this.routes.push(route);
+  }
+
+  /** QUIC handshakes accepted, answered with Retry, refused and timed out, since start (metrics). */
+  get handshakes(): Readonly<HandshakeCounters> | undefined {
+    return this.server?.counters;
   }
 
   /** SHA-256 of the certificate's DER, hex: what `/certificate.sha256` serves. */

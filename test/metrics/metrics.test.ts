@@ -184,11 +184,16 @@ describe('metrics registry', () => {
         connections: new Connections({ max: () => 0 }),
         authFailures: () => ({}),
         blockedIps: () => 0,
+        webTransportHandshakes: () => ({ accepted: 40, retries: 12, refused: 3, handshakeTimeouts: 1 }),
       },
       async () => ({ ok: true, user: '' }),
       pino({ level: 'silent' }),
     );
     const { samples } = parsePrometheus(await metrics.registry.metrics());
+    expect(value(samples, 'polycast_webtransport_handshakes_total', { outcome: 'accepted' })).toBe(40);
+    expect(value(samples, 'polycast_webtransport_handshakes_total', { outcome: 'retry' })).toBe(12);
+    expect(value(samples, 'polycast_webtransport_handshakes_total', { outcome: 'refused' })).toBe(3);
+    expect(value(samples, 'polycast_webtransport_handshakes_total', { outcome: 'timeout' })).toBe(1);
     expect(value(samples, 'polycast_webtransport_dropped_groups_total', { transport: 'wt-fmp4' })).toBe(7);
     expect(value(samples, 'polycast_webtransport_dropped_groups_total', { transport: 'moq' })).toBe(2);
   });
