@@ -315,19 +315,29 @@ describe('WebTransport in Chromium', () => {
   });
 
   it('sends the more urgent of two streams first', async () => {
-    const r = await inPage<number[]>(
-      '/priority',
-      `await wt.ready;
-      const reader = wt.incomingUnidirectionalStreams.getReader();
-      const order = [];
-      const drain = async (st) => { let first = -1; for await (const c of st) if (first < 0) first = c[0]; return first; };
-      const a = (await reader.read()).value, b = (await reader.read()).value;
-      await Promise.all([a, b].map((st) => drain(st).then((first) => order.push(first))));
-      wt.close();
-      return order;`,
-    );
     // The slow stream (urgency 7, opened first) must finish after the fast one (urgency 0).
     // Streams are told apart by their first byte, not by the order the page learned of them.
-    expect(r).toEqual([pattern(1, 2)[0], pattern(1, 1)[0]]);
+    // Priority only orders what flow control lets through: on a loaded machine the page reads
+    // late, the urgent stream waits for credit and the other one fills the gap, so one run can
+    // end the wrong way round. Without priorities (FIFO) it ends the wrong way every time:
+    // three inversions in a row fail the test.
+    const expected = [pattern(1, 2)[0], pattern(1, 1)[0]];
+    const orders: number[][] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const r = await inPage<number[]>(
+        '/priority',
+        `await wt.ready;
+        const reader = wt.incomingUnidirectionalStreams.getReader();
+        const order = [];
+        const drain = async (st) => { let first = -1; for await (const c of st) if (first < 0) first = c[0]; return first; };
+        const a = (await reader.read()).value, b = (await reader.read()).value;
+        await Promise.all([a, b].map((st) => drain(st).then((first) => order.push(first))));
+        wt.close();
+        return order;`,
+      );
+      orders.push(r);
+      if (r[0] === expected[0]) break;
+    }
+    expect(orders[orders.length - 1], `orders seen: ${JSON.stringify(orders)}`).toEqual(expected);
   });
 });
