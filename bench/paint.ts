@@ -71,8 +71,12 @@ export interface PaintTiming {
   timeoutMs: number;
 }
 
-export interface PaintResult {
+export interface PaintResult extends PaintFigures {
   player: PlayerId;
+}
+
+/** What one player's run measured, whatever the player and the engine. */
+export interface PaintFigures {
   status: 'ok' | 'not available' | 'error';
   notes: string[];
   p50?: number;
@@ -82,11 +86,13 @@ export interface PaintResult {
   skipped: number;
   /** Navigation start → first painted picture, ms, one per page load. */
   firstPaintMs: number[];
+  /** Median time between the page's animation frames while measuring, ms: what the display adds on average is half of it. */
+  frameIntervalMs?: number;
   /** The page clock minus the bench clock (both wall clocks), measured after the run. */
   clock?: { skewMs: number; withinMs: number };
 }
 
-interface PageState {
+export interface PageState {
   /** The page's performance.timeOrigin: navigation start, wall clock. */
   origin: number;
   target: 'canvas' | 'video' | null;
@@ -95,38 +101,39 @@ interface PageState {
   samples: number;
   ambiguous: number;
   error: string | null;
+  /** Time between animation frames, ms, as the sampler saw them. */
+  intervals?: number[];
   player: { state: string; detail: string; framesPainted: number; firstPaintAt: number | null } | null;
 }
 
 /**
- * Injected before any page script. It finds the picture (the Polycast
- * player's canvas, in its open shadow root, or a <video>), and once a
+ * Runs in the page: injected before any page script in Chromium, and after
+ * the load event in the other engines (whose drivers cannot inject earlier).
+ * It finds the picture (the Polycast player's canvas or `<video>`, in its
+ * open shadow root, or a page's own <video>), and once a
  * picture is there classifies the band's colour at three points per
  * animation frame; disagreeing points (a picture mid-change, artefacts) are
  * counted, not guessed.
  */
-const SAMPLER = `(() => {
+export const SAMPLER_FUNCTION = `() => {
+  if (window.__bench) return;
   const BAND_Y = ${(BAND_HEIGHT / 2 / CLIP_HEIGHT).toFixed(6)};
-  const S = { target: null, firstPresentAt: null, changes: [], samples: 0, ambiguous: 0, error: null };
+  const S = { target: null, firstPresentAt: null, changes: [], samples: 0, ambiguous: 0, error: null, intervals: [] };
   window.__bench = S;
+  let lastTick = 0;
   let last = -1, scratch = null, sctx = null, video = null, videoFramed = false;
   const classify = (d, i) => ((d[i] > 127) << 2) | ((d[i + 1] > 127) << 1) | (d[i + 2] > 127 ? 1 : 0);
-  function row() {
-    const host = document.querySelector('polycast-player');
-    const canvas = host && host.shadowRoot && host.shadowRoot.querySelector('canvas');
-    if (canvas) {
-      S.target = 'canvas';
-      if (!window.__polycast || !(window.__polycast.framesPainted > 0) || canvas.width === 0) return null;
-      return canvas.getContext('2d').getImageData(0, Math.floor(canvas.height * BAND_Y), canvas.width, 1).data;
-    }
-    const v = document.querySelector('video');
+  function videoRow(v) {
     if (!v) return null;
     S.target = 'video';
     if (v !== video) {
       video = v;
-      v.requestVideoFrameCallback(() => { videoFramed = true; });
+      videoFramed = false;
+      if (typeof v.requestVideoFrameCallback === 'function') v.requestVideoFrameCallback(() => { videoFramed = true; });
     }
-    if (!videoFramed || v.videoWidth === 0) return null;
+    // Where frame callbacks never come (WebKit without its DMABuf renderer), a decoded current frame is the next best sign.
+    const shown = videoFramed || (typeof v.requestVideoFrameCallback !== 'function' && v.readyState >= 2);
+    if (!shown || v.videoWidth === 0) return null;
     const w = v.videoWidth;
     if (!scratch || scratch.width !== w) {
       scratch = document.createElement('canvas');
@@ -137,7 +144,23 @@ const SAMPLER = `(() => {
     sctx.drawImage(v, 0, Math.floor(v.videoHeight * BAND_Y), w, 1, 0, 0, w, 1);
     return sctx.getImageData(0, 0, w, 1).data;
   }
-  function tick() {
+  function row() {
+    const root = document.querySelector('polycast-player')?.shadowRoot;
+    if (root) {
+      if (!window.__polycast || !(window.__polycast.framesPainted > 0)) return null;
+      // The player shows either its canvas (WebCodecs, JPEG) or its <video> (MSE); the stage says which.
+      if (root.querySelector('.stage')?.dataset.surface === 'video') return videoRow(root.querySelector('video'));
+      const canvas = root.querySelector('canvas');
+      if (!canvas || canvas.width === 0) return null;
+      S.target = 'canvas';
+      return canvas.getContext('2d').getImageData(0, Math.floor(canvas.height * BAND_Y), canvas.width, 1).data;
+    }
+    return videoRow(document.querySelector('video'));
+  }
+  function tick(t) {
+    // How often the page gets a frame to show: a slow compositor delays what is seen as much as a slow player.
+    if (lastTick > 0 && S.intervals.length < 4000) S.intervals.push(t - lastTick);
+    lastTick = t;
     try {
       const d = row();
       if (d) {
@@ -161,7 +184,10 @@ const SAMPLER = `(() => {
     requestAnimationFrame(tick);
   }
   requestAnimationFrame(tick);
-})();`;
+}`;
+
+/** The sampler as a script that runs it, for injection before any page script. */
+const SAMPLER = `(${SAMPLER_FUNCTION})();`;
 
 const MPEGTS_PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>NMS WS-FLV · mpegts.js</title>
@@ -287,7 +313,7 @@ async function measurePlayer(player: PlayerId, url: string, live: LiveServer, co
     }
     result.firstPaintMs.push(state.firstPresentAt);
     scoreChanges(result, state, live, timing);
-    result.clock = await clockSkew(page);
+    result.clock = await clockSkew(() => page.evaluate(PAGE_WALL_CLOCK));
   } finally {
     await page.close().catch(() => undefined);
   }
@@ -341,14 +367,11 @@ async function readState(page: Page): Promise<PageState> {
  * Both read the same system clock, so this should be about zero; a real
  * skew would shift every painted latency by the same amount.
  */
-async function clockSkew(page: Page): Promise<{ skewMs: number; withinMs: number }> {
+export async function clockSkew(evaluate: () => Promise<number>): Promise<{ skewMs: number; withinMs: number }> {
   let best = { rtt: Infinity, skew: 0 };
   for (let i = 0; i < 10; i++) {
     const before = wallClock();
-    const pageNow = await page.evaluate(() => {
-      const p = (globalThis as unknown as { performance: { timeOrigin: number; now(): number } }).performance;
-      return p.timeOrigin + p.now();
-    });
+    const pageNow = await evaluate();
     const after = wallClock();
     if (after - before < best.rtt) best = { rtt: after - before, skew: pageNow - (before + after) / 2 };
     await sleep(20);
@@ -356,7 +379,7 @@ async function clockSkew(page: Page): Promise<{ skewMs: number; withinMs: number
   return { skewMs: best.skew, withinMs: best.rtt / 2 };
 }
 
-function scoreChanges(result: PaintResult, state: PageState, live: LiveServer, timing: PaintTiming): void {
+export function scoreChanges(result: PaintFigures, state: PageState, live: LiveServer, timing: PaintTiming): void {
   const warmEnd = state.origin + state.firstPresentAt! + timing.warmupMs;
   const stamps = live.sink.order;
   const latencies: number[] = [];
@@ -378,6 +401,7 @@ function scoreChanges(result: PaintResult, state: PageState, live: LiveServer, t
     latencies.push(change.at - stamp);
   }
   result.changes = latencies.length;
+  if (state.intervals && state.intervals.length > 0) result.frameIntervalMs = median(state.intervals);
   const sorted = sortedCopy(latencies);
   if (sorted.length > 0) {
     result.p50 = percentile(sorted, 50);
@@ -390,7 +414,13 @@ function scoreChanges(result: PaintResult, state: PageState, live: LiveServer, t
   }
 }
 
-export function firstPaintSummary(r: PaintResult): number | undefined {
+/** The page's wall clock, ms: runs in the page. */
+export const PAGE_WALL_CLOCK = (): number => {
+  const p = (globalThis as unknown as { performance: { timeOrigin: number; now(): number } }).performance;
+  return p.timeOrigin + p.now();
+};
+
+export function firstPaintSummary(r: PaintFigures): number | undefined {
   return r.firstPaintMs.length > 0 ? median(r.firstPaintMs) : undefined;
 }
 

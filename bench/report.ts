@@ -5,9 +5,16 @@
  * the run showed.
  */
 import type { FanoutResult, FanoutTiming } from './fanout.js';
+import type { EnginePaintResult } from './paint-engines.js';
 import { firstPaintSummary, MPEGTS_AGGRESSIVE, MPEGTS_LIVESYNC, PLAYER_LABEL, type PaintResult, type PaintTiming } from './paint.js';
 import { SERVER_LABEL, type ServerKind } from './servers.js';
 import { HEAD_BYTES } from './ws-wire.js';
+
+/**
+ * What a run may take, waits and repeats included: a noisy fan-out phase is
+ * repeated only while what is left still fits in here.
+ */
+export const RUN_BUDGET_MS = 15 * 60_000;
 
 export interface MachineFacts {
   cpu: string;
@@ -32,6 +39,8 @@ export interface BenchRun {
   paintTiming: PaintTiming;
   fanout: FanoutResult[];
   paint: PaintResult[];
+  /** The Polycast player in Chromium, Firefox and WebKitGTK: auto's choice and ws-fmp4, sound on. */
+  engines: EnginePaintResult[];
   loadAverage: { start: number[]; end: number[] };
   clip: string;
 }
@@ -55,7 +64,7 @@ function textTable(headers: string[], rows: Cell[][]): string {
 }
 
 /** Columns of words rather than figures, aligned left. */
-const TEXT_COLUMNS = new Set(['Server', 'Player', 'Status', 'Notes', 'First paint per load ms']);
+const TEXT_COLUMNS = new Set(['Server', 'Player', 'Engine', 'Asked', 'Transport', 'Sound', 'Status', 'Notes', 'First paint per load ms']);
 
 function markdownTable(headers: string[], rows: Cell[][]): string {
   const esc = (c: string): string => c.replace(/\|/g, '\\|');
@@ -147,6 +156,39 @@ function paintRows(results: PaintResult[]): Cell[][] {
   ]);
 }
 
+const ENGINE_HEADERS = ['Engine', 'Asked', 'Transport', 'Sound', 'Painted p50 ms', 'Painted p99 ms', 'Changes', 'Skipped', 'Frame interval ms', 'Player estimate ms', 'First paint ms (median)', 'First paint per load ms', 'Status'];
+
+function engineRows(results: EnginePaintResult[]): Cell[][] {
+  return results.map((r) => [
+    r.version,
+    r.mode,
+    r.transport ?? '—',
+    r.soundPlaying ? (r.soundPath ?? 'on') : 'none',
+    fmt(r.p50, 0),
+    fmt(r.p99, 0),
+    String(r.changes),
+    String(r.skipped),
+    fmt(r.frameIntervalMs, 0),
+    r.playerLatencyMs === null ? '—' : r.playerLatencyMs.toFixed(0),
+    fmt(firstPaintSummary(r), 0),
+    r.firstPaintMs.map((v) => v.toFixed(0)).join(', ') || '—',
+    `${r.status}${r.notes.length ? `: ${r.notes.join('; ')}` : ''}`,
+  ]);
+}
+
+/** ws-fmp4 with its sound on, in every engine: the MSE path's target. */
+function engineVerdicts(run: BenchRun): Verdict[] {
+  if (run.engines.length === 0) return [];
+  const target = 'ws-fmp4 painted p50 ≤ 150 ms with sound, in Chromium, Firefox and WebKitGTK';
+  const rows = run.engines.filter((r) => r.mode === 'ws-fmp4');
+  const measured = rows
+    .map((r) => `${r.version}: ${r.p50 === undefined ? `${r.status}${r.notes[0] ? ` (${r.notes[0]})` : ''}` : `p50 ${r.p50.toFixed(0)} ms, p99 ${fmt(r.p99, 0)} ms${r.soundPlaying ? `, sound via ${r.soundPath}` : ', no sound'}`}`)
+    .join('; ');
+  const all = rows.length === 3 && rows.every((r) => r.status === 'ok');
+  const met = all && rows.every((r) => r.p50 !== undefined && r.p50 <= 150 && r.soundPlaying);
+  return [{ target, status: !all && rows.every((r) => r.p50 === undefined) ? 'not measured' : met ? 'met' : 'not met', measured }];
+}
+
 function find(run: BenchRun, server: ServerKind, readers: number): FanoutResult | undefined {
   return run.fanout.find((r) => r.server === server && r.readers === readers);
 }
@@ -208,6 +250,7 @@ export function verdicts(run: BenchRun): Verdict[] {
           measured: `median ${first.toFixed(0)} ms over ${paint!.firstPaintMs.length} page loads (${paint!.firstPaintMs.map((v) => v.toFixed(0)).join(', ')} ms)`,
         },
   );
+  out.push(...engineVerdicts(run));
   return out;
 }
 
@@ -308,6 +351,7 @@ export function consoleReport(run: BenchRun): string {
   const parts: string[] = [];
   if (run.fanout.length) parts.push('Fan-out', textTable(FANOUT_HEADERS, fanoutRows(run.fanout)), '', 'Phase details', textTable(DETAIL_HEADERS, detailRows(run.fanout)));
   if (run.paint.length) parts.push('', 'Painted latency in Chromium', textTable(PAINT_HEADERS, paintRows(run.paint)));
+  if (run.engines.length) parts.push('', 'Painted latency of the Polycast player per engine', textTable(ENGINE_HEADERS, engineRows(run.engines)));
   parts.push('', 'Targets', ...verdicts(run).map((v) => `  [${v.status}] ${v.target}: ${v.measured}`));
   return parts.join('\n');
 }
@@ -355,7 +399,7 @@ export function markdownReport(run: BenchRun): string {
       `for ${t.idleMs / 1000} s) ÷ N. The server, the load client, ffmpeg and the bench share the machine's cores; *Phase details* shows who used what. ` +
       'The kernel accounts interrupt and softirq time (much of loopback TCP delivery) to no process: it is shown apart as *IRQ cores*, in neither server\'s CPU. ' +
       'Before each phase the bench waits (up to 30 s) for the machine to be idle; a phase whose window other work disturbed (0.3 cores or more ' +
-      "that neither server, load client, ffmpeg nor bench used) is repeated once while the run's 11-minute budget allows, and the quieter attempt is kept.",
+      `that neither server, load client, ffmpeg nor bench used) is repeated once while the run's ${RUN_BUDGET_MS / 60_000}-minute budget allows, and the quieter attempt is kept.`,
     `- **Painted latency**: headless Chromium (software rendering). A sampler injected into the page reads the colour band of the picture on ` +
       'screen at every animation frame: the Polycast player\'s canvas (`getImageData`), or the `<video>` that mpegts.js plays (drawn into a ' +
       'one-row scratch canvas). A change of colour is matched to the newest sink stamp of a keyframe with that colour before the change. ' +
@@ -382,6 +426,20 @@ export function markdownReport(run: BenchRun): string {
     run.paint.length ? markdownTable(PAINT_HEADERS, paintRows(run.paint)) : '(not run)',
     '',
     ...clockLine(run.paint),
+    '## The Polycast player in each engine, sound on',
+    '',
+    'The same sampler and stamps, in Chromium (playwright-core), Firefox ESR (puppeteer-core over WebDriver BiDi) and WebKitGTK ' +
+      "(MiniBrowser under Xvfb, selenium-webdriver to WebKitWebDriver: the engine Safari is built on, with GStreamer as its media backend). " +
+      'Polycast runs with WebTransport on, so *auto* is what each engine negotiates by itself. Before measuring, the unmute button is clicked ' +
+      "for real and each browser plays into a private PulseAudio null sink, so these are a listening viewer's figures, with the sound path " +
+      "(WebCodecs `AudioDecoder`, or an audio-only MSE SourceBuffer where WebKit's WebCodecs sound is not safe) running. The sampler is " +
+      "injected after the load event (only Chromium's driver injects earlier), so *first paint* here is the player's own `firstPaintAt`: " +
+      '*player estimate* is its own latency figure (server receipt → paint, moving median) at the end of the run, for comparison. ' +
+      "*Frame interval* is the median time between the page's animation frames: a picture waits half of it on average before anyone " +
+      "can see it, and WebKitGTK composites in software under Xvfb here, far slower than a display's 16.7 ms.",
+    '',
+    run.engines.length ? markdownTable(ENGINE_HEADERS, engineRows(run.engines)) : '(not run)',
+    '',
     '## Targets',
     '',
     ...verdicts(run).map((v) => `- **${v.status}**: ${v.target}. Measured: ${v.measured}.`),

@@ -5,7 +5,8 @@
  *
  *   --quick            fewer reader counts and shorter windows (a smoke run)
  *   --only=fanout      only the WebSocket fan-out phases
- *   --only=paint       only the Chromium painted-latency phase
+ *   --only=paint       only the Chromium painted-latency phase (Polycast and mpegts.js)
+ *   --only=engines     only the Polycast player in Chromium, Firefox and WebKitGTK
  *   --readers=800,1200 reader counts instead of the default ones
  *   --cpu-prof         run Polycast under `node --cpu-prof` and print its hot spots per phase
  *   --out=FILE         where to write the Markdown (default: docs/benchmarks.md for a
@@ -20,13 +21,14 @@ import { ensureClip } from './clip.js';
 import { formatProfile, summarizeProfile } from './cpuprofile.js';
 import { runFanoutPhase, type FanoutResult, type FanoutTiming } from './fanout.js';
 import { runPaint, type PaintResult, type PaintTiming } from './paint.js';
+import { runEnginePaint, type EnginePaintResult } from './paint-engines.js';
 import { waitForQuiet } from './proc.js';
-import { consoleReport, markdownReport, type BenchRun, type MachineFacts } from './report.js';
+import { consoleReport, markdownReport, RUN_BUDGET_MS, type BenchRun, type MachineFacts } from './report.js';
 import { SERVER_LABEL, type ServerKind } from './servers.js';
 
 interface Options {
   quick: boolean;
-  only: 'fanout' | 'paint' | undefined;
+  only: 'fanout' | 'paint' | 'engines' | undefined;
   readers: number[] | undefined;
   cpuProf: boolean;
   out: string | undefined;
@@ -36,12 +38,6 @@ const FULL_READERS = [50, 400, 800, 1200];
 const QUICK_READERS = [50, 400];
 /** Each reader is a socket in the load client and one in the server: a bound well past what two cores can serve. */
 const MAX_READERS = 5000;
-/**
- * The run's own time budget. On a machine shared with other work the bench
- * waits for quiet before each phase and repeats a phase whose window other
- * work disturbed, but only while what is left still fits in here.
- */
-const RUN_BUDGET_MS = 11 * 60_000;
 const QUIET_WAIT_PHASE_MS = 30_000;
 /** Cores of other work during a window that make a phase worth repeating. */
 const NOISY_CORES = 0.3;
@@ -52,7 +48,7 @@ function parseArgs(argv: string[]): Options {
     const [key, value] = arg.split('=', 2) as [string, string | undefined];
     if (key === '--quick') o.quick = true;
     else if (key === '--cpu-prof') o.cpuProf = true;
-    else if (key === '--only' && (value === 'fanout' || value === 'paint')) o.only = value;
+    else if (key === '--only' && (value === 'fanout' || value === 'paint' || value === 'engines')) o.only = value;
     else if (key === '--readers' && value) {
       const counts = value.split(',').map(Number);
       if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_READERS)) usage(`--readers takes counts from 1 to ${MAX_READERS}`);
@@ -64,7 +60,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 function usage(problem: string): never {
-  process.stderr.write(`${problem}\nusage: npm run bench -- [--quick] [--only=fanout|paint] [--readers=50,400] [--cpu-prof] [--out=FILE]\n`);
+  process.stderr.write(`${problem}\nusage: npm run bench -- [--quick] [--only=fanout|paint|engines] [--readers=50,400] [--cpu-prof] [--out=FILE]\n`);
   process.exit(2);
 }
 
@@ -134,7 +130,7 @@ async function main(): Promise<void> {
   const began = performance.now();
   const phaseMs: number[] = [];
   const typicalPhaseMs = (): number => (phaseMs.length ? phaseMs.reduce((a, b) => a + b, 0) / phaseMs.length : o.quick ? 25_000 : 45_000);
-  const paintEstimateMs = o.only === 'fanout' ? 0 : o.quick ? 70_000 : 160_000;
+  const paintEstimateMs = o.only === 'fanout' ? 0 : o.quick ? 120_000 : 360_000;
   /** Time the run can still give to waiting and repeating, with `phasesLeft` fan-out phases and the paint phase to go. */
   const spareMs = (phasesLeft: number): number => RUN_BUDGET_MS - (performance.now() - began) - phasesLeft * typicalPhaseMs() - paintEstimateMs;
   /** Waits for other work to stop; returns a note when the phase had to start on a busy machine anyway. */
@@ -146,8 +142,9 @@ async function main(): Promise<void> {
   const machine = machineFacts(root);
   const fanout: FanoutResult[] = [];
   let paint: PaintResult[] = [];
+  let engines: EnginePaintResult[] = [];
 
-  if (o.only !== 'paint') {
+  if (o.only === undefined || o.only === 'fanout') {
     const profileRoot = o.cpuProf ? join(cache, 'profiles', startedAt.toISOString().replace(/[:.]/g, '-')) : undefined;
     const phases = readerCounts.flatMap((readers) => (['polycast', 'nms'] as ServerKind[]).map((kind) => ({ kind, readers })));
     for (const [index, { kind, readers }] of phases.entries()) {
@@ -189,7 +186,7 @@ async function main(): Promise<void> {
   }
 
   let chromiumVersion: string | undefined;
-  if (o.only !== 'fanout') {
+  if (o.only === undefined || o.only === 'paint') {
     log('painted latency in Chromium');
     const busy = await settle(spareMs(0));
     const run = await runPaint({ root, clip, timing: paintTiming, log });
@@ -198,6 +195,20 @@ async function main(): Promise<void> {
     chromiumVersion = run.browserVersion;
     for (const r of paint) {
       log(`  ${r.player}: p50 ${r.p50?.toFixed(0) ?? '—'} ms, p99 ${r.p99?.toFixed(0) ?? '—'} ms, first paint ${r.firstPaintMs.map((v) => v.toFixed(0)).join('/') || '—'} ms, ${r.status}${r.notes.length ? ` (${r.notes.join('; ')})` : ''}`);
+    }
+  }
+
+  if (o.only === undefined || o.only === 'engines') {
+    log('painted latency of the Polycast player in each engine');
+    const busy = await settle(spareMs(0));
+    engines = await runEnginePaint({ root, clip, timing: paintTiming, log });
+    for (const r of engines) {
+      if (busy) r.notes.push(busy);
+      log(
+        `  ${r.version} ${r.mode} → ${r.transport ?? '—'}: p50 ${r.p50?.toFixed(0) ?? '—'} ms, p99 ${r.p99?.toFixed(0) ?? '—'} ms, ` +
+          `first paint ${r.firstPaintMs.map((v) => v.toFixed(0)).join('/') || '—'} ms, sound ${r.soundPlaying ? r.soundPath : 'none'}, ${r.status}` +
+          `${r.notes.length ? ` (${r.notes.join('; ')})` : ''}`,
+      );
     }
   }
 
@@ -212,6 +223,7 @@ async function main(): Promise<void> {
     paintTiming,
     fanout,
     paint,
+    engines,
     loadAverage: { start: loadStart, end: loadavg() },
     clip: relative(root, clip),
   };

@@ -46,6 +46,8 @@ export class InputChannel {
           recorder,
           liveBufferMs: 0,
           soundPath: options.soundPath,
+          // Video is off on this channel: no decoder is ever configured.
+          h264Form: 'annexb',
           preferences: { videoEnabled: false, keyframesOnly: false, audio: options.playAudio },
           events,
         }),

@@ -5,7 +5,8 @@
  * and publishes the stats as `window.__polycast` for tests and benchmarks.
  * Query: `transport=` and `protocol=` force a transport and its variant,
  * `buffer=` sets the MSE live buffer target (ms), `sound=webcodecs|mse` how
- * WebCodecs transports play sound, `debug=1` opens the stats.
+ * WebCodecs transports play sound, `h264=annexb|avcc` how ws-nal feeds
+ * H.264 to the decoder, `debug=1` opens the stats.
  */
 import { definePolycastPlayer, PolycastPlayerElement } from './element.js';
 import type { PolycastStats } from './stats/player-stats.js';
@@ -30,6 +31,7 @@ function bootPlayerPage(element: PolycastPlayerElement): void {
   const buffer = query.get('buffer');
   if (buffer !== null) element.player.setLiveBuffer(Number(buffer));
   if (query.has('sound')) element.player.setSound(query.get('sound'));
+  if (query.has('h264')) element.player.setH264Form(query.get('h264'));
   element.player.setTransport(query.get('transport'), query.get('protocol'));
   element.setAttribute('src', `/${encodeStreamPath(path)}`);
 }

@@ -11,6 +11,7 @@ import { InputChannel } from './input-channel.js';
 import { DegradeController, type DegradeOptions } from './live/degrade.js';
 import { StatsOverlay } from './overlay.js';
 import { AudioOutput } from './render/audio-output.js';
+import { chooseH264Form, type H264FormChoice } from './render/h264-form.js';
 import { chooseSoundPath, type SoundPathChoice } from './render/sound-path.js';
 import { CanvasSurface } from './render/canvas-surface.js';
 import { createStats, StatsRecorder, type PlayerState, type PolycastStats } from './stats/player-stats.js';
@@ -39,6 +40,8 @@ export interface PolycastPlayerOptions {
   readonly liveBufferMs?: number;
   /** Force how WebCodecs transports play sound (`webcodecs`, `mse`), where the browser can; default: chosen per engine. */
   readonly sound?: string | null;
+  /** Force how ws-nal feeds H.264 to the decoder (`annexb`, `avcc`); default: chosen per engine. */
+  readonly h264?: string | null;
   readonly degrade?: DegradeOptions;
 }
 
@@ -62,6 +65,7 @@ export class PolycastPlayer {
   private readonly degrade: DegradeController;
   private liveBufferMs: number;
   private soundPath: SoundPathChoice;
+  private h264Form: H264FormChoice;
   private src: string | null = null;
   private forcedTransport: string | null;
   private forcedProtocol: string | null;
@@ -83,6 +87,7 @@ export class PolycastPlayer {
     this.forcedProtocol = options.protocol ?? null;
     this.liveBufferMs = options.liveBufferMs ?? DEFAULT_LIVE_BUFFER_MS;
     this.soundPath = this.pickSound(options.sound ?? null);
+    this.h264Form = this.pickH264Form(options.h264 ?? null);
     this.degrade = new DegradeController(options.degrade);
     this.connection = new VideoConnection(
       {
@@ -146,6 +151,17 @@ export class PolycastPlayer {
   /** `webcodecs` or `mse` forces how WebCodecs transports play sound (where the browser can); null chooses per engine. Takes effect at the next connection. */
   setSound(forced: string | null): void {
     this.soundPath = this.pickSound(forced);
+  }
+
+  /** `annexb` or `avcc` forces how ws-nal feeds H.264 to the decoder; null chooses per engine. Takes effect at the next connection. */
+  setH264Form(forced: string | null): void {
+    this.h264Form = this.pickH264Form(forced);
+  }
+
+  private pickH264Form(forced: string | null): H264FormChoice {
+    const choice = chooseH264Form(forced);
+    this.recorder.log(`H.264 for ws-nal: ${choice.form} (${choice.reason})`);
+    return choice;
   }
 
   private pickSound(forced: string | null): SoundPathChoice {
@@ -262,6 +278,7 @@ export class PolycastPlayer {
       preferences,
       liveBufferMs: this.liveBufferMs,
       soundPath: this.soundPath.path,
+      h264Form: this.h264Form.form,
     };
   }
 

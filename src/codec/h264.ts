@@ -27,6 +27,9 @@ export const NalType = {
   filler: 12,
 } as const;
 
+/** What an `avc1` sample leaves to its `avcC` (ISO/IEC 14496-15 §5.3.2): the parameter sets, and the delimiter that heads them. */
+export const OUT_OF_BAND_NAL_TYPES: ReadonlySet<number> = new Set([NalType.sps, NalType.pps, NalType.aud]);
+
 export interface AvcDecoderConfig {
   /** AVCProfileIndication (= profile_idc of the SPS). */
   readonly profile: number;
@@ -512,10 +515,15 @@ function pushNal(nals: Uint8Array[], data: Uint8Array, start: number, end: numbe
   if (end > start) nals.push(data.subarray(start, end));
 }
 
-/** Convert Annex B to length-prefixed NAL units (4-byte lengths by default). */
-export function annexBToAvcc(data: Uint8Array, nalLengthSize = 4): Uint8Array {
+/**
+ * Convert Annex B to length-prefixed NAL units (4-byte lengths by default).
+ * NAL units whose type is in `omit` are left out: the parameter sets, say,
+ * for an `avc1` decoder that has them from its `avcC` already.
+ */
+export function annexBToAvcc(data: Uint8Array, nalLengthSize = 4, omit?: ReadonlySet<number>): Uint8Array {
   checkLengthSize(nalLengthSize);
-  const nals = splitAnnexB(data);
+  const all = splitAnnexB(data);
+  const nals = omit ? all.filter((nal) => !omit.has(nal[0]! & 0x1f)) : all;
   const max = nalLengthSize === 4 ? 0xffffffff : 2 ** (8 * nalLengthSize) - 1;
   let size = 0;
   for (const nal of nals) {

@@ -11,6 +11,7 @@ import {
   h264TrackInfo,
   isIdrAccessUnit,
   nalUnitType,
+  OUT_OF_BAND_NAL_TYPES,
   parseAvcDecoderConfig,
   parseSps,
   splitAnnexB,
@@ -295,6 +296,12 @@ describe('NAL unit framing', () => {
     expect(annexBToAvcc(annexB(nals), 2)).toEqual(avcc(nals, 2));
     expect(avccToAnnexB(avcc(nals, 1), 1)).toEqual(annexB(nals));
     expect(() => annexBToAvcc(annexB([new Uint8Array(300).fill(1)]), 1)).toThrow(/does not fit/);
+  });
+
+  it('leaves the parameter sets and the AUD out of an avc1 sample when asked', () => {
+    const sps = buildSps({ widthMbs: 2, heightMapUnits: 2 });
+    expect(annexBToAvcc(annexB([aud, sps, pps, sei, idr]), 4, OUT_OF_BAND_NAL_TYPES)).toEqual(avcc([sei, idr]));
+    expect(annexBToAvcc(annexB([sei, idr]), 4, OUT_OF_BAND_NAL_TYPES)).toEqual(avcc([sei, idr]));
   });
 
   it('prepends parameter sets after a leading AUD, and only when the access unit has none', () => {

@@ -310,6 +310,29 @@ for (const c of CASES) {
       });
     }
 
+    if (c.pictures.includes('ws-nal') && !c.webkitFeatures?.length) {
+      // Safari's VideoDecoder is reported to refuse in-band parameter sets, so WebKit gets avc1 + avcC (h264-form.ts); both forms must decode here.
+      const expected = c.engine === 'webkit' ? 'avcc' : 'annexb';
+      it(`ws-nal: H.264 decodes as avc1 + avcC and as Annex B (auto: ${expected})`, async () => {
+        await closeOpen();
+        for (const form of [null, 'annexb', 'avcc'] as const) {
+          const page = await engine.open(`${playerUrl('ws-nal')}${form ? `&h264=${form}` : ''}`);
+          try {
+            const s = await waitForStats(page, (x) => x.state === 'playing' && x.framesPainted > 5, 25_000, `ws-nal frames, h264=${form ?? 'auto'}`);
+            await waitForStats(page, (x) => x.framesPainted > s.framesPainted + 20, 10_000, `frames to keep coming, h264=${form ?? 'auto'}`);
+            // The player logs its default choice when it starts, then the page's ?h264= if there is one: the last word counts.
+            const chosen = [...s.log].reverse().find((line) => line.includes('H.264 for ws-nal:'))?.replace(/^\S+ /, '') ?? '';
+            const configured = s.log.find((line) => / \d+x\d+ \(/.test(line) && line.includes(' video avc1'))?.replace(/^\S+ /, '') ?? '';
+            note(`ws-nal   h264=${(form ?? 'auto').padEnd(6)} ${configured}; ${chosen}`);
+            expect(chosen).toContain(`H.264 for ws-nal: ${form ?? expected}`);
+            expect(configured).toContain((form ?? expected) === 'avcc' ? 'avc1 + avcC, rewritten from Annex B' : 'Annex B, parameter sets in band');
+          } finally {
+            await page.close();
+          }
+        }
+      });
+    }
+
     if (c.engine === 'webkit' && !c.webkitFeatures?.includes('-WebCodecsAudio')) {
       // Why sound-path.ts keeps every WebKit off WebCodecs sound; and the harness's promise not to hang on a crash.
       it('?sound=webcodecs crashes the web process in AudioData.copyTo(); that fails fast, and the next page gets a new MiniBrowser', async () => {

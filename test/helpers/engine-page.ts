@@ -68,7 +68,12 @@ export function callExpression<A>(fn: PageFunction<A, unknown> | string, arg: A 
 
 /** Selector inside the player's shadow root → the element's centre in viewport pixels, after scrolling it into view. */
 export const SHADOW_CENTRE = (selector: string): { x: number; y: number } | string => {
-  const host = document.querySelector('polycast-player');
+  // Typed by hand: this module also compiles without the DOM library (the bench drives engines through it).
+  type Box = { x: number; y: number; width: number; height: number };
+  type Element = { scrollIntoView(options: object): void; getBoundingClientRect(): Box };
+  type Host = { shadowRoot: { querySelector(selector: string): Element | null } | null };
+  const doc = (globalThis as unknown as { document: { querySelector(selector: string): Host | null } }).document;
+  const host = doc.querySelector('polycast-player');
   const element = host?.shadowRoot?.querySelector(selector);
   if (!element) return `no ${selector} in <polycast-player>'s shadow root`;
   element.scrollIntoView({ block: 'center', inline: 'center' });

@@ -16,6 +16,7 @@ function context(events: Partial<SessionEvents>): TransportContext {
     preferences: { videoEnabled: true, keyframesOnly: false, audio: true },
     liveBufferMs: 100,
     soundPath: 'webcodecs',
+    h264Form: 'annexb',
   };
 }
 

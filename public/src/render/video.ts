@@ -8,6 +8,8 @@
 import type { MediaMessage, VideoInit } from '../protocol/ws-nal-wire.js';
 import type { StatsRecorder } from '../stats/player-stats.js';
 import type { CanvasSurface } from './canvas-surface.js';
+import type { H264Form } from './h264-form.js';
+import { annexBToAvcc, OUT_OF_BAND_NAL_TYPES } from '../../../src/codec/h264.js';
 
 export interface VideoRendererOptions {
   readonly surface: CanvasSurface;
@@ -15,8 +17,10 @@ export interface VideoRendererOptions {
   /** Server-receive-to-now for a frame, or null while the clock offset is unknown. */
   readonly latencyMs: (receivedAtUs: number) => number | null;
   readonly onPaint: () => void;
-  /** Length-prefixed NAL units configured by the init's `avcC` (`description`), instead of Annex B. */
-  readonly avcc?: boolean;
+  /** What `push` gets: Annex B (ws-nal) or length-prefixed NAL units (wt-raw), which need the init's `avcC`. */
+  readonly input: 'annexb' | 'avcc';
+  /** Annex B input only: `avcc` configures the decoder with the init's `avcC` and rewrites each access unit for it (`h264-form.ts`). */
+  readonly decodeAs?: H264Form;
 }
 
 /** Half a second at 30 fps: beyond that the decoder is not keeping up, and skipping ahead beats lagging. */
@@ -37,17 +41,22 @@ export class VideoRenderer {
   private needKeyframe = true;
   private unsupported = false;
   private readonly receivedAt = new Map<number, number>();
+  /** Annex B in, avc1 + avcC to the decoder: each access unit is rewritten. */
+  private rewrite = false;
 
   constructor(private readonly options: VideoRendererOptions) {}
 
   configure(init: VideoInit): void {
     // Annex B is chosen by leaving `description` out: with an `avcC` the decoder expects length-prefixed NAL units.
+    const { input, decodeAs } = this.options;
+    const described = init.description !== undefined && (input === 'avcc' || decodeAs === 'avcc');
+    this.rewrite = described && input === 'annexb';
     const config: VideoDecoderConfig = {
       codec: init.codec,
       codedWidth: init.codedWidth,
       codedHeight: init.codedHeight,
       optimizeForLatency: true,
-      ...(this.options.avcc && init.description ? { description: init.description } : {}),
+      ...(described ? { description: init.description } : {}),
     };
     const changed = this.config === null || configKey(config) !== configKey(this.config);
     this.config = config;
@@ -55,7 +64,8 @@ export class VideoRenderer {
     if (changed) {
       this.unsupported = false;
       this.restartDecoder();
-      this.options.recorder.log(`video ${config.codec} ${config.codedWidth}x${config.codedHeight}`);
+      const form = !described ? 'Annex B, parameter sets in band' : this.rewrite ? 'avc1 + avcC, rewritten from Annex B' : 'avc1 + avcC';
+      this.options.recorder.log(`video ${config.codec} ${config.codedWidth}x${config.codedHeight} (${form})`);
     }
   }
 
@@ -76,7 +86,11 @@ export class VideoRenderer {
     this.rememberReceivedAt(message.ptsUs, message.receivedAtUs);
     try {
       this.decoder!.decode(
-        new EncodedVideoChunk({ type: message.keyframe ? 'key' : 'delta', timestamp: message.ptsUs, data: message.payload }),
+        new EncodedVideoChunk({
+          type: message.keyframe ? 'key' : 'delta',
+          timestamp: message.ptsUs,
+          data: this.rewrite ? annexBToAvcc(message.payload, 4, OUT_OF_BAND_NAL_TYPES) : message.payload,
+        }),
       );
     } catch (err) {
       this.recover(err);

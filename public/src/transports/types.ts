@@ -4,6 +4,7 @@
  * pipeline; the player only hands over the surfaces and listens to states.
  */
 import type { AudioOutput } from '../render/audio-output.js';
+import type { H264Form } from '../render/h264-form.js';
 import type { SoundPath } from '../render/sound-path.js';
 import type { CanvasSurface } from '../render/canvas-surface.js';
 import type { StatsRecorder } from '../stats/player-stats.js';
@@ -47,6 +48,8 @@ export interface TransportContext {
   readonly liveBufferMs: number;
   /** How WebCodecs transports play the sound in this browser (`render/sound-path.ts`); null: they cannot. */
   readonly soundPath: SoundPath | null;
+  /** How ws-nal feeds H.264 to the VideoDecoder in this browser (`render/h264-form.ts`). */
+  readonly h264Form: H264Form;
 }
 
 /** What a live session can do beyond showing pictures; the player plans input and degrading around it. */

@@ -61,6 +61,8 @@ class WsNalSession implements TransportSession {
       recorder,
       latencyMs: (receivedAtUs) => this.latencyMs(receivedAtUs),
       onPaint: () => this.markPlaying(),
+      input: 'annexb',
+      decodeAs: context.h264Form,
     });
     this.audio = createSoundRenderer(context.soundPath, context.audio, recorder);
 

@@ -103,7 +103,7 @@ class WtRawSession implements TransportSession {
     this.videoRenderer = new VideoRenderer({
       surface: context.surface,
       recorder,
-      avcc: true,
+      input: 'avcc',
       latencyMs: (receivedAtUs) => (wallClockUs() - receivedAtUs) / 1000,
       onPaint: () => this.markPlaying(),
     });
