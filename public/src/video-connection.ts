@@ -147,6 +147,9 @@ export class VideoConnection {
       failed: (reason) => {
         if (generation === this.generation) this.ended(reason, true, false);
       },
+      stalled: (reason) => {
+        if (generation === this.generation) this.ended(reason, false, false, true);
+      },
     };
     if (!this.videoOff) this.armConnectTimer(generation);
     try {
@@ -186,18 +189,19 @@ export class VideoConnection {
    * Before a candidate worked, the next one is tried at once; after, the
    * same one reconnects, and is given up after two failed reconnects.
    * A timeout counts as never having worked, even after a wait for a
-   * publisher: the server answered, but no picture ever came.
+   * publisher: the server answered, but no picture ever came. A stall
+   * (it played, then stuck with the stream live) moves on at once.
    */
-  private ended(reason: string, hard: boolean, timedOut: boolean): void {
+  private ended(reason: string, hard: boolean, timedOut: boolean, stalled = false): void {
     const wasConnected = this.played || (this.connected && !timedOut);
     this.endSession();
     const selector = this.selector;
     if (!selector) return;
-    if (this.videoOff && !hard) {
+    if (this.videoOff && !hard && !stalled) {
       this.schedule(reason, () => this.attempt());
       return;
     }
-    switch (selector.ended(reason, { hard, wasConnected })) {
+    switch (selector.ended(reason, { hard, wasConnected, stalled })) {
       case 'retry':
         this.schedule(reason, () => this.attempt());
         break;

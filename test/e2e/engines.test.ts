@@ -25,6 +25,10 @@ interface EngineCase {
   readonly webkitFeatures?: readonly string[];
   /** The first transport of the registry's order that this engine can run. */
   readonly auto: string;
+  /** What negotiation must have passed over on the way to `auto`, one pattern per skipped transport. */
+  readonly autoSkipped?: readonly RegExp[];
+  /** Serve WebTransport even though no transport under test needs it (to see how the engine fails it). */
+  readonly webTransport?: boolean;
   readonly pictures: readonly string[];
   readonly sound: readonly string[];
 }
@@ -48,6 +52,17 @@ const CASES: readonly EngineCase[] = [
   { title: 'webkit', engine: 'webkit', auto: 'ws-nal', pictures: ['ws-nal', 'ws-fmp4', 'jpeg'], sound: ['ws-nal', 'ws-fmp4'] },
   // Safari 16.4–18: VideoDecoder without AudioDecoder, so ws-nal must find its sound another way.
   { title: 'webkit -WebCodecsAudio', engine: 'webkit', webkitFeatures: ['-WebCodecsAudio'], auto: 'ws-nal', pictures: ['ws-nal'], sound: ['ws-nal'] },
+  // WebKit's experimental WebTransport rejects its handshake with nothing at all; negotiation must say so and move on at once.
+  {
+    title: 'webkit +WebTransport',
+    engine: 'webkit',
+    webkitFeatures: ['+WebTransport'],
+    webTransport: true,
+    auto: 'ws-nal',
+    autoSkipped: [/^wt-raw: WebTransport handshake failed: the browser gave no error at all/],
+    pictures: [],
+    sound: [],
+  },
 ];
 
 const STREAM = 'live/engines';
@@ -193,7 +208,7 @@ for (const c of CASES) {
     }
 
     beforeAll(async () => {
-      const webTransport = c.pictures.some((t) => t.startsWith('wt-'));
+      const webTransport = c.webTransport ?? c.pictures.some((t) => t.startsWith('wt-'));
       srv = await startServer(SERVER_YAML, { webTransport });
       pub = publish(srv.rtmpUrl(STREAM), { size: '640x360' });
       engine = await launchEngine(c.engine, { env: pulse.env, webkitFeatures: c.webkitFeatures });
@@ -217,6 +232,10 @@ for (const c of CASES) {
         note(`auto: ${s.transport}${s.transportDetail ? ` (${s.transportDetail})` : ''}; skipped: ${s.skipped.join('; ') || 'none'}`);
         await waitForStats(page, (x) => x.framesPainted > s.framesPainted + 10, 10_000, 'frames to keep coming');
         expect(s.transport).toBe(c.auto);
+        if (c.autoSkipped) {
+          expect(s.skipped).toHaveLength(c.autoSkipped.length);
+          c.autoSkipped.forEach((pattern, i) => expect(s.skipped[i]).toMatch(pattern));
+        }
       } finally {
         await page.close();
       }
@@ -333,7 +352,7 @@ for (const c of CASES) {
       });
     }
 
-    if (c.engine === 'webkit' && !c.webkitFeatures?.includes('-WebCodecsAudio')) {
+    if (c.engine === 'webkit' && !c.webkitFeatures?.length) {
       // Why sound-path.ts keeps every WebKit off WebCodecs sound; and the harness's promise not to hang on a crash.
       it('?sound=webcodecs crashes the web process in AudioData.copyTo(); that fails fast, and the next page gets a new MiniBrowser', async () => {
         await closeOpen();

@@ -118,6 +118,16 @@ describe('TransportSelector', () => {
     expect(s.ended('codec refused', { hard: true, wasConnected: true })).toBe('next');
   });
 
+  it('leaves a transport that stalled after playing at once, unless it is the one the page asked for', () => {
+    const s = selector();
+    s.connected();
+    expect(s.ended('WebTransport stalled: no media for 2.6 s while the broadcast is live', { hard: false, wasConnected: true, stalled: true })).toBe('next');
+    expect(s.skipped.at(-1)).toBe('ws-fmp4/rtwebsocket: WebTransport stalled: no media for 2.6 s while the broadcast is live');
+    const forced = selector({ forced: 'jpeg' });
+    forced.connected();
+    expect(forced.ended('stalled', { hard: false, wasConnected: true, stalled: true })).toBe('retry');
+  });
+
   it('never leaves a forced transport for a soft failure', () => {
     const s = selector({ forced: 'jpeg' });
     for (let i = 0; i < 5; i++) expect(s.ended('connection lost', { hard: false, wasConnected: false })).toBe('retry');

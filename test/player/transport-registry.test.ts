@@ -12,7 +12,7 @@ function context(events: Partial<SessionEvents>): TransportContext {
     video: null as never,
     audio: null as never,
     recorder: new StatsRecorder(createStats('live/cam')),
-    events: { state: () => undefined, closed: () => undefined, failed: () => undefined, ...events },
+    events: { state: () => undefined, closed: () => undefined, failed: () => undefined, stalled: () => undefined, ...events },
     preferences: { videoEnabled: true, keyframesOnly: false, audio: true },
     liveBufferMs: 100,
     soundPath: 'webcodecs',

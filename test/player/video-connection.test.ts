@@ -123,6 +123,28 @@ describe('VideoConnection', () => {
     expect(stats.skipped).toEqual(['a: refused (2 reconnects failed)']);
   });
 
+  it('moves on at once from a transport that stalled after playing, and remembers the one that then plays', () => {
+    const { a, b, connection, stats, store } = setup();
+    connection.start({ stream, forced: null, protocol: null });
+    a.last.events.state('playing');
+    a.last.events.stalled('WebTransport stalled: no media for 2.5 s while the broadcast is live');
+    expect(a.last.closed).toBe(true);
+    expect(b.sessions).toHaveLength(1);
+    expect(a.sessions).toHaveLength(1);
+    expect(stats.skipped).toEqual(['a: WebTransport stalled: no media for 2.5 s while the broadcast is live']);
+    b.last.events.state('playing');
+    expect(store.get(`polycast.transport:${stream.origin}`)).toBe('b');
+  });
+
+  it('moves on from a stalled transport even with video off', () => {
+    const { a, b, connection } = setup();
+    connection.start({ stream, forced: null, protocol: null });
+    a.last.events.state('playing');
+    connection.videoOff = true;
+    a.last.events.stalled('WebTransport stalled');
+    expect(b.sessions).toHaveLength(1);
+  });
+
   it('starts over from the best after a pause when every candidate failed', () => {
     const { a, b, connection, states } = setup();
     connection.start({ stream, forced: null, protocol: null });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { describeClose, fetchCertificateHash, streamEndpoint, webTransportUrl } from '../../public/src/transports/webtransport/open.js';
+import { describeClose, describeHandshakeError, fetchCertificateHash, streamEndpoint, webTransportUrl } from '../../public/src/transports/webtransport/open.js';
 
 const HEX = '993896224ff6d9dbcbaac7bf30356008d0887ad4deb99952e7448a69361e8561';
 
@@ -30,6 +30,12 @@ describe('opening WebTransport to the stream’s server', () => {
     expect(await fetchCertificateHash('http://c')).toBeNull();
     expect(await fetchCertificateHash('http://d')).toBeNull();
     expect(await fetchCertificateHash('http://e')).toBeNull();
+  });
+
+  it('says so when the browser rejects the handshake with nothing (WebKit)', () => {
+    expect(describeHandshakeError(undefined)).toMatch(/^the browser gave no error at all \(`ready` rejected with undefined, as WebKit/);
+    expect(describeHandshakeError(new Error('Opening handshake failed.'))).toBe('Opening handshake failed.');
+    expect(describeHandshakeError(Object.assign(new Error(''), { name: 'WebTransportError' }))).toBe('WebTransportError');
   });
 
   it('maps session close codes onto the player’s', () => {

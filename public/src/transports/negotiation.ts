@@ -79,6 +79,8 @@ export interface AttemptEnd {
   readonly hard: boolean;
   /** The attempt had been working (playing, or connected and waiting for a publisher) before it ended. */
   readonly wasConnected: boolean;
+  /** It played, then stalled with the stream still live (`SessionEvents.stalled`). */
+  readonly stalled?: boolean;
 }
 
 /**
@@ -118,6 +120,8 @@ export class TransportSelector {
   ended(reason: string, end: AttemptEnd): AttemptOutcome {
     const key = this.current?.key ?? '?';
     if (end.hard) return this.leave(`${key}: ${reason}`);
+    // Reconnecting to a stalling transport would stall again; one the page asked for by name is all there is.
+    if (end.stalled) return this.plan.forced ? 'retry' : this.leave(`${key}: ${reason}`);
     if (end.wasConnected) {
       this.failedReconnects = 0;
       return 'retry';

@@ -55,6 +55,7 @@ export class RetryingSession {
       },
       closed: (_code, reason) => ended(reason),
       failed: (reason) => ended(reason),
+      stalled: (reason) => ended(reason),
     });
   }
 }

@@ -23,6 +23,13 @@ export interface SessionEvents {
    * the same way, so the player goes straight to the next transport.
    */
   failed(reason: string): void;
+  /**
+   * It played, then media stopped while the stream is live and the session
+   * still open: the transport, not the stream, is stuck (WebKit's
+   * WebTransport whose flow-control window never refills). The player moves
+   * on to the next transport rather than reconnecting to the same trap.
+   */
+  stalled(reason: string): void;
 }
 
 /** How the player wants the stream from the first message on; transports apply these right after `hello`. */

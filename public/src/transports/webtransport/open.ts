@@ -21,6 +21,14 @@ export interface WebTransportWithProtocol extends WebTransport {
   readonly protocol?: string;
 }
 
+/**
+ * Media stopped this long after playing, with the stream still live and the
+ * session open: the session is stuck (WebKit's WebTransport stops granting
+ * flow-control credit), so the player moves to another transport. Even
+ * keyframes-only mode brings a frame a second, and sound every 21 ms.
+ */
+export const WEBTRANSPORT_STALL_MS = 2500;
+
 /** The handshake failed; `reachable` says whether the server claimed to have WebTransport at all. */
 export class HandshakeError extends Error {
   override readonly name = 'HandshakeError';
@@ -103,8 +111,14 @@ export async function openWebTransport(stream: StreamLocation, pathname: string,
       last = err;
     }
   }
-  const message = last instanceof Error ? last.message : String(last);
-  throw new HandshakeError(`WebTransport handshake failed: ${message}`, hash !== null);
+  throw new HandshakeError(`WebTransport handshake failed: ${describeHandshakeError(last)}`, hash !== null);
+}
+
+/** WebKit's WebTransport rejects `ready` with `undefined`: no error object to read a reason from. */
+export function describeHandshakeError(err: unknown): string {
+  if (err === undefined || err === null) return `the browser gave no error at all (\`ready\` rejected with ${String(err)}, as WebKit's WebTransport does)`;
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
 }
 
 /** A session close as the player's events describe it: WebTransport codes are not WebSocket codes. */

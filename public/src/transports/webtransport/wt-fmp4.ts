@@ -31,7 +31,7 @@ import { wallClockUs } from '../../wall-clock.js';
 import type { SessionCapabilities, TransportContext, TransportSession } from '../types.js';
 import { GroupSwitch, type SwitchGroup } from './group-switch.js';
 import { initWithOnly, singleTrackMime } from '../../protocol/fmp4-tracks.js';
-import { describeClose, HandshakeError, openWebTransport, streamEndpoint } from './open.js';
+import { describeClose, HandshakeError, openWebTransport, streamEndpoint, WEBTRANSPORT_STALL_MS } from './open.js';
 import {
   encodeJsonRecord,
   parseControl,
@@ -121,6 +121,8 @@ class WtFmp4Session implements TransportSession {
   /** GOPs of a generation whose init segment has not arrived yet. */
   private early: GroupStream[] = [];
   private lastDataAt = performance.now();
+  /** Last group-stream bytes: pongs and stats on the control stream may still flow when media does not. */
+  private lastMediaAt = performance.now();
   private pingId = 0;
   private ticks = 0;
   private greeted = false;
@@ -275,7 +277,10 @@ class WtFmp4Session implements TransportSession {
           return;
         }
         if (head.kind === 'control') control = true;
-        else group ??= new GroupStream(head.generation, head.sequence, reader);
+        else {
+          group ??= new GroupStream(head.generation, head.sequence, reader);
+          this.lastMediaAt = now;
+        }
         for (const record of list) {
           if (control) this.controlRecord(record);
           else if (group && record.type === RECORD_SEGMENT) this.groupSegment(group, { bytes: record.payload, at: now });
@@ -476,6 +481,11 @@ class WtFmp4Session implements TransportSession {
       this.finish(4000, `no data from the server for ${SILENCE_TIMEOUT_MS / 1000} s`, 'closed');
       return;
     }
+    const mediaSilentMs = now - this.lastMediaAt;
+    if (this.playing && !this.offline && mediaSilentMs > WEBTRANSPORT_STALL_MS) {
+      this.finish(4000, `WebTransport stalled: no media for ${(mediaSilentMs / 1000).toFixed(1)} s while the stream is live`, 'stalled');
+      return;
+    }
     this.live.tick(now);
     this.sink.trimBehind(this.context.video.currentTime, KEEP_BEHIND_S);
     if (this.greeted && ++this.ticks % PING_EVERY_TICKS === 0) this.ping();
@@ -498,7 +508,7 @@ class WtFmp4Session implements TransportSession {
     this.finish(4001, reason, 'failed');
   }
 
-  private finish(code: number, reason: string, report: 'closed' | 'failed' | null): void {
+  private finish(code: number, reason: string, report: 'closed' | 'failed' | 'stalled' | null): void {
     if (this.finished) return;
     this.finished = true;
     clearInterval(this.timer);
@@ -518,6 +528,7 @@ class WtFmp4Session implements TransportSession {
     this.context.recorder.log(`wt-fmp4 closed: ${code} ${reason}`);
     if (report === 'closed') this.context.events.closed(code, reason);
     else if (report === 'failed') this.context.events.failed(reason);
+    else if (report === 'stalled') this.context.events.stalled(reason);
   }
 }
 

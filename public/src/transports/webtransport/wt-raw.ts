@@ -18,7 +18,7 @@ import { wallClockUs } from '../../wall-clock.js';
 import type { SessionCapabilities, TransportContext, TransportSession } from '../types.js';
 import { GroupSwitch, type SwitchGroup } from './group-switch.js';
 import { CATALOG_TRACK, decodeLegacyFrame, parseCatalog, type HangCatalog } from './hang.js';
-import { describeClose, HandshakeError, openWebTransport, type WebTransportWithProtocol } from './open.js';
+import { describeClose, HandshakeError, openWebTransport, WEBTRANSPORT_STALL_MS, type WebTransportWithProtocol } from './open.js';
 import { MOQ_LITE_03, MOQ_LITE_04, probeRtt } from './rtt-probe.js';
 import { TransitClock } from './transit.js';
 
@@ -41,6 +41,7 @@ const PROBE_TIMEOUT_MS = 1500;
 const WAITING_AFTER_MS = 1500;
 /** A live broadcast sends 30 frames a second: this much silence is a dead session. */
 const SILENCE_TIMEOUT_MS = 5000;
+
 /**
  * Sound that arrives in a burst (a new subscription starts at the newest
  * GOP's first frame, a stalled network catches up) is played only from this
@@ -367,7 +368,10 @@ class WtRawSession implements TransportSession {
 
   private tick(): void {
     const subscribed = this.video !== null || this.audio !== null;
-    if (this.live && subscribed && performance.now() - this.lastFrameAt > SILENCE_TIMEOUT_MS) {
+    const silentMs = performance.now() - this.lastFrameAt;
+    if (this.live && subscribed && this.playing && silentMs > WEBTRANSPORT_STALL_MS) {
+      this.finish(4000, `WebTransport stalled: no media for ${(silentMs / 1000).toFixed(1)} s while the broadcast is live`, 'stalled');
+    } else if (this.live && subscribed && silentMs > SILENCE_TIMEOUT_MS) {
       this.finish(4000, `no media from the server for ${SILENCE_TIMEOUT_MS / 1000} s`, 'closed');
     }
   }
@@ -395,7 +399,7 @@ class WtRawSession implements TransportSession {
     this.context.events.state('playing');
   }
 
-  private finish(code: number, reason: string, report: 'closed' | 'failed' | null): void {
+  private finish(code: number, reason: string, report: 'closed' | 'failed' | 'stalled' | null): void {
     if (this.finished) return;
     this.finished = true;
     for (const timer of this.timers) clearInterval(timer);
@@ -416,6 +420,7 @@ class WtRawSession implements TransportSession {
     this.context.recorder.log(`wt-raw closed: ${code} ${reason}`);
     if (report === 'closed') this.context.events.closed(code, reason);
     else if (report === 'failed') this.context.events.failed(reason);
+    else if (report === 'stalled') this.context.events.stalled(reason);
   }
 }
 
