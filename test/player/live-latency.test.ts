@@ -33,6 +33,30 @@ describe('LiveLatencyController', () => {
     expect(c.update(head(250, 5.2, [[5, 6.5]]))[0]).toEqual({ kind: 'seek', to: 6.4, why: 'behind' });
   });
 
+  it('with the rate fixed, trims a lead that stayed over the target for a whole window, and not one a burst made', () => {
+    const c = new LiveLatencyController({ targetMs: 40, minRate: 1, maxRate: 1, jumpBehindMs: 300, trimWindowMs: 1500, trimMarginMs: 50 });
+    c.update(head(0, 0, [[10, 10.2]]));
+    // Playing at rate 1 with 150 ms ahead, the lead set by the start: it never shrinks, so after a window it is trimmed.
+    let t = 10;
+    const actions = [];
+    for (let now = 250; now <= 2000; now += 250) {
+      t += 0.25;
+      actions.push(c.update(head(now, t, [[10, t + 0.15]])));
+    }
+    const seeks = actions.flat().filter((a) => a.kind === 'seek');
+    expect(seeks).toEqual([{ kind: 'seek', to: expect.closeTo(t - 0.25 + 0.15 - 0.04, 5), why: 'behind' }]);
+
+    // 60 ms ahead, with one late frame and a burst that briefly makes it 200 ms: the window's least lead is under the margin.
+    const d = new LiveLatencyController({ targetMs: 40, minRate: 1, maxRate: 1, jumpBehindMs: 300, trimWindowMs: 1500, trimMarginMs: 50 });
+    d.update(head(0, 0, [[10, 10.2]]));
+    t = 10;
+    for (let now = 250; now <= 4000; now += 250) {
+      t += 0.25;
+      const ahead = now === 1000 ? 0.2 : 0.06;
+      expect(d.update(head(now, t, [[10, t + ahead]])).some((a) => a.kind === 'seek'), `at ${now} ms`).toBe(false);
+    }
+  });
+
   it('skips a gap in the buffer (dropped frames, keyframes only)', () => {
     const c = new LiveLatencyController();
     c.update(head(0, 0, [[1, 1.2], [1.8, 2]]));

@@ -9,6 +9,11 @@
  *   between 0.95 and 1.1, proportionally to the error (inaudible, no jumps);
  * - jump to the live edge when more than `jumpBehindMs` behind, which no
  *   rate nudge would fix in reasonable time;
+ * - where the rate is fixed (WebKit), trim: jump back to the target when
+ *   even the least buffered ahead over `trimWindowMs` was more than
+ *   `trimMarginMs` above it. At rate 1 the lead a start or a burst left
+ *   never shrinks by itself; the window's minimum sees through jitter, so
+ *   a late frame followed by a burst does not cause a jump;
  * - skip gaps (frames the server dropped or abandoned, keyframes-only mode)
  *   and unstick a playhead that stopped moving although data is ahead;
  * - after an underflow (the playhead stopped for want of data), aim further
@@ -34,6 +39,9 @@ export interface LiveLatencyOptions {
   readonly stallBoostMs?: number;
   readonly maxBoostMs?: number;
   readonly boostDecayMs?: number;
+  /** Trim window (0: never trim); see the class comment. */
+  readonly trimWindowMs?: number;
+  readonly trimMarginMs?: number;
 }
 
 export type BufferedRange = readonly [start: number, end: number];
@@ -73,6 +81,10 @@ export class LiveLatencyController {
   private boostS = 0;
   private stalled = false;
   private smoothSince = 0;
+  private readonly trimWindowMs: number;
+  private readonly trimMarginS: number;
+  private trimWindowStart = Number.NaN;
+  private trimWindowMin = Infinity;
 
   constructor(options: LiveLatencyOptions = {}) {
     this.baseTargetS = (options.targetMs ?? 100) / 1000;
@@ -85,6 +97,8 @@ export class LiveLatencyController {
     this.stallBoostS = (options.stallBoostMs ?? 50) / 1000;
     this.maxBoostS = (options.maxBoostMs ?? 400) / 1000;
     this.boostDecayMs = options.boostDecayMs ?? 10_000;
+    this.trimWindowMs = options.trimWindowMs ?? 0;
+    this.trimMarginS = (options.trimMarginMs ?? 50) / 1000;
   }
 
   /** Seconds to keep ahead now: the configured target plus what underflows added. */
@@ -96,6 +110,7 @@ export class LiveLatencyController {
   reset(): void {
     this.started = false;
     this.lastTime = Number.NaN;
+    this.trimWindowStart = Number.NaN;
   }
 
   /** Seconds buffered ahead of the playhead up to the live edge, or null with nothing buffered. */
@@ -133,10 +148,27 @@ export class LiveLatencyController {
     const stuck = p.now - this.lastProgressAt > this.stallMs;
     if (stuck && next) return this.seek(p, next[0], 'gap');
     if (stuck && !p.paused && ahead > this.targetS + RANGE_TOLERANCE_S) return this.seek(p, edge - this.targetS, 'stall');
+    if (this.trimDue(p.now, ahead)) return this.seek(p, edge - this.targetS, 'behind');
 
     const actions: LiveAction[] = [{ kind: 'rate', rate: this.rateFor(ahead) }];
     if (p.paused) actions.push({ kind: 'play' });
     return actions;
+  }
+
+  /** Tumbling windows of `trimWindowMs`: true at the end of one in which the lead never came down to the target. */
+  private trimDue(now: number, aheadS: number): boolean {
+    if (this.trimWindowMs <= 0) return false;
+    if (Number.isNaN(this.trimWindowStart)) {
+      this.trimWindowStart = now;
+      this.trimWindowMin = aheadS;
+      return false;
+    }
+    this.trimWindowMin = Math.min(this.trimWindowMin, aheadS);
+    if (now - this.trimWindowStart < this.trimWindowMs) return false;
+    const due = this.trimWindowMin > this.targetS + this.trimMarginS;
+    this.trimWindowStart = now;
+    this.trimWindowMin = aheadS;
+    return due;
   }
 
   /** One underflow is one playhead standstill while playing, however long it lasts. */
@@ -162,6 +194,7 @@ export class LiveLatencyController {
     // The playhead waits at `to` while the element prerolls: that is not an underflow.
     this.lastTime = Number.NaN;
     this.lastProgressAt = p.now;
+    this.trimWindowStart = Number.NaN;
     const actions: LiveAction[] = [{ kind: 'seek', to, why }, { kind: 'rate', rate: 1 }];
     if (p.paused) actions.push({ kind: 'play' });
     return actions;

@@ -44,9 +44,13 @@ const VIDEO_ONLY_STEERING = { maxRate: 1.5, gainPerS: 2, jumpBehindMs: 500, maxB
 /**
  * WebKit unmutes a muted element when its `playbackRate` changes (and then
  * refuses `play()` without a gesture), and re-buffers on rate changes: there
- * the playhead is steered by jumps alone, sooner than elsewhere.
+ * the playhead is steered by jumps alone, sooner than elsewhere, and a lead
+ * that stays 100 ms over the target for 2 s is trimmed by one jump (at rate
+ * 1 it would otherwise stay for the whole session). WebKitGTK's GStreamer
+ * pipeline settles 70–110 ms ahead whatever the target: a smaller margin
+ * only makes it seek again and again.
  */
-const JUMPS_ONLY = { minRate: 1, maxRate: 1, jumpBehindMs: 300 } as const;
+const JUMPS_ONLY = { minRate: 1, maxRate: 1, jumpBehindMs: 300, trimWindowMs: 2000, trimMarginMs: 100 } as const;
 
 /**
  * Target and steering for an element whose SourceBuffers carry sound
