@@ -41,7 +41,7 @@ describe('negotiation with WebTransport on the server', () => {
     const s = await waitForStats(page, (x) => x.framesPainted > 20, 20_000, 'frames');
     expect(s.transport).toBe('wt-raw');
     expect(s.skipped).toEqual([]);
-    expect(s.log.some((line) => line.includes('transports: wt-raw → ws-nal → wt-fmp4 → ws-fmp4/rtwebsocket → ws-fmp4/standard → jpeg'))).toBe(true);
+    expect(s.log.some((line) => line.includes('transports: wt-raw → ws-nal → wt-fmp4 → ws-fmp4/rtwebsocket → ws-fmp4/standard → hls → jpeg'))).toBe(true);
     // Well inside the 4 s a candidate gets to show a picture.
     expect(s.firstPaintAt!).toBeLessThan(4000);
     await page.close();

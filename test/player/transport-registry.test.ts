@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { chooseHlsPlayback } from '../../public/src/transports/hls.js';
 import { TRANSPORTS } from '../../public/src/transports/registry.js';
 import type { SessionEvents, TransportContext, TransportModule, TransportSession } from '../../public/src/transports/types.js';
 import { webTransportSlot } from '../../public/src/transports/webtransport-slot.js';
@@ -22,7 +23,7 @@ function context(events: Partial<SessionEvents>): TransportContext {
 
 describe('transport table', () => {
   it('lists the transports best first', () => {
-    expect(TRANSPORTS.map((t) => t.id)).toEqual(['wt-raw', 'ws-nal', 'wt-fmp4', 'ws-fmp4', 'jpeg']);
+    expect(TRANSPORTS.map((t) => t.id)).toEqual(['wt-raw', 'ws-nal', 'wt-fmp4', 'ws-fmp4', 'hls', 'jpeg']);
     expect(TRANSPORTS.find((t) => t.id === 'ws-fmp4')?.variants).toEqual(['rtwebsocket', 'standard']);
   });
 
@@ -37,6 +38,16 @@ describe('transport table', () => {
     expect(reasons['wt-raw']).toBe('no WebTransport');
     expect(reasons['ws-nal']).toBe('no VideoDecoder');
     expect(reasons['ws-fmp4']).toBe('MediaSource missing');
+    expect(reasons['hls']).toBe('neither native HLS nor MSE');
+  });
+
+  it('plays HLS natively on WebKit and where there is no MSE, through hls.js elsewhere', () => {
+    expect(chooseHlsPlayback(true, true, true)).toBe('native');
+    expect(chooseHlsPlayback(true, false, false)).toBe('native');
+    // Chromium may report native HLS too: hls.js is what was tested there.
+    expect(chooseHlsPlayback(true, true, false)).toBe('hls.js');
+    expect(chooseHlsPlayback(false, true, true)).toBe('hls.js');
+    expect(chooseHlsPlayback(false, false, true)).toBeNull();
   });
 });
 

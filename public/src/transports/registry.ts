@@ -5,9 +5,11 @@
  *
  * wt-raw: WebTransport + WebCodecs, the lowest latency where both exist.
  * ws-nal: WebSocket + WebCodecs. wt-fmp4: WebTransport + MSE. ws-fmp4:
- * WebSocket + MSE, for browsers without WebCodecs. jpeg: polled images,
- * which pass any proxy.
+ * WebSocket + MSE, for browsers without WebCodecs. hls: LL-HLS over plain
+ * HTTP, for iPhones without MSE and networks that pass only cacheable HTTP.
+ * jpeg: polled images, which pass any proxy.
  */
+import { hlsTransport } from './hls.js';
 import { jpegTransport } from './jpeg.js';
 import type { TransportDefinition } from './types.js';
 import { webTransportSlot } from './webtransport-slot.js';
@@ -19,6 +21,7 @@ export const TRANSPORTS: readonly TransportDefinition[] = [
   wsNalTransport,
   webTransportSlot('wt-fmp4', 'fragmented MP4 over WebTransport, played by MSE', 'video'),
   wsFmp4Transport,
+  hlsTransport,
   jpegTransport,
 ];
 
