@@ -19,11 +19,12 @@ import {
   PAGE_WALL_CLOCK,
   SAMPLER_FUNCTION,
   scoreChanges,
+  waitForChanges,
   type PageState,
   type PaintFigures,
   type PaintTiming,
 } from './paint.js';
-import { sleep, STREAM_PATH } from './servers.js';
+import { STREAM_PATH } from './servers.js';
 
 export const ENGINES: readonly EngineName[] = ['chromium', 'firefox', 'webkit'];
 export type EngineMode = 'auto' | 'ws-fmp4';
@@ -152,14 +153,7 @@ async function measureMode(engine: Engine, mode: EngineMode, url: string, live: 
     await page.click('button.mute');
     const audioAtClick = (await page.evaluate(READ_PLAYER))?.audioFramesPlayed ?? 0;
 
-    const deadline = performance.now() + timing.timeoutMs;
-    let state = await readState(page);
-    for (;;) {
-      const settled = state.firstPresentAt === null ? [] : state.changes.filter((c) => c.at >= state.origin + state.firstPresentAt! + timing.warmupMs);
-      if (settled.length >= timing.changes || performance.now() > deadline || !live.server.alive()) break;
-      await sleep(500);
-      state = await readState(page);
-    }
+    const state = await waitForChanges(() => readState(page), live, timing);
     const player = await page.evaluate(READ_PLAYER);
     result.transport = player?.transport ?? null;
     result.soundPath = player?.soundPath ?? null;

@@ -295,14 +295,7 @@ async function measurePlayer(player: PlayerId, url: string, live: LiveServer, co
   const result: PaintResult = { player, status: 'ok', notes: [], changes: 0, skipped: 0, firstPaintMs: [] };
   const page = await openPage(context, url, result);
   try {
-    const deadline = performance.now() + timing.timeoutMs;
-    let state = await readState(page);
-    for (;;) {
-      const settled = state.firstPresentAt === null ? [] : state.changes.filter((c) => c.at >= state.origin + state.firstPresentAt! + timing.warmupMs);
-      if (settled.length >= timing.changes || performance.now() > deadline || !live.server.alive()) break;
-      await sleep(500);
-      state = await readState(page);
-    }
+    const state = await waitForChanges(() => readState(page), live, timing);
     if (state.error !== null) result.notes.push(`sampler: ${state.error}`);
     if (state.firstPresentAt === null) {
       // Without window.__polycast the page is not (yet) the player this bench was written against.
@@ -333,6 +326,18 @@ async function measurePlayer(player: PlayerId, url: string, live: LiveServer, co
     }
   }
   return result;
+}
+
+/** Reads the sampler until it has seen `timing.changes` colour changes past the warm-up, the time is up, or the server died. */
+export async function waitForChanges(read: () => Promise<PageState>, live: LiveServer, timing: PaintTiming): Promise<PageState> {
+  const deadline = performance.now() + timing.timeoutMs;
+  let state = await read();
+  for (;;) {
+    const settled = state.firstPresentAt === null ? [] : state.changes.filter((c) => c.at >= state.origin + state.firstPresentAt! + timing.warmupMs);
+    if (settled.length >= timing.changes || performance.now() > deadline || !live.server.alive()) return state;
+    await sleep(500);
+    state = await read();
+  }
 }
 
 async function openPage(context: BrowserContext, url: string, result: PaintResult): Promise<Page> {
