@@ -23,6 +23,7 @@ import { PathManager, type PathLookup } from './stream/path-manager.js';
 import type { Transport, TransportContext } from './transport.js';
 import { WebServer } from './web/server.js';
 import { WebTransportListener } from './web/webtransport-listener.js';
+import { HlsTransport, hlsSettingsOf } from '../transports/hls/server.js';
 import { JpegTransport } from '../transports/jpeg/server.js';
 import { MoqTransport } from '../transports/moq/server.js';
 import { WtFmp4Transport } from '../transports/wt-fmp4/server.js';
@@ -49,7 +50,7 @@ const RELOAD_DEBOUNCE_MS = 300;
  * Settings only a restart applies: the WebTransport listener and TLS are set
  * up once, and pino's child loggers keep the level they were created with.
  */
-const RESTART_KEYS = ['logLevel', 'webTransport', 'webTransportAddress', 'webServerCert', 'webServerKey', 'ffmpegPath'] as const;
+const RESTART_KEYS = ['logLevel', 'hls', 'webTransport', 'webTransportAddress', 'webServerCert', 'webServerKey', 'ffmpegPath'] as const;
 
 /**
  * The whole server: configuration in, listeners up. Ingest feeds the path
@@ -142,6 +143,8 @@ export class Polycast {
     this.transports.push(new WsNalTransport(ctx));
     this.transports.push(new WsFmp4Transport(ctx, this.fmp4Options));
     this.transports.push(new JpegTransport(ctx, { ffmpeg: this.ffmpeg?.path }));
+    // A reload's HLS settings apply to the next muxer; `hls` itself only at a restart (its routes are set up once).
+    if (config.hls) this.transports.push(new HlsTransport(ctx, () => hlsSettingsOf(this.current)));
     if (config.webTransport) this.transports.push(new WtFmp4Transport(ctx));
     if (config.webTransport) this.transports.push(new MoqTransport(ctx));
     if (config.webTransport) {

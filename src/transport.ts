@@ -62,10 +62,14 @@ export interface UpgradeRoute {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pathName: string): void;
 }
 
-/** A plain HTTP GET handled by a transport, e.g. `snapshot.jpg` in `/<path>/snapshot.jpg`. */
+/**
+ * A plain HTTP GET handled by a transport, e.g. `snapshot.jpg` in `/<path>/snapshot.jpg`.
+ * A RegExp suffix matches the URL's last segment in full (anchor it, no `g` flag): for
+ * names chosen at run time, such as HLS parts; that segment is handed over as `file`.
+ */
 export interface HttpRoute {
-  readonly suffix: string;
-  handle(req: FastifyRequest, reply: FastifyReply, pathName: string): Promise<FastifyReply> | FastifyReply;
+  readonly suffix: string | RegExp;
+  handle(req: FastifyRequest, reply: FastifyReply, pathName: string, file: string): Promise<FastifyReply> | FastifyReply;
 }
 
 /**
@@ -103,4 +107,9 @@ export interface Transport {
 export function remoteAddressOf(req: IncomingMessage): string {
   const s = req.socket;
   return `${s.remoteAddress ?? '?'}:${s.remotePort ?? 0}`;
+}
+
+/** What `authorizeRead` is asked about a plain HTTP request for a path. */
+export function httpAuthorizationRequest(req: FastifyRequest, path: string, transport: string, query: URLSearchParams): AuthorizationRequest {
+  return { path, transport, query, headers: req.headers, remoteAddress: remoteAddressOf(req.raw), ip: req.socket.remoteAddress };
 }

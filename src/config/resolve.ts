@@ -19,6 +19,7 @@ import {
   type AuthInternalUser,
   type AuthMethod,
   type AuthPermission,
+  type HlsVariant,
   type LogLevel,
   type PathConf,
   type PathEntry,
@@ -157,6 +158,29 @@ function httpUrlError(text: string): string | undefined {
 const RTMP_MIN_MESSAGE_SIZE = 64 * 1024;
 const RTMP_MAX_MESSAGE_SIZE = 0xffffff;
 
+/** A segment must hold at least a keyframe; below this every segment would be cut short. */
+const HLS_MIN_SEGMENT_SIZE = 64 * 1024;
+/** Fewer segments leave a player no room between the live edge and the start of the playlist. */
+const HLS_MIN_SEGMENT_COUNT = 3;
+
+/** What the HLS settings cannot be, beyond their types. */
+function hlsIssues(config: ResolvedConfig): Issue[] {
+  const issues: Issue[] = [];
+  if (config.hlsVariant === 'mpegts') {
+    issues.push({ path: ['hlsVariant'], at: 'value', message: "'mpegts' is not supported by Polycast: use lowLatency or fmp4 (fMP4 segments play in every HLS player since iOS 10)" });
+  }
+  if (config.hlsDirectory !== '') {
+    issues.push({ path: ['hlsDirectory'], at: 'value', message: 'is not supported: Polycast keeps HLS segments in memory only; leave it empty' });
+  }
+  if (config.hlsSegmentCount > 0 && config.hlsSegmentCount < HLS_MIN_SEGMENT_COUNT) {
+    issues.push({ path: ['hlsSegmentCount'], at: 'value', message: `must be at least ${HLS_MIN_SEGMENT_COUNT}` });
+  }
+  if (config.hlsPartDuration > 0 && config.hlsPartDuration > config.hlsSegmentDuration) {
+    issues.push({ path: ['hlsPartDuration'], at: 'value', message: `is longer than hlsSegmentDuration (${config.hlsSegmentDuration}ms)` });
+  }
+  return issues;
+}
+
 const TCP_LISTENERS = [
   ['rtmpAddress', 'rtmp'],
   ['webAddress', undefined],
@@ -186,7 +210,10 @@ export function resolveConfig(
   const size = (key: string, min: number, max: number) => {
     const bytes = parseSize(raw[key]);
     if (bytes === undefined) return 0;
-    if (bytes < min || bytes > max) issues.push({ path: [key], at: 'value', message: `${showValue(raw[key])} is outside ${min}..${max} bytes` });
+    if (bytes < min || bytes > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `below the minimum of ${min} bytes` : `outside ${min}..${max} bytes`;
+      issues.push({ path: [key], at: 'value', message: `${showValue(raw[key])} is ${range}` });
+    }
     return bytes;
   };
 
@@ -198,7 +225,10 @@ export function resolveConfig(
     return parsed.address;
   };
 
-  const origins = raw['webAllowOrigins'];
+  const originList = (key: string) => {
+    const value = raw[key];
+    return typeof value === 'string' ? [value] : Array.isArray(value) ? value.map(String) : [];
+  };
   const pathDefaults = pathConf(raw['pathDefaults'], SCHEMA_PATH_DEFAULTS);
   const paths: PathEntry[] = [];
   for (const [name, settings] of Object.entries(isMapping(raw['paths']) ? raw['paths'] : {})) {
@@ -222,13 +252,23 @@ export function resolveConfig(
     rtmpMaxMessageSize: size('rtmpMaxMessageSize', RTMP_MIN_MESSAGE_SIZE, RTMP_MAX_MESSAGE_SIZE),
     rtmpMaxUnauthenticatedPerIP: integer('rtmpMaxUnauthenticatedPerIP'),
     webAddress: address('webAddress'),
-    webAllowOrigins: typeof origins === 'string' ? [origins] : Array.isArray(origins) ? origins.map(String) : [],
+    webAllowOrigins: originList('webAllowOrigins'),
     webServerCert: text('webServerCert'),
     webServerKey: text('webServerKey'),
     webTransport: toBoolean(raw['webTransport']),
     webTransportAddress: text('webTransportAddress') === '' ? undefined : address('webTransportAddress'),
     webSocketProtocol: raw['webSocketProtocol'] as WebSocketProtocol,
     webSocketSegmentSize: integer('webSocketSegmentSize'),
+    hls: toBoolean(raw['hls']),
+    hlsVariant: raw['hlsVariant'] as HlsVariant,
+    hlsSegmentCount: integer('hlsSegmentCount'),
+    hlsSegmentDuration: duration('hlsSegmentDuration'),
+    hlsPartDuration: duration('hlsPartDuration'),
+    hlsSegmentMaxSize: size('hlsSegmentMaxSize', HLS_MIN_SEGMENT_SIZE, Number.MAX_SAFE_INTEGER),
+    hlsAllowOrigins: originList('hlsAllowOrigins'),
+    hlsAlwaysRemux: toBoolean(raw['hlsAlwaysRemux']),
+    hlsMuxerCloseAfter: duration('hlsMuxerCloseAfter'),
+    hlsDirectory: text('hlsDirectory'),
     ffmpegPath: text('ffmpegPath'),
     api: toBoolean(raw['api']),
     apiAddress: address('apiAddress'),
@@ -268,6 +308,7 @@ export function resolveConfig(
       issues.push({ path: ['authMethod'], at: 'value', message: `is '${method}' but ${key} is not set` });
     }
   }
+  issues.push(...hlsIssues(config));
   if (config.authJWTClaimKey === '') issues.push({ path: ['authJWTClaimKey'], at: 'value', message: 'must not be empty' });
 
   // Two listeners on one port fail at startup with EADDRINUSE; saying which keys collide is kinder.

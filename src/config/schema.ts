@@ -15,6 +15,8 @@ import { SIZE_PATTERN } from './size.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type WebSocketProtocol = 'rtwebsocket' | 'standard';
+/** MediaMTX's names; `mpegts` is accepted by the schema only so the refusal can say why. */
+export type HlsVariant = 'lowLatency' | 'fmp4' | 'mpegts';
 export type PathSource = 'publisher';
 export type AuthMethod = 'internal' | 'http' | 'jwt';
 /** MediaMTX's actions; `playback` and `pprof` are accepted so MediaMTX files load, and grant nothing here. */
@@ -104,6 +106,21 @@ export interface ResolvedConfig {
   readonly webTransportAddress: Address | undefined;
   readonly webSocketProtocol: WebSocketProtocol;
   readonly webSocketSegmentSize: number;
+  readonly hls: boolean;
+  readonly hlsVariant: HlsVariant;
+  readonly hlsSegmentCount: number;
+  /** Milliseconds: the shortest segment; segments end at the first keyframe after it. */
+  readonly hlsSegmentDuration: number;
+  /** Milliseconds. */
+  readonly hlsPartDuration: number;
+  /** Bytes. */
+  readonly hlsSegmentMaxSize: number;
+  readonly hlsAllowOrigins: readonly string[];
+  readonly hlsAlwaysRemux: boolean;
+  /** Milliseconds without a request after which an on-demand muxer stops. */
+  readonly hlsMuxerCloseAfter: number;
+  /** Always '' (memory only); anything else is refused at load. */
+  readonly hlsDirectory: string;
   /** '' means find one automatically. */
   readonly ffmpegPath: string;
   readonly api: boolean;
@@ -305,6 +322,28 @@ export const CONFIG_SCHEMA: SchemaNode = {
       'rtwebsocket',
     ),
     webSocketSegmentSize: ref('positiveInteger', 'Frames per fMP4 fragment sent over WebSocket.', 1),
+    hls: ref('boolean', 'Serve HLS on webAddress at /<path>/index.m3u8 (docs/protocols/hls.md).', true),
+    hlsVariant: ref(
+      'hlsVariant',
+      'lowLatency (LL-HLS: parts, blocking playlist reload, delta updates) or fmp4 (plain HLS, fMP4 segments, for old players). mpegts is not supported.',
+      'lowLatency',
+    ),
+    hlsSegmentCount: ref('positiveInteger', 'Segments a playlist lists (at least 3).', 7),
+    hlsSegmentDuration: ref('duration', 'Shortest HLS segment: a segment ends at the first keyframe after this much media.', '1s'),
+    hlsPartDuration: ref('duration', 'Target duration of LL-HLS parts, cut on frame boundaries.', '200ms'),
+    hlsSegmentMaxSize: ref(
+      'size',
+      'Largest HLS segment kept in memory; a segment reaching it is closed early and frames are dropped up to the next keyframe.',
+      '50M',
+    ),
+    hlsAllowOrigins: ref('origins', "Origins allowed to read HLS from other sites (CORS); '*' allows any.", ['*']),
+    hlsAlwaysRemux: ref(
+      'boolean',
+      'Mux every live path into HLS even when nobody asks; when no, a path is muxed from its first HLS request until nobody asked for hlsMuxerCloseAfter.',
+      false,
+    ),
+    hlsMuxerCloseAfter: ref('duration', 'How long an on-demand HLS muxer runs after the last request for it.', '60s'),
+    hlsDirectory: ref('string', 'Must stay empty: Polycast keeps HLS segments in memory only.', ''),
     ffmpegPath: ref('string', 'FFmpeg executable used by Polycast and given to hooks; empty means find one.', ''),
     api: ref('boolean', 'Serve the control API.', false),
     apiAddress: ref('address', 'TCP address of the control API.', ':9997'),
@@ -403,6 +442,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
     ips: { type: ['array', 'null'], items: { $ref: '#/definitions/ip' } },
     ip: { description: 'An IP address or a CIDR network such as 192.168.0.0/16.', type: 'string' },
     webSocketProtocol: { enum: ['rtwebsocket', 'standard', null] },
+    hlsVariant: { enum: ['lowLatency', 'fmp4', 'mpegts', null] },
     source: { enum: ['publisher', null] },
     origins: {
       description: "An origin, '*', or a list of them.",

@@ -34,6 +34,8 @@ export class WebServer {
   readonly app: FastifyInstance;
   private readonly upgrades = new Map<string, UpgradeRoute>();
   private readonly httpRoutes = new Map<string, HttpRoute>();
+  /** Routes whose last URL segment is a pattern; tried after the fixed suffixes. */
+  private readonly patternRoutes: Array<HttpRoute & { suffix: RegExp }> = [];
   private readonly sockets = new Set<Duplex>();
   /** Listeners opened by `relisten`, serving the same routes as `app.server`. */
   private readonly extraServers: Server[] = [];
@@ -62,9 +64,10 @@ export class WebServer {
     this.upgrades.set(route.suffix, route);
   }
 
-  /** Registers a transport's HTTP endpoint (`GET /<path>/<suffix>`). */
+  /** Registers a transport's HTTP endpoint (`GET /<path>/<suffix>`, or `GET /<path>/<file matching the pattern>`). */
   addHttpRoute(route: HttpRoute): void {
-    this.httpRoutes.set(route.suffix, route);
+    if (typeof route.suffix === 'string') this.httpRoutes.set(route.suffix, route);
+    else this.patternRoutes.push(route as HttpRoute & { suffix: RegExp });
   }
 
   /** A reload changed `webAllowOrigins`: applies to the next upgrade. */
@@ -148,7 +151,12 @@ export class WebServer {
       // Already percent-decoded by the router (which answers 400 to bad encoding); decoding again would let `%2525` become `%`.
       const raw = (req.params as { '*': string })['*'];
       for (const [suffix, route] of this.httpRoutes) {
-        if (raw.endsWith(`/${suffix}`) && raw.length > suffix.length + 1) return route.handle(req, reply, raw.slice(0, -suffix.length - 1));
+        if (raw.endsWith(`/${suffix}`) && raw.length > suffix.length + 1) return route.handle(req, reply, raw.slice(0, -suffix.length - 1), suffix);
+      }
+      const slash = raw.lastIndexOf('/');
+      if (slash > 0) {
+        const file = raw.slice(slash + 1);
+        for (const route of this.patternRoutes) if (route.suffix.test(file)) return route.handle(req, reply, raw.slice(0, slash), file);
       }
       const name = raw.endsWith('/') ? raw.slice(0, -1) : raw;
       // Only a name a publisher could use gets the player or a redirect: that keeps NUL, CR/LF and non-ASCII out of

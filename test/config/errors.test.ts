@@ -57,7 +57,7 @@ describe('error reports', () => {
       ['rtmpAdress: :1935', "mediamtx.yml:1:1: rtmpAdress: unknown key (did you mean 'rtmpAddress'?)"],
       ['readtimeout: 5s', "mediamtx.yml:1:1: readtimeout: unknown key (did you mean 'readTimeout'?)"],
       ['webAllowOrigin: "*"', "mediamtx.yml:1:1: webAllowOrigin: unknown key (did you mean 'webAllowOrigins'?)"],
-      ['hlsVariant: lowLatency', 'mediamtx.yml:1:1: hlsVariant: unknown key'],
+      ['webrtc: yes', 'mediamtx.yml:1:1: webrtc: unknown key'],
       ['maxReaders: 3', 'mediamtx.yml:1:1: maxReaders: unknown key (path settings go under pathDefaults: or under a path in paths:)'],
     ])('at the top level: %s', (text, expected) => {
       expect(problemsOf(`${text}\n`)).toEqual([expected]);

@@ -379,7 +379,8 @@ class WtRawSession implements TransportSession {
   /** A subscription refused or torn down by the server. */
   private trackFailed(name: string, err: unknown): void {
     if (this.finished) return;
-    const code = err instanceof Moq.RemoteError ? err.code : null;
+    // Typed by hand: under the tests' NodeNext resolution @moq/net's class does not narrow `err`.
+    const code = err instanceof Moq.RemoteError ? (err as { readonly code: number }).code : null;
     const reason = `${name}: ${err instanceof Error ? err.message : String(err)}`;
     // docs/protocols/moq.md: 3 unknown broadcast or track, 4 unauthorized, 5 a limit.
     if (code === 3) this.finish(4404, 'no such path', 'closed');
