@@ -229,11 +229,12 @@ export class VideoConnection {
   }
 
   private armConnectTimer(generation: number): void {
+    const timeoutMs = this.selector?.current?.transport.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
     this.clearConnectTimer();
     this.connectTimer = setTimeout(() => {
       this.connectTimer = null;
-      if (generation === this.generation) this.ended(`no picture within ${CONNECT_TIMEOUT_MS / 1000} s`, false, true);
-    }, CONNECT_TIMEOUT_MS);
+      if (generation === this.generation) this.ended(`no picture within ${timeoutMs / 1000} s`, false, true);
+    }, timeoutMs);
   }
 
   private clearConnectTimer(): void {

@@ -38,18 +38,19 @@ const CASES: readonly EngineCase[] = [
     title: 'chromium',
     engine: 'chromium',
     auto: 'wt-raw',
-    pictures: ['ws-nal', 'ws-fmp4', 'jpeg', 'wt-raw', 'wt-fmp4'],
-    sound: ['ws-nal', 'ws-fmp4', 'wt-raw', 'wt-fmp4'],
+    pictures: ['ws-nal', 'ws-fmp4', 'jpeg', 'wt-raw', 'wt-fmp4', 'hls'],
+    sound: ['ws-nal', 'ws-fmp4', 'wt-raw', 'wt-fmp4', 'hls'],
   },
   {
     title: 'firefox',
     engine: 'firefox',
     auto: 'wt-raw',
-    pictures: ['ws-nal', 'ws-fmp4', 'jpeg', 'wt-raw', 'wt-fmp4'],
-    sound: ['ws-nal', 'ws-fmp4', 'wt-raw', 'wt-fmp4'],
+    pictures: ['ws-nal', 'ws-fmp4', 'jpeg', 'wt-raw', 'wt-fmp4', 'hls'],
+    sound: ['ws-nal', 'ws-fmp4', 'wt-raw', 'wt-fmp4', 'hls'],
   },
   // WebKitGTK 2.50 as it ships: VideoDecoder and AudioDecoder, no WebTransport.
-  { title: 'webkit', engine: 'webkit', auto: 'ws-nal', pictures: ['ws-nal', 'ws-fmp4', 'jpeg'], sound: ['ws-nal', 'ws-fmp4'] },
+  // WebKitGTK has no native HLS (Safari has): hls plays through hls.js there.
+  { title: 'webkit', engine: 'webkit', auto: 'ws-nal', pictures: ['ws-nal', 'ws-fmp4', 'jpeg', 'hls'], sound: ['ws-nal', 'ws-fmp4', 'hls'] },
   // Safari 16.4–18: VideoDecoder without AudioDecoder, so ws-nal must find its sound another way.
   { title: 'webkit -WebCodecsAudio', engine: 'webkit', webkitFeatures: ['-WebCodecsAudio'], auto: 'ws-nal', pictures: ['ws-nal'], sound: ['ws-nal'] },
   // WebKit's experimental WebTransport rejects its handshake with nothing at all; negotiation must say so and move on at once.

@@ -10,7 +10,10 @@ class FakeTransport implements TransportDefinition {
   readonly surface = 'canvas' as const;
   readonly sessions: { events: SessionEvents; preferences: SessionPreferences; closed: boolean }[] = [];
 
-  constructor(readonly id: string) {}
+  constructor(
+    readonly id: string,
+    readonly connectTimeoutMs?: number,
+  ) {}
 
   unsupportedReason(): string | null {
     return null;
@@ -95,6 +98,16 @@ describe('VideoConnection', () => {
     connection.start({ stream, forced: null, protocol: null });
     expect(b.sessions).toHaveLength(1);
     expect(a.sessions).toHaveLength(0);
+  });
+
+  it('gives a transport that says it needs longer (HLS) its own time to show a picture', () => {
+    const { a, b, connection } = setup();
+    (a as { connectTimeoutMs?: number }).connectTimeoutMs = 10_000;
+    connection.start({ stream, forced: null, protocol: null });
+    vi.advanceTimersByTime(9_000);
+    expect(b.sessions).toHaveLength(0);
+    vi.advanceTimersByTime(1_500);
+    expect(b.sessions).toHaveLength(1);
   });
 
   it('waits for a publisher without a timeout', () => {

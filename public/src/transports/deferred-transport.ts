@@ -74,6 +74,7 @@ export interface DeferredTransportSpec {
   readonly description: string;
   readonly surface: SurfaceKind;
   readonly variants?: readonly string[];
+  readonly connectTimeoutMs?: number;
   unsupportedReason(): string | null;
   /** Async, so that a bundler's synchronous "not in bundle" error arrives as a rejection too. */
   load(id: string): Promise<TransportModule>;

@@ -35,6 +35,8 @@ export const hlsTransport = deferredTransport({
   id: 'hls',
   description: 'LL-HLS (fMP4 parts over HTTP, cacheable): native HLS on WebKit, hls.js over MSE elsewhere',
   surface: 'video',
+  // An on-demand muxer answers its first playlist once a segment is complete (a GOP or more), and the player then needs a part or two.
+  connectTimeoutMs: 10_000,
   unsupportedReason: () => (hlsPlaybackHere() ? null : 'neither native HLS nor MSE'),
   load: async () => (await import('./hls/session.js')) as TransportModule,
 });

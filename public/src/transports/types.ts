@@ -92,6 +92,8 @@ export interface TransportDefinition {
   readonly variants?: readonly string[];
   /** Null when this browser can run the transport, else why not, in a few words ("no WebTransport"). */
   unsupportedReason(): string | null;
+  /** How long an attempt may take to show its first picture before the next transport is tried; default 4 s. */
+  readonly connectTimeoutMs?: number;
   connect(context: TransportContext): TransportSession;
 }
 

@@ -92,7 +92,9 @@ class HlsSession implements TransportSession {
   }
 
   private play(): void {
-    this.video.play().catch((err: Error) => this.context.recorder.log(`hls: play() refused: ${err.name}: ${err.message}`));
+    this.video.play().catch((err: Error) => {
+      if (!this.finished) this.context.recorder.log(`hls: play() refused: ${err.name}: ${err.message}`);
+    });
   }
 
   private tick(): void {
