@@ -49,7 +49,7 @@ export class HlsTransport implements Transport {
   /** How long `index.m3u8` waits for a starting muxer's first segment before a 503. */
   startWaitMs = 10_000;
   /** Sees every HLS request that reaches this server (tests count what a cache let through). */
-  onRequest: ((pathName: string, file: string, search: string) => void) | undefined;
+  onRequest: ((pathName: string, file: string, search: string, remoteAddress: string) => void) | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly log;
 
@@ -75,7 +75,7 @@ export class HlsTransport implements Transport {
 
   private async serve(req: FastifyRequest, reply: FastifyReply, pathName: string, file: string): Promise<FastifyReply> {
     const url = new URL(req.url, 'http://x');
-    this.onRequest?.(pathName, file, url.search);
+    this.onRequest?.(pathName, file, url.search, req.socket.remoteAddress ?? '');
     setCorsHeaders(req, reply, this.settings().allowOrigins);
     const name: MediaName | { kind: 'index' } | undefined = file === 'index.m3u8' ? { kind: 'index' } : parseMediaName(file);
     if (name === undefined) return answer(reply, 404, `not an HLS object of this server: ${file.slice(0, 80)}`);
