@@ -5,6 +5,7 @@
  * the run showed.
  */
 import type { FanoutResult, FanoutTiming } from './fanout.js';
+import type { HlsResult, HlsTiming } from './hls.js';
 import type { EnginePaintResult } from './paint-engines.js';
 import { firstPaintSummary, MPEGTS_AGGRESSIVE, MPEGTS_LIVESYNC, PLAYER_LABEL, type PaintResult, type PaintTiming } from './paint.js';
 import { SERVER_LABEL, type ServerKind } from './servers.js';
@@ -41,6 +42,8 @@ export interface BenchRun {
   paint: PaintResult[];
   /** The Polycast player in Chromium, Firefox and WebKitGTK: auto's choice and ws-fmp4, sound on. */
   engines: EnginePaintResult[];
+  hlsTiming: HlsTiming;
+  hls: HlsResult[];
   loadAverage: { start: number[]; end: number[] };
   clip: string;
 }
@@ -64,7 +67,7 @@ function textTable(headers: string[], rows: Cell[][]): string {
 }
 
 /** Columns of words rather than figures, aligned left. */
-const TEXT_COLUMNS = new Set(['Server', 'Player', 'Engine', 'Asked', 'Transport', 'Sound', 'Status', 'Notes', 'First paint per load ms']);
+const TEXT_COLUMNS = new Set(['Server', 'Player', 'Engine', 'Asked', 'Transport', 'Sound', 'Readers get it from', 'Status', 'Notes', 'First paint per load ms']);
 
 function markdownTable(headers: string[], rows: Cell[][]): string {
   const esc = (c: string): string => c.replace(/\|/g, '\\|');
@@ -172,6 +175,22 @@ function engineRows(results: EnginePaintResult[]): Cell[][] {
     r.playerLatencyMs === null ? '—' : r.playerLatencyMs.toFixed(0),
     fmt(firstPaintSummary(r), 0),
     r.firstPaintMs.map((v) => v.toFixed(0)).join(', ') || '—',
+    `${r.status}${r.notes.length ? `: ${r.notes.join('; ')}` : ''}`,
+  ]);
+}
+
+const HLS_HEADERS = ['Readers get it from', 'Readers', 'Keyframe parts', 'p50 ms', 'p99 ms', 'Origin requests per part (max)', 'Origin requests per part per edge (mean)', 'Failed readers', 'Status'];
+
+function hlsRows(results: HlsResult[]): Cell[][] {
+  return results.map((r) => [
+    r.edges === 0 ? 'Polycast' : `${r.edges} nginx edge${r.edges > 1 ? 's' : ''}`,
+    String(r.viewers),
+    String(r.samples),
+    fmt(r.p50, 0),
+    fmt(r.p99, 0),
+    r.maxOriginPerPart === undefined ? '—' : String(r.maxOriginPerPart),
+    r.meanOriginPerPart === undefined ? '—' : r.meanOriginPerPart.toFixed(2),
+    String(r.failed),
     `${r.status}${r.notes.length ? `: ${r.notes.join('; ')}` : ''}`,
   ]);
 }
@@ -352,6 +371,7 @@ export function consoleReport(run: BenchRun): string {
   if (run.fanout.length) parts.push('Fan-out', textTable(FANOUT_HEADERS, fanoutRows(run.fanout)), '', 'Phase details', textTable(DETAIL_HEADERS, detailRows(run.fanout)));
   if (run.paint.length) parts.push('', 'Painted latency in Chromium', textTable(PAINT_HEADERS, paintRows(run.paint)));
   if (run.engines.length) parts.push('', 'Painted latency of the Polycast player per engine', textTable(ENGINE_HEADERS, engineRows(run.engines)));
+  if (run.hls.length) parts.push('', 'LL-HLS', textTable(HLS_HEADERS, hlsRows(run.hls)));
   parts.push('', 'Targets', ...verdicts(run).map((v) => `  [${v.status}] ${v.target}: ${v.measured}`));
   return parts.join('\n');
 }
@@ -439,6 +459,19 @@ export function markdownReport(run: BenchRun): string {
       "can see it, and WebKitGTK composites in software under Xvfb here, far slower than a display's 16.7 ms.",
     '',
     run.engines.length ? markdownTable(ENGINE_HEADERS, engineRows(run.engines)) : '(not run)',
+    '',
+    '## LL-HLS: latency, and what a cache in front saves the origin',
+    '',
+    `Polycast with its defaults (200 ms parts, segments from 1 s, cut at keyframes) and lean LL-HLS readers in the bench's process: ` +
+      'each loads `index.m3u8`, then follows blocking playlist reloads (`_HLS_msn`/`_HLS_part`) and fetches the preload-hinted part ' +
+      `at once, as hls.js does, for ${run.hlsTiming.parts} parts, without decoding. Either straight from Polycast, or through 1 or 2 ` +
+      "stock nginx 1.22 processes running `config/examples/nginx-hls-cache.conf` (readers spread evenly), which log the upstream of every " +
+      'request. *Keyframe parts* are parts starting with a keyframe whose program date matched a sink stamp within 100 ms; latency is ' +
+      "the reader's stamp when the part's last byte was in, minus the sink's stamp of that keyframe: glass to reader, before any player " +
+      "buffer (hls.js holds about 3 parts back; the player's own figure is in docs/browsers.md). *Origin requests per part* counts the " +
+      'part requests each nginx passed on to Polycast, per distinct part.',
+    '',
+    run.hls.length ? markdownTable(HLS_HEADERS, hlsRows(run.hls)) : '(not run)',
     '',
     '## Targets',
     '',

@@ -7,6 +7,7 @@
  *   --only=fanout      only the WebSocket fan-out phases
  *   --only=paint       only the Chromium painted-latency phase (Polycast and mpegts.js)
  *   --only=engines     only the Polycast player in Chromium, Firefox and WebKitGTK
+ *   --only=hls         only LL-HLS: latency, and origin requests behind nginx edges
  *   --readers=800,1200 reader counts instead of the default ones
  *   --cpu-prof         run Polycast under `node --cpu-prof` and print its hot spots per phase
  *   --out=FILE         where to write the Markdown (default: docs/benchmarks.md for a
@@ -22,13 +23,14 @@ import { formatProfile, summarizeProfile } from './cpuprofile.js';
 import { runFanoutPhase, type FanoutResult, type FanoutTiming } from './fanout.js';
 import { runPaint, type PaintResult, type PaintTiming } from './paint.js';
 import { runEnginePaint, type EnginePaintResult } from './paint-engines.js';
+import { runHls, type HlsResult, type HlsTiming } from './hls.js';
 import { waitForQuiet } from './proc.js';
 import { consoleReport, markdownReport, RUN_BUDGET_MS, type BenchRun, type MachineFacts } from './report.js';
 import { SERVER_LABEL, type ServerKind } from './servers.js';
 
 interface Options {
   quick: boolean;
-  only: 'fanout' | 'paint' | 'engines' | undefined;
+  only: 'fanout' | 'paint' | 'engines' | 'hls' | undefined;
   readers: number[] | undefined;
   cpuProf: boolean;
   out: string | undefined;
@@ -48,7 +50,7 @@ function parseArgs(argv: string[]): Options {
     const [key, value] = arg.split('=', 2) as [string, string | undefined];
     if (key === '--quick') o.quick = true;
     else if (key === '--cpu-prof') o.cpuProf = true;
-    else if (key === '--only' && (value === 'fanout' || value === 'paint' || value === 'engines')) o.only = value;
+    else if (key === '--only' && (value === 'fanout' || value === 'paint' || value === 'engines' || value === 'hls')) o.only = value;
     else if (key === '--readers' && value) {
       const counts = value.split(',').map(Number);
       if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_READERS)) usage(`--readers takes counts from 1 to ${MAX_READERS}`);
@@ -60,7 +62,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 function usage(problem: string): never {
-  process.stderr.write(`${problem}\nusage: npm run bench -- [--quick] [--only=fanout|paint|engines] [--readers=50,400] [--cpu-prof] [--out=FILE]\n`);
+  process.stderr.write(`${problem}\nusage: npm run bench -- [--quick] [--only=fanout|paint|engines|hls] [--readers=50,400] [--cpu-prof] [--out=FILE]\n`);
   process.exit(2);
 }
 
@@ -143,6 +145,10 @@ async function main(): Promise<void> {
   const fanout: FanoutResult[] = [];
   let paint: PaintResult[] = [];
   let engines: EnginePaintResult[] = [];
+  let hls: HlsResult[] = [];
+  const hlsTiming: HlsTiming = o.quick
+    ? { parts: 10, phases: [{ edges: 0, viewers: 20 }, { edges: 1, viewers: 50 }, { edges: 2, viewers: 50 }] }
+    : { parts: 25, phases: [{ edges: 0, viewers: 50 }, { edges: 1, viewers: 50 }, { edges: 1, viewers: 200 }, { edges: 2, viewers: 50 }, { edges: 2, viewers: 200 }] };
 
   if (o.only === undefined || o.only === 'fanout') {
     const profileRoot = o.cpuProf ? join(cache, 'profiles', startedAt.toISOString().replace(/[:.]/g, '-')) : undefined;
@@ -212,6 +218,19 @@ async function main(): Promise<void> {
     }
   }
 
+  if (o.only === undefined || o.only === 'hls') {
+    log('LL-HLS');
+    const busy = await settle(spareMs(0));
+    hls = await runHls({ root, clip, timing: hlsTiming, log });
+    for (const r of hls) {
+      if (busy) r.notes.push(busy);
+      log(
+        `  ${r.viewers} readers, ${r.edges} edges: p50 ${r.p50?.toFixed(0) ?? '—'} ms, p99 ${r.p99?.toFixed(0) ?? '—'} ms over ${r.samples} keyframe parts, ` +
+          `origin requests per part max ${r.maxOriginPerPart ?? '—'} mean ${r.meanOriginPerPart?.toFixed(2) ?? '—'}, ${r.failed} failed, ${r.status}${r.notes.length ? ` (${r.notes.join('; ')})` : ''}`,
+      );
+    }
+  }
+
   const full = !o.quick && o.only === undefined && o.readers === undefined;
   const run: BenchRun = {
     startedAt,
@@ -224,6 +243,8 @@ async function main(): Promise<void> {
     fanout,
     paint,
     engines,
+    hlsTiming,
+    hls,
     loadAverage: { start: loadStart, end: loadavg() },
     clip: relative(root, clip),
   };

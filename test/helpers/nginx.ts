@@ -8,9 +8,10 @@ import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:chi
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../src/package-root.js';
 
-export const NGINX_CACHE_CONF = fileURLToPath(new URL('../../config/examples/nginx-hls-cache.conf', import.meta.url));
+/** Found from the package root: this module also runs compiled, from dist/ (the bench). */
+export const NGINX_CACHE_CONF = join(packageRoot(), 'config/examples/nginx-hls-cache.conf');
 /** Debian puts it in /usr/sbin, which a non-login PATH may lack. */
 const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
 
@@ -28,6 +29,8 @@ export interface NginxOptions {
   readonly origin: string;
   /** How to start it: by default a plain `spawn`; a namespace's `spawn` runs it there. */
   readonly spawn?: (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
+  /** Log each request as `<upstream address or -> <request URI>` here: `-` was served from the cache. */
+  readonly accessLog?: string;
 }
 
 export async function startNginx(o: NginxOptions): Promise<Nginx> {
@@ -35,7 +38,11 @@ export async function startNginx(o: NginxOptions): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'polycast-nginx-'));
   // nginx's workers drop root privileges: they must reach the cache below this directory.
   chmodSync(dir, 0o755);
-  const conf = readFileSync(NGINX_CACHE_CONF, 'utf8').replaceAll('__LISTEN__', o.listen).replaceAll('__ORIGIN__', o.origin).replaceAll('__CACHE_DIR__', dir);
+  let conf = readFileSync(NGINX_CACHE_CONF, 'utf8').replaceAll('__LISTEN__', o.listen).replaceAll('__ORIGIN__', o.origin).replaceAll('__CACHE_DIR__', dir);
+  if (o.accessLog) {
+    if (!conf.includes('access_log off;')) throw new Error(`${NGINX_CACHE_CONF} no longer turns the access log off: update startNginx`);
+    conf = conf.replace('access_log off;', `log_format polycast_origin '$upstream_addr $request_uri';\n    access_log ${o.accessLog} polycast_origin;`);
+  }
   writeFileSync(join(dir, 'nginx.conf'), conf);
   const args = ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`];
   const child = (o.spawn ?? ((c, a, opts) => spawn(c, [...a], opts)))(NGINX, args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -5,6 +5,8 @@ export interface ParsedPart {
   readonly msn: number;
   readonly index: number;
   readonly independent: boolean;
+  /** Program date of the part's first frame (its segment's `EXT-X-PROGRAM-DATE-TIME` plus the parts before it), ms. */
+  readonly dateMs: number | undefined;
 }
 
 export interface ParsedPlaylist {
@@ -32,8 +34,13 @@ export function parsePlaylist(text: string): ParsedPlaylist {
   const maps: string[] = [];
   let hint: string | undefined;
   let afterInf = false;
+  let dateMs: number | undefined;
   for (const line of lines) {
-    if (line.startsWith('#EXT-X-PART:')) parts.push({ uri: attr(line, 'URI')!, msn, index: index++, independent: line.includes('INDEPENDENT=YES') });
+    if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) dateMs = Date.parse(line.slice('#EXT-X-PROGRAM-DATE-TIME:'.length));
+    else if (line.startsWith('#EXT-X-PART:')) {
+      parts.push({ uri: attr(line, 'URI')!, msn, index: index++, independent: line.includes('INDEPENDENT=YES'), dateMs });
+      if (dateMs !== undefined) dateMs += Number(/DURATION=([\d.]+)/.exec(line)?.[1] ?? NaN) * 1000;
+    }
     else if (line.startsWith('#EXT-X-MAP:')) maps.push(attr(line, 'URI')!);
     else if (line.startsWith('#EXT-X-PRELOAD-HINT:')) hint = attr(line, 'URI');
     else if (line.startsWith('#EXTINF:')) afterInf = true;
@@ -78,7 +85,11 @@ export interface FollowResult {
  * part once, until `count` parts arrived after the first playlist.
  * `base` is `http://host:port/<path>`.
  */
-export async function followParts(base: string, count: number, o: { deadline: number; useHint?: boolean }): Promise<FollowResult> {
+export async function followParts(
+  base: string,
+  count: number,
+  o: { deadline: number; useHint?: boolean; onPart?: (part: ParsedPart, arrivedAt: number) => void },
+): Promise<FollowResult> {
   const index = await text(`${base}/index.m3u8`);
   if (index.status !== 200) throw new Error(`index.m3u8: ${index.status} ${index.body}`);
   const playlistUrl = `${base}/${variantUri(index.body)}`;
@@ -88,10 +99,13 @@ export async function followParts(base: string, count: number, o: { deadline: nu
   let newest = partNumber(playlist.parts[playlist.parts.length - 1]!.uri);
   const received: number[] = [];
   let bytes = 0;
+  /** The hinted part is fetched before the playlist that lists it: its description comes after. */
+  const arrivals = new Map<number, number>();
   const fetchPart = async (n: number, uri: string) => {
     const res = await fetch(`${base}/${uri}`);
     if (res.status !== 200) throw new Error(`part ${uri}: ${res.status} ${await res.text()}`);
     bytes += (await res.arrayBuffer()).byteLength;
+    arrivals.set(n, performance.timeOrigin + performance.now());
     received.push(n);
   };
   while (received.length < count) {
@@ -106,6 +120,8 @@ export async function followParts(base: string, count: number, o: { deadline: nu
       const n = partNumber(p.uri);
       if (n <= newest) continue;
       if (!received.includes(n)) await fetchPart(n, p.uri);
+      o.onPart?.(p, arrivals.get(n)!);
+      arrivals.delete(n);
       newest = n;
     }
   }

@@ -41,7 +41,7 @@ interface Generation {
   readonly description: StreamDescription;
   readonly writer: FragmentWriter;
   readonly segmenter: Segmenter;
-  /** Wall clock (ms) at segmenter time 0, fixed by the first segment: `EXT-X-PROGRAM-DATE-TIME`. */
+  /** Wall clock (ms) at segmenter time 0, for `EXT-X-PROGRAM-DATE-TIME`: the earliest offset seen at a segment start (see `take`). */
   anchorMs: number | undefined;
 }
 
@@ -214,7 +214,11 @@ export class HlsMuxer implements ReaderSink {
   /** Muxes one part and publishes it (and its segment, when it ends one). */
   private take(g: Generation, cut: PartCut): void {
     if (cut.startsSegment) {
-      g.anchorMs ??= (cut.video[0] ?? cut.audio[0])!.receivedAt - cut.startUs / US_PER_MS;
+      // Receive time minus media time is the source's clock offset plus whatever delayed that frame: the smallest
+      // offset seen is the truest (a publisher's first frames arrive late, after its connection setup, and would
+      // otherwise date every later segment that much too late). It only ever moves earlier, by that delay.
+      const offsetMs = cut.first.receivedAt - cut.startUs / US_PER_MS;
+      g.anchorMs = g.anchorMs === undefined ? offsetMs : Math.min(g.anchorMs, offsetMs);
       this.window.startSegment(g.n, this.discontinuityPending, g.anchorMs + cut.startUs / US_PER_MS);
       this.discontinuityPending = false;
     }

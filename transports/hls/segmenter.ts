@@ -27,6 +27,8 @@ export interface PartCut {
   readonly audio: readonly Frame[];
   /** On the segmenter's continuous clock (µs). */
   readonly startUs: number;
+  /** The timing frame at `startUs`: the one whose receive time dates the part. */
+  readonly first: Frame;
   readonly durationUs: number;
   /** Starts with a keyframe (or holds audio only). */
   readonly independent: boolean;
@@ -44,6 +46,7 @@ interface OpenPart {
   video: Frame[];
   audio: Frame[];
   startUs: number;
+  first: Frame | undefined;
   independent: boolean;
   startsSegment: boolean;
 }
@@ -85,6 +88,7 @@ export class Segmenter {
   }
 
   private add(open: OpenPart, frame: Frame): void {
+    open.first ??= frame;
     open[frame.kind].push(frame);
     open.bytes += frame.data.byteLength;
   }
@@ -102,12 +106,12 @@ export class Segmenter {
 
   private start(t: number, independent: boolean, startsSegment: boolean): void {
     if (startsSegment) this.segmentStartUs = t;
-    this.open = { bytes: 0, video: [], audio: [], startUs: t, independent, startsSegment };
+    this.open = { bytes: 0, video: [], audio: [], startUs: t, first: undefined, independent, startsSegment };
   }
 
   private close(open: OpenPart, durationUs: number, endsSegment: boolean): PartCut {
     this.open = undefined;
-    return { video: open.video, audio: open.audio, startUs: open.startUs, durationUs, independent: open.independent, endsSegment, startsSegment: open.startsSegment };
+    return { video: open.video, audio: open.audio, startUs: open.startUs, first: open.first!, durationUs, independent: open.independent, endsSegment, startsSegment: open.startsSegment };
   }
 
   /** Moves the continuous clock to a timing frame's dts and returns it. */
