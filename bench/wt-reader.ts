@@ -28,7 +28,7 @@ import {
   StreamType,
   varintLengthFromFirstByte,
 } from '../src/protocols/http3/index.js';
-import { PacketSlab } from '../transports/webtransport/connection.js';
+import { PacketSlab } from '../src/protocols/webtransport/connection.js';
 
 export type WtReaderState = 'connecting' | 'open' | 'closed' | 'failed';
 

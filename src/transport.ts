@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { WebTransportSession } from '../transports/webtransport/session.js';
+import type { WebTransportSession } from './protocols/webtransport/session.js';
 import type { Connections } from './limits.js';
 import type { PathManager } from './stream/path-manager.js';
 

@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { generateSelfSignedCertificate, WebTransportServer, type HandshakeCounters, type WebTransportSession } from '../../transports/webtransport/index.js';
+import { generateSelfSignedCertificate, WebTransportServer, type HandshakeCounters, type WebTransportSession } from '../protocols/webtransport/index.js';
 import type { WebTransportRoute } from '../transport.js';
 import { originAllowed } from './origin.js';
 

@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { generateSelfSignedCertificate } from '../../transports/webtransport/cert.js';
+import { generateSelfSignedCertificate } from '../../src/protocols/webtransport/cert.js';
 
 describe('generateSelfSignedCertificate', () => {
   it('makes an ECDSA P-256 X.509 v3 certificate valid 10 days, with its SHA-256', () => {

@@ -20,7 +20,7 @@ import {
   SettingId,
   StreamType,
 } from '../../src/protocols/http3/index.js';
-import { generateSelfSignedCertificate, WebTransportServer, type WebTransportServerOptions } from '../../transports/webtransport/index.js';
+import { generateSelfSignedCertificate, WebTransportServer, type WebTransportServerOptions } from '../../src/protocols/webtransport/index.js';
 
 const cert = generateSelfSignedCertificate();
 const CLIENT = fileURLToPath(new URL('./fixtures/handshake-burst-client.mjs', import.meta.url));

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { quiche } from '@matrixai/quic/native/index.js';
 import { describe, expect, it } from 'vitest';
 import { encodeInitialClose, initialKeys, QuicTransportError } from '../../src/protocols/http3/index.js';
-import { RetryTokens } from '../../transports/webtransport/retry-token.js';
+import { RetryTokens } from '../../src/protocols/webtransport/retry-token.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 

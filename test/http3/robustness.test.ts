@@ -21,8 +21,8 @@ import {
   SettingId,
   StreamType,
 } from '../../src/protocols/http3/index.js';
-import { patchMatrixaiQuic } from '../../transports/webtransport/matrixai-quic-patch.js';
-import { generateSelfSignedCertificate, WebTransportServer, type WebTransportSession } from '../../transports/webtransport/index.js';
+import { patchMatrixaiQuic } from '../../src/protocols/webtransport/matrixai-quic-patch.js';
+import { generateSelfSignedCertificate, WebTransportServer, type WebTransportSession } from '../../src/protocols/webtransport/index.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
 import { quietLogger, startWrapperServer } from './wrapper-server.js';
 

@@ -11,8 +11,8 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeUniStreamHeader } from '../../src/protocols/http3/index.js';
-import { patchMatrixaiQuic } from '../../transports/webtransport/matrixai-quic-patch.js';
-import { generateSelfSignedCertificate, WebTransportServer } from '../../transports/webtransport/index.js';
+import { patchMatrixaiQuic } from '../../src/protocols/webtransport/matrixai-quic-patch.js';
+import { generateSelfSignedCertificate, WebTransportServer } from '../../src/protocols/webtransport/index.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
 import { startWrapperServer } from './wrapper-server.js';
 

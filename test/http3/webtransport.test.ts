@@ -10,7 +10,7 @@ import {
   generateSelfSignedCertificate,
   WebTransportServer,
   type WebTransportSession,
-} from '../../transports/webtransport/index.js';
+} from '../../src/protocols/webtransport/index.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
 
 const cert = generateSelfSignedCertificate();

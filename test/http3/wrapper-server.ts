@@ -18,7 +18,7 @@ import {
   StreamBuffer,
   StreamType,
 } from '../../src/protocols/http3/index.js';
-import { serverSettings } from '../../transports/webtransport/index.js';
+import { serverSettings } from '../../src/protocols/webtransport/index.js';
 
 export interface WrapperServer {
   readonly port: number;

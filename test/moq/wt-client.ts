@@ -27,7 +27,7 @@ import {
   StreamType,
   webTransportCodeToHttp3,
 } from '../../src/protocols/http3/index.js';
-import { patchMatrixaiQuic } from '../../transports/webtransport/matrixai-quic-patch.js';
+import { patchMatrixaiQuic } from '../../src/protocols/webtransport/matrixai-quic-patch.js';
 import { quietLogger } from '../http3/wrapper-server.js';
 
 /** A stream reset or stop from the server, with its WebTransport code. */

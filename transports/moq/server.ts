@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Transport, TransportContext, UpgradeRoute, WebTransportRoute } from '../../src/transport.js';
-import type { WebTransportSession } from '../webtransport/session.js';
+import type { WebTransportSession } from '../../src/protocols/webtransport/session.js';
 import { BroadcastDirectory } from './directory.js';
 import { MoqErrorCode, PROTOCOL_VERSIONS } from './messages.js';
 import { MoqSession, type MoqCounters } from './session.js';

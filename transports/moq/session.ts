@@ -6,7 +6,7 @@ import type { ConnectionLease } from '../../src/limits.js';
 import { PathError } from '../../src/stream/path.js';
 import type { KickCode } from '../../src/stream/reader.js';
 import type { TransportContext } from '../../src/transport.js';
-import { WebTransportSessionClosedError, WebTransportStreamError, type WebTransportBidiStream, type WebTransportSession } from '../webtransport/session.js';
+import { WebTransportSessionClosedError, WebTransportStreamError, type WebTransportBidiStream, type WebTransportSession } from '../../src/protocols/webtransport/session.js';
 import { BroadcastViewer } from './broadcast.js';
 import type { BroadcastDirectory } from './directory.js';
 import {

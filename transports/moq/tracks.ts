@@ -4,8 +4,8 @@
  * their own unidirectional streams, newest first, at most two in flight.
  */
 import type { Frame, StreamDescription } from '../../src/stream/types.js';
-import { GroupSender } from '../webtransport/group-sender.js';
-import type { WebTransportSession } from '../webtransport/session.js';
+import { GroupSender } from '../../src/protocols/webtransport/group-sender.js';
+import type { WebTransportSession } from '../../src/protocols/webtransport/session.js';
 import { AUDIO_TRACK, buildCatalog, CATALOG_TRACK, VIDEO_TRACK, wireFrame } from './hang.js';
 import { encodeFrame, encodeGroupHeader, MoqErrorCode } from './messages.js';
 

@@ -1,6 +1,6 @@
 import { PathError } from '../../src/stream/path.js';
 import type { Transport, TransportContext, UpgradeRoute, WebTransportRoute } from '../../src/transport.js';
-import type { WebTransportSession } from '../webtransport/session.js';
+import type { WebTransportSession } from '../../src/protocols/webtransport/session.js';
 import { WtFmpViewer } from './session.js';
 
 const TICK_MS = 2000;

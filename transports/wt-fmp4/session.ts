@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import type { Path } from '../../src/stream/path.js';
 import { Reader, type KickCode, type ReaderSink } from '../../src/stream/reader.js';
 import { serializeOnce, type Frame, type StreamDescription } from '../../src/stream/types.js';
-import { GroupSender } from '../webtransport/group-sender.js';
-import type { WebTransportReceiveStream, WebTransportSendStream, WebTransportSession } from '../webtransport/session.js';
+import { GroupSender } from '../../src/protocols/webtransport/group-sender.js';
+import type { WebTransportReceiveStream, WebTransportSendStream, WebTransportSession } from '../../src/protocols/webtransport/session.js';
 import { segmentsFor, type StreamSegments } from '../ws-fmp4/segments.js';
 import { parseControlMessage } from '../ws-nal/protocol.js';
 import {

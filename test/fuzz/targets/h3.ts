@@ -25,7 +25,7 @@ import {
   SettingId,
   StreamType,
 } from '../../../src/protocols/http3/index.js';
-import { patchMatrixaiQuic } from '../../../transports/webtransport/matrixai-quic-patch.js';
+import { patchMatrixaiQuic } from '../../../src/protocols/webtransport/matrixai-quic-patch.js';
 import { quietLogger } from '../../http3/wrapper-server.js';
 import { caseRng, concatBytes, fuzzInput, quicVarint, utf8, type Rng } from '../harness.js';
 import { runCases, within, type CaseContext, type FuzzTarget, type InProcessContext } from '../target.js';

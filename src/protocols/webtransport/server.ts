@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
 import { quiche, Type, CongestionControlAlgorithm } from '@matrixai/quic/native/index.js';
 import type { Config, Host } from '@matrixai/quic/native/types.js';
-import { encodeInitialClose, H3ErrorCode, QuicTransportError } from '../../src/protocols/http3/index.js';
+import { encodeInitialClose, H3ErrorCode, QuicTransportError } from '../http3/index.js';
 import {
   Http3Connection,
   newConnectionId,

@@ -38,7 +38,7 @@ import {
   StreamType,
   type HeaderField,
   type SessionCloseInfo,
-} from '../../src/protocols/http3/index.js';
+} from '../http3/index.js';
 import {
   type ReceiveSide,
   WebTransportBidiStream,

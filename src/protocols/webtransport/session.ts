@@ -13,7 +13,7 @@ import {
   H3ErrorCode,
   webTransportCodeToHttp3,
   type SessionCloseInfo,
-} from '../../src/protocols/http3/index.js';
+} from '../http3/index.js';
 
 /** What a stream or session needs from the connection that carries it. */
 export interface StreamHost {
