@@ -12,6 +12,7 @@ import { DegradeController, type DegradeOptions } from './live/degrade.js';
 import { StatsOverlay } from './overlay.js';
 import { AudioOutput } from './render/audio-output.js';
 import { chooseH264Form, type H264FormChoice } from './render/h264-form.js';
+import { hlsPlaybackHere } from './transports/hls.js';
 import { chooseSoundPath, type SoundPathChoice } from './render/sound-path.js';
 import { CanvasSurface } from './render/canvas-surface.js';
 import { createStats, StatsRecorder, type PlayerState, type PolycastStats } from './stats/player-stats.js';
@@ -164,6 +165,17 @@ export class PolycastPlayer {
     return choice;
   }
 
+  /**
+   * Where WebCodecs transports would play without sound (no AudioDecoder and
+   * no MSE: iPhones on iOS 16.4–17.0) but the browser plays HLS itself, HLS
+   * goes first: sound at HLS's latency beats pictures without it.
+   */
+  private preferredTransport(): string | null {
+    if (this.soundPath.path !== null || hlsPlaybackHere() !== 'native') return null;
+    this.recorder.log('no way to play sound with WebCodecs here, but native HLS: hls first');
+    return 'hls';
+  }
+
   private pickSound(forced: string | null): SoundPathChoice {
     const choice = chooseSoundPath(forced);
     this.recorder.log(`sound for WebCodecs transports: ${choice.path ?? 'none'} (${choice.reason})`);
@@ -263,7 +275,7 @@ export class PolycastPlayer {
       this.setState('unsupported', `no stream path in "${this.src ?? ''}"`);
       return;
     }
-    this.connection.start({ stream: this.stream, forced: this.forcedTransport, protocol: this.forcedProtocol });
+    this.connection.start({ stream: this.stream, forced: this.forcedTransport, protocol: this.forcedProtocol, preferred: this.preferredTransport() });
   }
 
   private context(variant: string | null, events: SessionEvents, preferences: SessionPreferences): TransportContext {

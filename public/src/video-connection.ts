@@ -36,6 +36,8 @@ export interface ConnectionRequest {
   readonly stream: StreamLocation;
   readonly forced: string | null;
   readonly protocol: string | null;
+  /** A transport to try first when nothing was remembered for the site (see `NegotiationRequest.preferred`). */
+  readonly preferred?: string | null;
 }
 
 export class VideoConnection {
@@ -107,8 +109,8 @@ export class VideoConnection {
 
   private negotiate(): void {
     this.clearReconnect();
-    const { stream, forced, protocol } = this.request!;
-    const plan = planNegotiation(this.transports, { forced, protocol, remembered: forced ? null : this.memory.recall(stream.origin) });
+    const { stream, forced, protocol, preferred } = this.request!;
+    const plan = planNegotiation(this.transports, { forced, protocol, preferred, remembered: forced ? null : this.memory.recall(stream.origin) });
     const stats = this.recorder.stats;
     if (!plan.ok) {
       this.selector = null;

@@ -67,6 +67,13 @@ describe('planNegotiation', () => {
     });
   });
 
+  it('puts a preferred transport first, unless a winner was remembered', () => {
+    expect(keys(planNegotiation(TABLE, { preferred: 'jpeg' }))[0]).toBe('jpeg');
+    expect(keys(planNegotiation(TABLE, { preferred: 'ws-fmp4' })).slice(0, 2)).toEqual(['ws-fmp4/rtwebsocket', 'ws-fmp4/standard']);
+    expect(keys(planNegotiation(TABLE, { preferred: 'jpeg', remembered: 'ws-fmp4/standard' }))[0]).toBe('ws-fmp4/standard');
+    expect(keys(planNegotiation(TABLE, { preferred: 'hls' }))[0]).toBe(keys(planNegotiation(TABLE, {}))[0]);
+  });
+
   it('fails with every reason when nothing is supported', () => {
     expect(planNegotiation([fake('a', 'x'), fake('b', 'y')], {})).toEqual({ ok: false, reason: 'a: x; b: y' });
   });

@@ -24,6 +24,12 @@ export interface NegotiationRequest {
   readonly protocol?: string | null;
   /** The key that won last time on this origin. */
   readonly remembered?: string | null;
+  /**
+   * A transport id that goes first unless something was remembered: what
+   * this browser is better served by than the table's order says (native
+   * HLS on an iPhone that has no other way to play sound).
+   */
+  readonly preferred?: string | null;
 }
 
 export type NegotiationPlan =
@@ -48,7 +54,7 @@ function candidatesOf(transport: TransportDefinition, protocol: string | null | 
 }
 
 export function planNegotiation(transports: readonly TransportDefinition[], request: NegotiationRequest): NegotiationPlan {
-  const { forced, protocol, remembered } = request;
+  const { forced, protocol, remembered, preferred } = request;
   if (forced) {
     const transport = transports.find((t) => t.id === forced);
     if (!transport) {
@@ -68,6 +74,10 @@ export function planNegotiation(transports: readonly TransportDefinition[], requ
   if (candidates.length === 0) return { ok: false, reason: skipped.join('; ') || 'no transports' };
   const winner = candidates.findIndex((c) => c.key === remembered);
   if (winner > 0) candidates.unshift(...candidates.splice(winner, 1));
+  else if (winner < 0 && preferred) {
+    const first = candidates.filter((c) => c.transport.id === preferred);
+    if (first.length > 0) candidates.splice(0, candidates.length, ...first, ...candidates.filter((c) => c.transport.id !== preferred));
+  }
   return { ok: true, candidates, skipped, forced: false };
 }
 
