@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
@@ -42,8 +44,11 @@ export class WebServer {
   private current: Server | undefined;
   private refusing: string | undefined;
   private readonly log: Logger;
+  /** The built page (player.html with the player's chunks preloaded) when there is one, else the source page. */
+  private readonly playerPage: string;
 
   constructor(private readonly opts: WebServerOptions) {
+    this.playerPage = existsSync(join(opts.publicDir, 'dist/player.html')) ? 'dist/player.html' : 'player.html';
     this.log = opts.log.child({ module: 'web' });
     this.app = Fastify({
       loggerInstance: this.log as unknown as FastifyBaseLogger,
@@ -137,13 +142,16 @@ export class WebServer {
 
   private routes(): void {
     const app = this.app;
-    app.get('/', (_req, reply) => reply.header('Cache-Control', 'no-cache').sendFile('index.html'));
+    app.get('/', (_req, reply) => reply.header('Cache-Control', 'no-cache').sendFile('index.html', { cacheControl: false }));
     app.get('/_api/paths', (_req, reply) => {
       reply.header('Cache-Control', 'no-store').send(pathsListing(this.opts.paths));
     });
     app.get('/dist/*', (req, reply) => {
       const file = (req.params as { '*': string })['*'];
-      return reply.header('Cache-Control', 'no-cache').sendFile(`dist/${file}`);
+      // Chunk names carry a hash of their content: a browser may keep them for good. player.js keeps its name: it revalidates.
+      const caching = file.startsWith('chunks/') ? 'public, max-age=31536000, immutable' : 'no-cache';
+      // cacheControl: false, or @fastify/static replaces the header with its own max-age=0.
+      return reply.header('Cache-Control', caching).sendFile(`dist/${file}`, { cacheControl: false });
     });
     app.get('/favicon.ico', (_req, reply) => reply.code(204).send());
     // Everything else is a stream path: `/<path>/` is the player, `/<path>` redirects there.
@@ -166,7 +174,7 @@ export class WebServer {
         return reply.code(404).type('text/plain').send(`not a stream path: ${invalid.slice(0, 200)}\n`);
       }
       if (raw.endsWith('/')) {
-        return reply.header('Cache-Control', 'no-cache').type('text/html').sendFile('player.html');
+        return reply.header('Cache-Control', 'no-cache').type('text/html').sendFile(this.playerPage, { cacheControl: false });
       }
       return reply.redirect(`/${name}/${safeQuery(req.url)}`, 301);
     });
