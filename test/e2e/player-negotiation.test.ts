@@ -129,12 +129,14 @@ describe('transport negotiation in headless Chromium', () => {
     const s = await waitForStats(page, (x) => x.framesPainted > 10, 25_000, 'JPEG frames');
     expect(s.transport).toBe('jpeg');
     expect(s.state).toBe('playing');
-    expect(s.skipped).toEqual([
+    expect(s.skipped.slice(0, 4)).toEqual([
       'wt-raw: no WebTransport',
       'ws-nal: no VideoDecoder',
       'wt-fmp4: no WebTransport',
       'ws-fmp4: MediaSource missing',
     ]);
+    // Chromium 156 says it plays HLS itself; its built-in player then fails on the stream, and JPEG follows at once.
+    expect(s.skipped.slice(4)).toEqual([expect.stringMatching(/^hls: /)]);
     expect(s.latencyMs).not.toBeNull();
     expect(s.jpegQuality).not.toBeNull();
     expect(await pictureBrightness(page, 'canvas')).toBeGreaterThan(50);

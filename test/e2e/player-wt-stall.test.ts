@@ -47,14 +47,14 @@ describe('a WebTransport session that stalls while the stream is live', () => {
       await page.evaluate(() => ((window as unknown as { sameDocument: boolean }).sameDocument = true));
       relay.blackhole = true;
       const stalledAt = Date.now();
-      const s = await waitForStats(page, (x) => x.transport === 'ws-nal' && x.state === 'playing', 10_000, 'ws-nal after the stall');
+      const s = await waitForStats(page, (x) => x.transport === 'ws-nal' && x.state === 'playing', 15_000, 'ws-nal after the stall');
       const tookMs = Date.now() - stalledAt;
       const painted = s.framesPainted;
       await waitForStats(page, (x) => x.framesPainted > painted + 20, 10_000, 'frames from ws-nal');
       const after = await stats(page);
       console.log(`wt-raw stall → ws-nal playing after ${tookMs} ms (${relay.dropped} datagrams dropped)`);
       expect(after.skipped).toHaveLength(1);
-      expect(after.skipped[0]).toMatch(/^wt-raw: WebTransport stalled: no media for 2\.\d s while the broadcast is live$/);
+      expect(after.skipped[0]).toMatch(/^wt-raw: WebTransport stalled: no media for \d+\.\d s while the broadcast is live$/);
       expect(after.reconnects, 'moved on at once, no reconnect to the stalled transport').toBe(0);
       expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
       expect(relay.dropped).toBeGreaterThan(0);
@@ -78,7 +78,7 @@ describe('a WebTransport session that stalls while the stream is live', () => {
       const stalledAt = Date.now();
       const s = await waitForStats(page, (x) => x.transport === 'ws-fmp4' && x.state === 'playing', 12_000, 'ws-fmp4 after the stall');
       console.log(`wt-fmp4 stall → ws-fmp4 playing after ${Date.now() - stalledAt} ms`);
-      expect(s.skipped.at(-1)).toMatch(/^wt-fmp4: WebTransport stalled: no media for 2\.\d s while the stream is live$/);
+      expect(s.skipped.at(-1)).toMatch(/^wt-fmp4: WebTransport stalled: no media for \d+\.\d s while the stream is live$/);
     } finally {
       await page.close();
       routes.splice(moq, 0, removed!);

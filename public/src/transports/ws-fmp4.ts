@@ -21,6 +21,7 @@ import { createSoundRenderer, type SoundRenderer } from '../render/sound.js';
 import { webSocketUrl } from '../stream-path.js';
 import type { SessionCapabilities, TransportContext, TransportDefinition, TransportSession } from './types.js';
 import { RtwsFeed, StandardFeed, type Fmp4Feed } from './ws-fmp4-feeds.js';
+import { mediaErrorReport, reportEnd, type EndReport } from './session-end.js';
 
 const TICK_MS = 250;
 const PING_EVERY_TICKS = 4;
@@ -256,15 +257,14 @@ class WsFmp4Session implements TransportSession {
 
   /** Before the first picture a media error means MSE cannot play this here; after it, a reconnect may help. */
   private mediaFailed(message: string): void {
-    if (this.playing) this.finish(4001, message, 'closed');
-    else this.fail(message);
+    this.finish(4001, message, mediaErrorReport(this.playing));
   }
 
   private fail(reason: string): void {
     this.finish(4001, reason, 'failed');
   }
 
-  private finish(code: number, reason: string, report: 'closed' | 'failed' | null): void {
+  private finish(code: number, reason: string, report: EndReport): void {
     if (this.finished) return;
     this.finished = true;
     clearInterval(this.timer);
@@ -275,8 +275,7 @@ class WsFmp4Session implements TransportSession {
     this.sink.close();
     this.sound?.close();
     this.context.recorder.log(`ws-fmp4 closed: ${code} ${reason}`);
-    if (report === 'closed') this.context.events.closed(code, reason);
-    else if (report === 'failed') this.context.events.failed(reason);
+    reportEnd(this.context.events, report, code, reason);
   }
 }
 

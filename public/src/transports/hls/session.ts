@@ -10,6 +10,7 @@ import type { ErrorData } from 'hls.js';
 import { encodeStreamPath } from '../../stream-path.js';
 import { hlsPlaybackHere, type HlsPlayback } from '../hls.js';
 import type { SessionCapabilities, TransportContext, TransportSession } from '../types.js';
+import { mediaErrorReport, reportEnd, type EndReport } from '../session-end.js';
 
 const TICK_MS = 250;
 
@@ -130,15 +131,14 @@ class HlsSession implements TransportSession {
   }
 
   private mediaFailed(reason: string): void {
-    if (this.playing) this.finish(4001, reason, 'closed');
-    else this.fail(reason);
+    this.finish(4001, reason, mediaErrorReport(this.playing));
   }
 
   private fail(reason: string): void {
     this.finish(4001, reason, 'failed');
   }
 
-  private finish(code: number, reason: string, report: 'closed' | 'failed' | null): void {
+  private finish(code: number, reason: string, report: EndReport): void {
     if (this.finished) return;
     this.finished = true;
     clearInterval(this.timer);
@@ -151,8 +151,7 @@ class HlsSession implements TransportSession {
       this.video.load();
     }
     this.context.recorder.log(`hls closed: ${code} ${reason}`);
-    if (report === 'closed') this.context.events.closed(code, reason);
-    else if (report === 'failed') this.context.events.failed(reason);
+    reportEnd(this.context.events, report, code, reason);
   }
 }
 

@@ -44,6 +44,7 @@ import {
   type ControlMessage,
   type WireRecord,
 } from './wt-fmp4-wire.js';
+import { mediaErrorReport, reportEnd, type EndReport } from '../session-end.js';
 
 const TICK_MS = 250;
 const PING_EVERY_TICKS = 4;
@@ -500,15 +501,14 @@ class WtFmp4Session implements TransportSession {
 
   /** Before the first picture a media error means MSE cannot play this here; after it, a reconnect may help. */
   private mediaFailed(message: string): void {
-    if (this.playing) this.finish(4001, message, 'closed');
-    else this.fail(message);
+    this.finish(4001, message, mediaErrorReport(this.playing));
   }
 
   private fail(reason: string): void {
     this.finish(4001, reason, 'failed');
   }
 
-  private finish(code: number, reason: string, report: 'closed' | 'failed' | 'stalled' | null): void {
+  private finish(code: number, reason: string, report: EndReport): void {
     if (this.finished) return;
     this.finished = true;
     clearInterval(this.timer);
@@ -526,9 +526,7 @@ class WtFmp4Session implements TransportSession {
       // Already closed by the server.
     }
     this.context.recorder.log(`wt-fmp4 closed: ${code} ${reason}`);
-    if (report === 'closed') this.context.events.closed(code, reason);
-    else if (report === 'failed') this.context.events.failed(reason);
-    else if (report === 'stalled') this.context.events.stalled(reason);
+    reportEnd(this.context.events, report, code, reason);
   }
 }
 

@@ -21,6 +21,7 @@ import { CATALOG_TRACK, decodeLegacyFrame, parseCatalog, type HangCatalog } from
 import { describeClose, HandshakeError, openWebTransport, WEBTRANSPORT_STALL_MS, type WebTransportWithProtocol } from './open.js';
 import { MOQ_LITE_03, MOQ_LITE_04, probeRtt } from './rtt-probe.js';
 import { TransitClock } from './transit.js';
+import { reportEnd, type EndReport } from '../session-end.js';
 
 /**
  * Offered as WebTransport subprotocols. A browser that cannot negotiate one
@@ -400,7 +401,7 @@ class WtRawSession implements TransportSession {
     this.context.events.state('playing');
   }
 
-  private finish(code: number, reason: string, report: 'closed' | 'failed' | 'stalled' | null): void {
+  private finish(code: number, reason: string, report: EndReport): void {
     if (this.finished) return;
     this.finished = true;
     for (const timer of this.timers) clearInterval(timer);
@@ -419,9 +420,7 @@ class WtRawSession implements TransportSession {
       // Already closed by the server.
     }
     this.context.recorder.log(`wt-raw closed: ${code} ${reason}`);
-    if (report === 'closed') this.context.events.closed(code, reason);
-    else if (report === 'failed') this.context.events.failed(reason);
-    else if (report === 'stalled') this.context.events.stalled(reason);
+    reportEnd(this.context.events, report, code, reason);
   }
 }
 
