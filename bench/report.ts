@@ -4,6 +4,7 @@
  * written from the numbers themselves, so the document never says more than
  * the run showed.
  */
+import type { EdgeLatencyResult } from './edge.js';
 import type { FanoutResult, FanoutTiming } from './fanout.js';
 import type { HlsResult, HlsTiming } from './hls.js';
 import type { EnginePaintResult } from './paint-engines.js';
@@ -44,6 +45,8 @@ export interface BenchRun {
   engines: EnginePaintResult[];
   hlsTiming: HlsTiming;
   hls: HlsResult[];
+  /** Keyframe latency on an origin and on an edge pulling from it; absent when the phase did not run. */
+  edge?: EdgeLatencyResult;
   loadAverage: { start: number[]; end: number[] };
   clip: string;
 }
@@ -67,7 +70,7 @@ function textTable(headers: string[], rows: Cell[][]): string {
 }
 
 /** Columns of words rather than figures, aligned left. */
-const TEXT_COLUMNS = new Set(['Server', 'Player', 'Engine', 'Asked', 'Transport', 'Sound', 'Readers get it from', 'Status', 'Notes', 'First paint per load ms']);
+const TEXT_COLUMNS = new Set(['Reader on', 'Server', 'Player', 'Engine', 'Asked', 'Transport', 'Sound', 'Readers get it from', 'Status', 'Notes', 'First paint per load ms']);
 
 function markdownTable(headers: string[], rows: Cell[][]): string {
   const esc = (c: string): string => c.replace(/\|/g, '\\|');
@@ -177,6 +180,25 @@ function engineRows(results: EnginePaintResult[]): Cell[][] {
     r.firstPaintMs.map((v) => v.toFixed(0)).join(', ') || '—',
     `${r.status}${r.notes.length ? `: ${r.notes.join('; ')}` : ''}`,
   ]);
+}
+
+const EDGE_HEADERS = ['Reader on', 'Readers', 'Keyframes', 'p50 ms', 'p99 ms', 'max ms', 'Missed', 'Status'];
+
+function edgeRows(r: EdgeLatencyResult): Cell[][] {
+  const status = `${r.status}${r.notes.length ? `: ${r.notes.join('; ')}` : ''}`;
+  if (r.sides.length === 0) return [['—', '', '', '', '', '', '', status]];
+  const rows = r.sides.map((s) => [
+    s.where === 'origin' ? 'origin' : 'edge (pulls the origin over ws-nal)',
+    String(s.readers),
+    String(r.keyframes),
+    fmt(s.p50, 1),
+    fmt(s.p99, 1),
+    fmt(s.max, 1),
+    String(s.missed),
+    status,
+  ]);
+  rows.push(['edge − origin, per keyframe', '', String(r.keyframes), fmt(r.addedP50, 1), fmt(r.addedP99, 1), '', '', status]);
+  return rows;
 }
 
 const HLS_HEADERS = ['Readers get it from', 'Readers', 'Keyframe parts', 'p50 ms', 'p99 ms', 'Origin requests per part (max)', 'Origin requests per part per edge (mean)', 'Failed readers', 'Status'];
@@ -372,6 +394,7 @@ export function consoleReport(run: BenchRun): string {
   if (run.paint.length) parts.push('', 'Painted latency in Chromium', textTable(PAINT_HEADERS, paintRows(run.paint)));
   if (run.engines.length) parts.push('', 'Painted latency of the Polycast player per engine', textTable(ENGINE_HEADERS, engineRows(run.engines)));
   if (run.hls.length) parts.push('', 'LL-HLS', textTable(HLS_HEADERS, hlsRows(run.hls)));
+  if (run.edge) parts.push('', 'Keyframe latency through an edge', textTable(EDGE_HEADERS, edgeRows(run.edge)));
   parts.push('', 'Targets', ...verdicts(run).map((v) => `  [${v.status}] ${v.target}: ${v.measured}`));
   return parts.join('\n');
 }
@@ -472,6 +495,15 @@ export function markdownReport(run: BenchRun): string {
       'part requests each nginx passed on to Polycast, per distinct part.',
     '',
     run.hls.length ? markdownTable(HLS_HEADERS, hlsRows(run.hls)) : '(not run)',
+    '',
+    '## Through an edge: one Polycast pulling from another',
+    '',
+    'A second Polycast pulls the bench path from the origin over ws-nal (`source: ws://…/ws/nal`, [edges](edges.md)), both on this machine. ' +
+      `ws-nal readers on each (${run.edge?.sides[0]?.readers ?? '—'} per server, in the bench process) stamp each keyframe as it completes; latency is ` +
+      `reader stamp − sink stamp, over the keyframes the sink stamped in a ${run.edge ? run.edge.timing.windowMs / 1000 : '—'} s window. ` +
+      "*edge − origin* is, per keyframe, an edge reader's arrival minus the median arrival at the origin's readers: what the extra hop costs.",
+    '',
+    run.edge ? markdownTable(EDGE_HEADERS, edgeRows(run.edge)) : '(not run)',
     '',
     '## Targets',
     '',

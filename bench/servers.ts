@@ -45,6 +45,8 @@ export interface StartOptions {
   webTransport?: boolean;
   /** Polycast only: open its inspector on a loopback port, so memory can be read after a full collection. */
   inspect?: boolean;
+  /** Polycast only: the bench path pulls from this URL (an edge) instead of taking a publisher. */
+  source?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -74,7 +76,7 @@ export async function startServer(kind: ServerKind, o: StartOptions): Promise<Se
         `webAddress: 127.0.0.1:${httpPort}`,
         `webTransport: ${o.webTransport === true ? 'yes' : 'no'}`,
         'paths:',
-        '  all_others:',
+        ...(o.source === undefined ? ['  all_others:'] : [`  ${STREAM_PATH}:`, `    source: ${o.source}`]),
         '',
       ].join('\n'),
     );
@@ -139,7 +141,7 @@ async function waitForPorts(ports: number[], alive: () => boolean, timeoutMs: nu
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     socket.once('connect', () => {

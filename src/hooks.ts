@@ -162,6 +162,18 @@ export function apiTypeOf(protocol: string, suffix = 'Session'): string {
   return `${camel}${suffix}`;
 }
 
+/**
+ * Where a path's stream comes from, as MediaMTX's API and hooks name it: a
+ * publisher's connection (`rtmpConn`), or the server the path pulls from
+ * (`rtmpSource`, `wsNalSource`), even between its connections.
+ */
+export function sourceOf(path: Path): { type: string; id: string } | null {
+  const pulled = path.source;
+  if (pulled !== undefined) return { type: apiTypeOf(pulled.protocol, 'Source'), id: pulled.id };
+  const publisher = path.publisher;
+  return publisher === null ? null : { type: apiTypeOf(publisher.protocol, 'Conn'), id: publisher.id };
+}
+
 export interface PathHooksOptions {
   path: Path;
   conf: PathConf;
@@ -228,11 +240,12 @@ export class PathHooks {
 
   private onAvailable(): void {
     const publisher = this.o.path.publisher;
+    const source = sourceOf(this.o.path);
     const env = {
       ...this.o.env(),
       MTX_QUERY: queryEscape(publisher?.query ?? ''),
-      MTX_SOURCE_TYPE: publisher ? apiTypeOf(publisher.protocol, 'Conn') : '',
-      MTX_SOURCE_ID: publisher?.id ?? '',
+      MTX_SOURCE_TYPE: source?.type ?? '',
+      MTX_SOURCE_ID: source?.id ?? '',
     };
     this.availableEnv = env;
     const c = this.conf;

@@ -13,6 +13,7 @@ import { matchPath, validatePathName } from './config/paths.js';
 import type { PathConf, ResolvedConfig } from './config/schema.js';
 import { locateFfmpeg, type FfmpegLocation } from './ffmpeg.js';
 import { Hook, HookPool, PathHooks, withPolycastNames } from './hooks.js';
+import { PullSources } from './ingest/pull/pull-sources.js';
 import { RtmpIngest } from './ingest/rtmp/rtmp-server.js';
 import { Connections, type ConnectionInfo } from './limits.js';
 import { MetricsServer } from './metrics/metrics.js';
@@ -75,6 +76,8 @@ export class Polycast {
   private readonly initHooks = new Map<string, { hook: Hook; conf: PathConf }>();
   private readonly pathHooks = new Map<Path, PathHooks>();
   private readonly totals: ReaderTotals;
+  /** Paths whose source is a URL: their connections to the origin. */
+  private readonly pulls: PullSources;
   private readonly fmp4Options: WsFmp4Options;
   private addresses: ListeningAddresses | undefined;
   private applying: Promise<void> = Promise.resolve();
@@ -92,6 +95,7 @@ export class Polycast {
     this.auth = new AuthManager(config, log.child({ module: 'auth' }));
     this.connections = new Connections({ max: () => this.current.maxConnections, onConnect: (info) => this.onConnect(info) });
     this.totals = new ReaderTotals(this.paths as PathManager);
+    this.pulls = new PullSources({ paths: this.paths, config: () => this.current, log });
     this.paths.on('pathCreated', (path, conf) => this.pathHooks.set(path, this.newPathHooks(path, conf)));
     // A reader whose transport threw is ended by the path; the stack is worth keeping for the bug report.
     this.paths.on('pathCreated', (path) =>
@@ -234,6 +238,7 @@ export class Polycast {
     await Promise.all([...this.initHooks.values()].map(({ hook }) => hook.stop()));
     this.initHooks.clear();
     await this.pool.stopAll();
+    this.pulls.close(reason);
     await this.rtmp?.drainPublishers(PUBLISHER_DRAIN_MS);
     await Promise.all(this.transports.map((t) => t.flushed?.(Math.min(READER_FLUSH_MS, this.current.writeTimeout))));
     for (const transport of this.transports) await transport.close(reason);

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors.js';
 import { matchPath } from '../config/paths.js';
 import { DEPRECATED_PATH_SETTINGS, type PathConf, type ResolvedConfig } from '../config/schema.js';
-import { apiTypeOf } from '../hooks.js';
+import { apiTypeOf, sourceOf } from '../hooks.js';
 import type { RtmpConnInfo } from '../ingest/rtmp/rtmp-server.js';
 import type { Path } from '../stream/path.js';
 import type { PathManager } from '../stream/path-manager.js';
@@ -225,7 +225,6 @@ export class ApiServer {
     const stream = path.stream;
     const available = stream?.ready === true;
     const since = available && stream.readyAt !== undefined ? new Date(stream.readyAt).toISOString() : null;
-    const publisher = path.publisher;
     const desc = available ? stream.description : undefined;
     const tracks: string[] = [];
     if (desc?.video) tracks.push('H264');
@@ -235,7 +234,7 @@ export class ApiServer {
     return {
       name: path.name,
       confName: matchPath(this.source.config(), path.name)?.entryName ?? '',
-      source: publisher === null ? null : { type: apiTypeOf(publisher.protocol, 'Conn'), id: publisher.id },
+      source: sourceOf(path),
       ready: available,
       readyTime: since,
       available,

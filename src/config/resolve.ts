@@ -11,6 +11,7 @@ import { parseDuration } from './duration.js';
 import { showValue, type Issue, type Segment } from './issue.js';
 import { parseSize } from './size.js';
 import { checkConfigPathName } from './paths.js';
+import { sourceIssues } from './source-checks.js';
 import {
   CONFIG_SCHEMA,
   DEPRECATED_PATH_SETTINGS,
@@ -77,6 +78,9 @@ function pathConf(value: unknown, base: PathConf): PathConf {
   const ms = (key: keyof PathConf) => durationMs(s[key]) ?? (base[key] as number);
   return {
     source: s['source'] === undefined ? base.source : (s['source'] as PathSource),
+    sourceOnDemand: flag('sourceOnDemand'),
+    sourceOnDemandStartTimeout: ms('sourceOnDemandStartTimeout'),
+    sourceOnDemandCloseAfter: ms('sourceOnDemandCloseAfter'),
     maxReaders: typeof s['maxReaders'] === 'number' ? s['maxReaders'] : base.maxReaders,
     runOnInit: text('runOnInit'),
     runOnInitRestart: flag('runOnInitRestart'),
@@ -240,6 +244,7 @@ export function resolveConfig(
     const conf = pathConf(settings, pathDefaults);
     paths.push(checked.regex ? { name, regex: checked.regex, conf } : { name, conf });
   }
+  issues.push(...sourceIssues(raw['pathDefaults'], raw['paths'], paths));
 
   const config: ResolvedConfig = {
     file,

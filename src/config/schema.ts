@@ -12,12 +12,14 @@ import { ADDRESS_PATTERN } from './address.js';
 import { DURATION_PATTERN } from './duration.js';
 import { CONFIG_PATH_NAME_PATTERN } from './paths.js';
 import { SIZE_PATTERN } from './size.js';
+import { SOURCE_PATTERN } from './source.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type WebSocketProtocol = 'rtwebsocket' | 'standard';
 /** MediaMTX's names; `mpegts` is accepted by the schema only so the refusal can say why. */
 export type HlsVariant = 'lowLatency' | 'fmp4' | 'mpegts';
-export type PathSource = 'publisher';
+/** `publisher`, or the URL of a server to pull the stream from (src/config/source.ts). */
+export type PathSource = string;
 export type AuthMethod = 'internal' | 'http' | 'jwt';
 /** MediaMTX's actions; `playback` and `pprof` are accepted so MediaMTX files load, and grant nothing here. */
 export type AuthAction = 'publish' | 'read' | 'playback' | 'api' | 'metrics' | 'pprof';
@@ -47,6 +49,12 @@ export interface Address {
 
 export interface PathConf {
   readonly source: PathSource;
+  /** With a URL source: pull only while someone reads the path. */
+  readonly sourceOnDemand: boolean;
+  /** Milliseconds readers wait for an on-demand source to deliver. */
+  readonly sourceOnDemandStartTimeout: number;
+  /** Milliseconds after the last reader left before an on-demand source is closed. */
+  readonly sourceOnDemandCloseAfter: number;
   /** 0 means unlimited. */
   readonly maxReaders: number;
   /** Shell command run when the path is set up; '' for none. */
@@ -209,7 +217,15 @@ const ref = (definition: string, description: string, defaultValue?: unknown): S
 });
 
 const PATH_SETTINGS: ReadonlyArray<[key: string, definition: string, description: string, defaultValue: unknown]> = [
-  ['source', 'source', 'Where the stream comes from. Only "publisher" (an RTMP client pushes it) for now.', 'publisher'],
+  [
+    'source',
+    'source',
+    'Where the stream comes from: "publisher" (an RTMP client pushes it), or the URL of a server to pull it from: rtmp://, rtmps://, ws://…/ws/nal, wss://…/ws/nal, polycast:// (docs/edges.md).',
+    'publisher',
+  ],
+  ['sourceOnDemand', 'boolean', 'With a URL source: pull only while someone reads the path (required on ~regex paths).', false],
+  ['sourceOnDemandStartTimeout', 'duration', 'How long readers wait for an on-demand source to deliver.', '10s'],
+  ['sourceOnDemandCloseAfter', 'duration', 'How long after the last reader left an on-demand source is closed.', '10s'],
   ['maxReaders', 'nonNegativeInteger', 'Maximum number of simultaneous readers; 0 means unlimited.', 0],
   [
     'runOnInit',
@@ -443,7 +459,11 @@ export const CONFIG_SCHEMA: SchemaNode = {
     ip: { description: 'An IP address or a CIDR network such as 192.168.0.0/16.', type: 'string' },
     webSocketProtocol: { enum: ['rtwebsocket', 'standard', null] },
     hlsVariant: { enum: ['lowLatency', 'fmp4', 'mpegts', null] },
-    source: { enum: ['publisher', null] },
+    source: {
+      description: 'publisher, or a URL Polycast pulls the stream from: rtmp://, rtmps://, ws://…/ws/nal, wss://…/ws/nal, polycast://, polycasts://.',
+      type: ['string', 'null'],
+      pattern: SOURCE_PATTERN,
+    },
     origins: {
       description: "An origin, '*', or a list of them.",
       type: ['string', 'array', 'null'],

@@ -2,6 +2,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ADDRESS_EXAMPLES, parseAddress } from './address.js';
 import { showValue, type Issue, type Segment } from './issue.js';
+import { sourceValueMessage } from './source-checks.js';
 import { didYouMean } from './suggest.js';
 import { ALL_PATH_SETTING_KEYS, CONFIG_SCHEMA, PATH_SETTING_KEYS, childSchema, definitionName, knownKeys, type SchemaNode } from './schema.js';
 
@@ -43,7 +44,7 @@ const VALUE_MESSAGES: Readonly<Record<string, (value: unknown) => string>> = {
   nonNegativeInteger: () => 'must be an integer ≥ 0',
   logLevel: (value) => `${showValue(value)} is not a log level (one of: ${choices('logLevel')})`,
   webSocketProtocol: (value) => `${showValue(value)} is not a WebSocket protocol (one of: ${choices('webSocketProtocol')})`,
-  source: (value) => `${showValue(value)} is not a supported source (one of: ${choices('source')})`,
+  source: sourceValueMessage,
   origins: (value) =>
     typeof value === 'string' || value === null ? originMessage(value) : "must be '*', an origin, or a list of origins",
   origin: originMessage,

@@ -19,6 +19,16 @@ export interface PublisherInfo {
   kick(reason: string): void;
 }
 
+/** A server the path pulls its stream from (its `source` is a URL): the only publisher it takes. */
+export interface SourceInfo {
+  /** The publisher id its pull connections use. */
+  readonly id: string;
+  /** Pull protocol, e.g. `rtmp`, `ws-nal`. */
+  readonly protocol: string;
+  /** The URL without credentials or query, for messages. */
+  readonly url: string;
+}
+
 export interface PathEvents {
   /** A publisher started and the stream has tracks. */
   ready: [stream: Stream];
@@ -34,7 +44,7 @@ export class PathError extends Error {
   constructor(
     message: string,
     /** Stable code transports map to their protocol's way of refusing. */
-    readonly code: 'publisher-exists' | 'too-many-readers' | 'path-closed',
+    readonly code: 'publisher-exists' | 'too-many-readers' | 'path-closed' | 'has-source',
   ) {
     super(message);
     this.name = 'PathError';
@@ -48,6 +58,7 @@ export class PathError extends Error {
  */
 export class Path extends EventEmitter<PathEvents> {
   private current: { stream: Stream; publisher: PublisherInfo } | null = null;
+  private pulledFrom: SourceInfo | undefined;
   private readonly readerSet = new Set<Reader>();
   private closed = false;
   private observer: SendObserver | undefined;
@@ -85,6 +96,25 @@ export class Path extends EventEmitter<PathEvents> {
     this.removeReader(reader, reason);
   }
 
+  /** The server this path pulls from, if its source is a URL. */
+  get source(): SourceInfo | undefined {
+    return this.pulledFrom;
+  }
+
+  /**
+   * The path now takes its stream from `source` (undefined: from publishers
+   * again). A publisher other than the source is ended: it was allowed under
+   * the settings a reload just replaced.
+   */
+  setSource(source: SourceInfo | undefined): void {
+    this.pulledFrom = source;
+    const current = this.current;
+    if (source === undefined || current === null || current.publisher.id === source.id) return;
+    const reason = `path '${this.name}' now takes its stream from ${source.url}`;
+    this.endPublish(current.stream, reason);
+    current.publisher.kick(reason);
+  }
+
   get stream(): Stream | null {
     return this.current?.stream ?? null;
   }
@@ -104,6 +134,9 @@ export class Path extends EventEmitter<PathEvents> {
   /** Claims the path for a publisher; the returned stream is where its frames go. */
   startPublish(publisher: PublisherInfo): Stream {
     if (this.closed) throw new PathError(`path '${this.name}' is being removed`, 'path-closed');
+    if (this.pulledFrom !== undefined && publisher.id !== this.pulledFrom.id) {
+      throw new PathError(`path '${this.name}' takes its stream from ${this.pulledFrom.url} (its source): it accepts no publisher`, 'has-source');
+    }
     if (this.current !== null) {
       if (!this.settings.overridePublisher) {
         throw new PathError(

@@ -14,7 +14,7 @@ import {
   WsFrameParser,
   type FrameHandler,
 } from '../../bench/ws-wire.js';
-import { writeMediaHeader } from '../../transports/ws-nal/protocol.js';
+import { writeMediaHeader } from '../../src/protocols/ws-nal/media-header.js';
 
 type Event =
   | { kind: 'message'; opcode: number; head: number[]; length: number }

@@ -57,6 +57,9 @@ const DEFAULTS: ResolvedConfig = {
   authBlockDuration: 60_000,
   pathDefaults: {
     source: 'publisher',
+    sourceOnDemand: false,
+    sourceOnDemandStartTimeout: 10_000,
+    sourceOnDemandCloseAfter: 10_000,
     maxReaders: 0,
     runOnInit: '',
     runOnInitRestart: false,

@@ -32,7 +32,7 @@ describe('error reports', () => {
       "mediamtx.yml:6:20: webSocketProtocol: 'binary' is not a WebSocket protocol (one of: rtwebsocket, standard)",
       'mediamtx.yml:7:23: webSocketSegmentSize: must be an integer ≥ 1',
       'mediamtx.yml:8:13: ffmpegPath: a list is not a string (quote it)',
-      "mediamtx.yml:11:13: paths.cam1.source: 'rtsp' is not a supported source (one of: publisher)",
+      "mediamtx.yml:11:13: paths.cam1.source: 'rtsp' is not a supported source (publisher, or a URL: rtmp://, rtmps://, ws://, wss://, polycast://, polycasts://)",
       'mediamtx.yml:12:17: paths.cam1.maxReaders: must be an integer ≥ 0',
       "mediamtx.yml:13:1: rtmpAdress: unknown key (did you mean 'rtmpAddress'?)",
     ]);
@@ -77,7 +77,7 @@ describe('error reports', () => {
         "mediamtx.yml:2:3: pathDefaults.runOnInitRestrat: unknown key (did you mean 'runOnInitRestart'?)",
         "mediamtx.yml:5:5: paths.live/cam1.maxReader: unknown key (did you mean 'maxReaders'?)",
         'mediamtx.yml:6:5: paths.live/cam1.readTimeout: unknown key (a global setting: put it at the top level of the file)',
-        'mediamtx.yml:7:5: paths.live/cam1.record: unknown key (path settings are: source, maxReaders, runOnInit, runOnInitRestart, overridePublisher, runOnDemand, runOnDemandRestart, runOnDemandStartTimeout, runOnDemandCloseAfter, runOnUnDemand, runOnAvailable, runOnAvailableRestart, runOnUnavailable, runOnOnline, runOnOnlineRestart, runOnOffline, runOnRead, runOnReadRestart, runOnUnread)',
+        'mediamtx.yml:7:5: paths.live/cam1.record: unknown key (path settings are: source, sourceOnDemand, sourceOnDemandStartTimeout, sourceOnDemandCloseAfter, maxReaders, runOnInit, runOnInitRestart, overridePublisher, runOnDemand, runOnDemandRestart, runOnDemandStartTimeout, runOnDemandCloseAfter, runOnUnDemand, runOnAvailable, runOnAvailableRestart, runOnUnavailable, runOnOnline, runOnOnlineRestart, runOnOffline, runOnRead, runOnReadRestart, runOnUnread)',
       ]);
     });
   });

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 
 export interface PublishOptions {
   size?: string;
@@ -12,6 +12,8 @@ export interface PublishOptions {
   duration?: number;
   /** Override input (e.g. a file); default: lavfi test pattern and tone. */
   inputArgs?: string[];
+  /** How to start ffmpeg, e.g. inside a network namespace (`Namespace.spawn`). */
+  spawn?: (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
 }
 
 export interface Publisher {
@@ -41,7 +43,7 @@ export function publish(url: string, o: PublishOptions = {}): Publisher {
   if (audio) args.push('-c:a', 'aac', '-b:a', '96k');
   else args.push('-an');
   args.push('-f', 'flv', url);
-  const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = (o.spawn ?? spawn)('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

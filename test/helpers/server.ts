@@ -22,9 +22,13 @@ export interface TestServer {
  * Starts a real Polycast in this process on free loopback ports. `yaml` is
  * appended to a config that sets the addresses; it usually holds `paths:`.
  */
-export async function startServer(yaml = 'paths:\n  all_others:\n', options: { webTransport?: boolean; webHost?: string } = {}): Promise<TestServer> {
-  const rtmpPort = await freePort();
-  const webPort = await freePort();
+export async function startServer(
+  yaml = 'paths:\n  all_others:\n',
+  /** Ports: free ones unless given (a test that restarts a server on the same ports gives them). */
+  options: { webTransport?: boolean; webHost?: string; rtmpPort?: number; webPort?: number } = {},
+): Promise<TestServer> {
+  const rtmpPort = options.rtmpPort ?? (await freePort());
+  const webPort = options.webPort ?? (await freePort());
   const text = `logLevel: debug\nrtmpAddress: 127.0.0.1:${rtmpPort}\nwebAddress: ${options.webHost ?? '127.0.0.1'}:${webPort}\nwebTransport: ${options.webTransport ? 'yes' : 'no'}\n${yaml}`;
   const config = parseConfig(text, 'test.yml', {});
   const logs: Array<Record<string, unknown>> = [];

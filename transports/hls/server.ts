@@ -252,9 +252,10 @@ export class HlsTransport implements Transport {
  * muxer is that reader. The core's path settings type does not carry the
  * configuration's hook keys; only this one matters here.
  */
+/** A reader makes this path's publisher come: a `runOnDemand` command, or a source pulled on demand. */
 function startsOnDemand(ctx: TransportContext, path: Path): boolean {
-  const conf = ctx.paths.confOf(path) as { runOnDemand?: unknown } | undefined;
-  return typeof conf?.runOnDemand === 'string' && conf.runOnDemand !== '';
+  const conf = ctx.paths.confOf(path) as { runOnDemand?: unknown; sourceOnDemand?: unknown } | undefined;
+  return (typeof conf?.runOnDemand === 'string' && conf.runOnDemand !== '') || conf?.sourceOnDemand === true;
 }
 
 /** A refusal, `NO_STORE` unless every viewer gets it alike (then `BRIEF`, with a Retry-After for 503s). */

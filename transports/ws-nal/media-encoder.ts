@@ -1,15 +1,7 @@
 import { avccToAnnexB } from '../../src/codec/h264.js';
 import { serializeOnce, type Frame, type H264TrackInfo } from '../../src/stream/types.js';
-import {
-  FLAG_DISCONTINUITY,
-  FLAG_KEYFRAME,
-  MEDIA_HEADER_SIZE,
-  MSG_AUDIO,
-  MSG_VIDEO,
-  writeMediaHeader,
-  writeWsBinaryHeader,
-  wsHeaderLength,
-} from './protocol.js';
+import { FLAG_DISCONTINUITY, FLAG_KEYFRAME, MEDIA_HEADER_SIZE, MSG_AUDIO, MSG_VIDEO, writeMediaHeader } from '../../src/protocols/ws-nal/media-header.js';
+import { writeWsBinaryHeader, wsHeaderLength } from './protocol.js';
 
 /**
  * Builds the complete WebSocket frame (RFC 6455 header + media header +

@@ -1,37 +1,14 @@
 /**
  * The `ws-nal` wire format (docs/protocols/ws-nal.md): pure encoding and
- * validation, no sockets.
+ * validation, no sockets. The media header, which edges read too, is in
+ * src/protocols/ws-nal/media-header.ts.
  */
-
-export const MSG_VIDEO = 0x01;
-export const MSG_AUDIO = 0x02;
-export const FLAG_KEYFRAME = 0x01;
-export const FLAG_DISCONTINUITY = 0x02;
-export const MEDIA_HEADER_SIZE = 26;
 
 export const INPUT_KEY = 0x10;
 export const INPUT_MOUSE_BUTTON = 0x11;
 export const INPUT_MOUSE_POSITION = 0x12;
 export const INPUT_MOUSE_MOVE = 0x13;
 export const INPUT_WHEEL = 0x14;
-
-/** Writes the 26-byte media header at `offset` of `out`. */
-export function writeMediaHeader(
-  out: Uint8Array,
-  offset: number,
-  type: number,
-  flags: number,
-  ptsUs: number,
-  dtsUs: number,
-  receivedAtUs: number,
-): void {
-  const view = new DataView(out.buffer, out.byteOffset + offset, MEDIA_HEADER_SIZE);
-  view.setUint8(0, type);
-  view.setUint8(1, flags);
-  view.setBigInt64(2, BigInt(Math.round(ptsUs)));
-  view.setBigInt64(10, BigInt(Math.round(dtsUs)));
-  view.setBigInt64(18, BigInt(Math.round(receivedAtUs)));
-}
 
 /** Length of the WebSocket frame header (RFC 6455 §5.2) for an unmasked server frame. */
 export function wsHeaderLength(payloadLength: number): number {

@@ -12,10 +12,13 @@
  * the read already in hand.
  */
 import type { Socket } from 'node:net';
+import { Acknowledger } from '../../protocols/rtmp/acknowledger.js';
+import { forEachAggregated } from '../../protocols/rtmp/aggregate.js';
 import { amfProperties, type AmfValue } from '../../protocols/rtmp/amf0.js';
 import { ChunkReader, MessageType, type ChunkReaderLimits, type RtmpMessage } from '../../protocols/rtmp/chunk-reader.js';
 import { ChunkWriter, type OutgoingMessage } from '../../protocols/rtmp/chunk-writer.js';
 import { amfBody, decodeCommand, type RtmpCommand } from '../../protocols/rtmp/commands.js';
+import { answerControlMessage } from '../../protocols/rtmp/control.js';
 import { RtmpProtocolError } from '../../protocols/rtmp/errors.js';
 import { ServerHandshake } from '../../protocols/rtmp/handshake.js';
 import {
@@ -24,8 +27,6 @@ import {
   acknowledgement,
   command,
   onStatus,
-  readU32Message,
-  readUserControl,
   setChunkSize,
   setPeerBandwidth,
   userControl,
@@ -36,6 +37,15 @@ import {
 const COMMAND_PHASE_LIMITS: ChunkReaderLimits = { maxMessageSize: 64 * 1024, maxChunkStreams: 64, maxBufferedBytes: 128 * 1024 };
 /** Real encoders use a handful of chunk streams (ffmpeg: 2–8). */
 export const MAX_CHUNK_STREAMS = 64;
+/**
+ * What a connection may hold once media flows (an accepted publish, or a
+ * play this side asked for): messages up to `maxMessageSize`
+ * (rtmpMaxMessageSize), and two of them in flight, a video frame on one chunk
+ * stream while audio interleaves on another.
+ */
+export function mediaLimits(maxMessageSize: number): ChunkReaderLimits {
+  return { maxMessageSize, maxChunkStreams: MAX_CHUNK_STREAMS, maxBufferedBytes: 2 * maxMessageSize };
+}
 /** NetStreams one connection may create; a publisher needs one. */
 const MAX_STREAMS = 8;
 const WINDOW_ACK_SIZE = 2_500_000;
@@ -81,9 +91,7 @@ export class RtmpConnection {
   /** Messages parsed while the owner decides (the socket is paused meanwhile). */
   private held: RtmpMessage[] | null = null;
   private heldBytes = 0;
-  private received = 0;
-  private ackedAt = 0;
-  private ackWindow = 0;
+  private readonly ack = new Acknowledger();
   private dead = false;
 
   constructor(
@@ -159,7 +167,7 @@ export class RtmpConnection {
   private onData(data: Buffer): void {
     if (this.dead) return;
     this.guard(() => {
-      this.received += data.length;
+      const due = this.ack.count(data.length);
       let rest = data;
       if (!this.handshake.done) {
         rest = this.handshake.push(data);
@@ -167,16 +175,8 @@ export class RtmpConnection {
         if (rest.length === 0) return;
       }
       this.reader.push(rest);
-      this.acknowledge();
+      if (due !== undefined) this.send(acknowledgement(due));
     });
-  }
-
-  /** §5.4.3: an Acknowledgement each time the client's window of bytes has arrived. */
-  private acknowledge(): void {
-    if (this.ackWindow > 0 && this.received - this.ackedAt >= this.ackWindow) {
-      this.ackedAt = this.received;
-      this.send(acknowledgement(this.received % 0x100000000));
-    }
   }
 
   private onMessage(m: RtmpMessage): void {
@@ -192,21 +192,8 @@ export class RtmpConnection {
   }
 
   private deliver(m: RtmpMessage): void {
+    if (answerControlMessage(m, this.ack, (reply) => this.send(reply))) return;
     switch (m.type) {
-      case MessageType.setChunkSize:
-      case MessageType.abort:
-      case MessageType.acknowledgement:
-      case MessageType.setPeerBandwidth:
-        // Applied by the chunk reader, or nothing for a server to do (we send little and never throttle).
-        return;
-      case MessageType.windowAckSize:
-        this.ackWindow = readU32Message(m.payload, 'Window Acknowledgement Size');
-        return;
-      case MessageType.userControl: {
-        const event = readUserControl(m.payload);
-        if (event.event === UserControlEvent.pingRequest) this.send(userControl(UserControlEvent.pingResponse, event.value));
-        return;
-      }
       case MessageType.commandAmf0:
       case MessageType.commandAmf3:
         this.command(m.streamId, decodeCommand(m.type, m.payload));
@@ -220,30 +207,11 @@ export class RtmpConnection {
         if (this.accepted && m.streamId === this.publishStream) this.owner.media(MessageType.dataAmf0, m.timestamp, amfBody(m.type, m.payload));
         return;
       case MessageType.aggregate:
-        if (this.accepted && m.streamId === this.publishStream) this.aggregate(m);
+        if (this.accepted && m.streamId === this.publishStream) forEachAggregated(m, (type, timestamp, body) => this.owner.media(type, timestamp, body));
         return;
       default:
         // Shared objects (19, 16) and unknown types: nothing a publish needs.
         return;
-    }
-  }
-
-  /** §7.1.7: FLV tags back to back; their timestamps are relative to the first one's. */
-  private aggregate(m: RtmpMessage): void {
-    const b = m.payload;
-    let off = 0;
-    let base: number | undefined;
-    while (off + 11 <= b.length) {
-      const type = b[off]! & 0x1f;
-      const size = b.readUIntBE(off + 1, 3);
-      const ts = b[off + 7]! * 0x1000000 + b.readUIntBE(off + 4, 3);
-      if (off + 11 + size > b.length) throw new RtmpProtocolError('malformed-chunk', `aggregate message: sub-message of ${size} bytes past its end`);
-      base ??= ts;
-      const body = b.subarray(off + 11, off + 11 + size);
-      if (type === MessageType.audio || type === MessageType.video || type === MessageType.dataAmf0) {
-        this.owner.media(type, (m.timestamp + ts - base) >>> 0, body);
-      }
-      off += 11 + size + 4; // and its back pointer
     }
   }
 

@@ -6,7 +6,7 @@ import type { ChunkReaderLimits } from '../../protocols/rtmp/chunk-reader.js';
 import { PathError, type Path } from '../../stream/path.js';
 import type { PathManager } from '../../stream/path-manager.js';
 import type { Stream } from '../../stream/stream.js';
-import { MAX_CHUNK_STREAMS, RtmpConnection, type PublishRequest } from './connection.js';
+import { mediaLimits, RtmpConnection, type PublishRequest } from './connection.js';
 import { createMediaTap, type MediaTap } from './flv-tap.js';
 import { LogLimiter } from './log-limiter.js';
 
@@ -207,9 +207,7 @@ export class RtmpIngest {
   }
 
   private publishLimits(): ChunkReaderLimits {
-    const max = this.opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
-    // Two messages' worth: a video frame on one chunk stream while audio interleaves on another.
-    return { maxMessageSize: max, maxChunkStreams: MAX_CHUNK_STREAMS, maxBufferedBytes: 2 * max };
+    return mediaLimits(this.opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE);
   }
 
   private refuseSocket(socket: net.Socket, remoteAddress: string, reason: string): void {
@@ -372,7 +370,8 @@ export class RtmpIngest {
       stream = path.startPublish({ id: c.id, protocol: 'rtmp', remoteAddress, query: c.conn.query, kick: (reason) => c.end(reason) });
     } catch (err) {
       this.opts.paths.release(path);
-      return refuse(err instanceof PathError && err.code === 'publisher-exists' ? 'NetStream.Publish.BadName' : 'NetStream.Publish.Failed', (err as Error).message);
+      const badName = err instanceof PathError && (err.code === 'publisher-exists' || err.code === 'has-source');
+      return refuse(badName ? 'NetStream.Publish.BadName' : 'NetStream.Publish.Failed', (err as Error).message);
     }
     const tap = createMediaTap(path, stream, {
       fatal: (reason) => {

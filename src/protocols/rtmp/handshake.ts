@@ -137,3 +137,50 @@ export class ServerHandshake {
     return data.subarray(off);
   }
 }
+
+/**
+ * Incremental client handshake, the spec's simple flavour: C0+C1 out (C1
+ * with a zero version field, which selects the simple scheme on servers that
+ * know both), S0+S1+S2 in, C2 (an echo of S1) out. `push` returns the bytes
+ * after S2: the server's first chunks. Holds at most 1 + 1536 bytes.
+ */
+export class ClientHandshake {
+  private readonly s0s1 = Buffer.alloc(1 + HANDSHAKE_SIZE);
+  private fill = 0;
+  private s2Left = HANDSHAKE_SIZE;
+
+  constructor(private readonly send: (bytes: Buffer) => void) {}
+
+  get done(): boolean {
+    return this.s2Left === 0;
+  }
+
+  /** Sends C0+C1; call once, when the connection is up. */
+  start(nowMs: number = Date.now()): void {
+    const c0c1 = randomBytes(1 + HANDSHAKE_SIZE);
+    c0c1[0] = RTMP_VERSION;
+    c0c1.writeUInt32BE(nowMs >>> 0, 1);
+    c0c1.writeUInt32BE(0, 5);
+    this.send(c0c1);
+  }
+
+  push(data: Buffer): Buffer {
+    let off = 0;
+    if (this.fill < this.s0s1.length) {
+      if (this.fill === 0 && data.length > 0 && data[0] !== RTMP_VERSION) {
+        throw new RtmpProtocolError('handshake', `the server answered with RTMP version ${data[0]} in S0, not 3 (is this an RTMP server?)`);
+      }
+      const take = Math.min(this.s0s1.length - this.fill, data.length);
+      data.copy(this.s0s1, this.fill, 0, take);
+      this.fill += take;
+      off = take;
+      if (this.fill < this.s0s1.length) return Buffer.alloc(0);
+      // C2 echoes S1; servers check it loosely if at all.
+      this.send(Buffer.from(this.s0s1.subarray(1)));
+    }
+    const take = Math.min(this.s2Left, data.length - off);
+    this.s2Left -= take;
+    off += take;
+    return this.s2Left > 0 ? Buffer.alloc(0) : data.subarray(off);
+  }
+}

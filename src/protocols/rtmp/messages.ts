@@ -77,3 +77,12 @@ export function readU32Message(payload: Uint8Array, what: string): number {
   if (payload.length < 4) throw new RtmpProtocolError('malformed-chunk', `${what} of ${payload.length} bytes, need 4`);
   return Buffer.from(payload.buffer, payload.byteOffset, payload.length).readUInt32BE(0);
 }
+
+/** User Control Set Buffer Length (§7.1.7 event 3): stream id, then milliseconds of buffer the client keeps. */
+export function setBufferLength(streamId: number, ms: number): OutgoingMessage {
+  const payload = Buffer.alloc(10);
+  payload.writeUInt16BE(UserControlEvent.setBufferLength, 0);
+  payload.writeUInt32BE(streamId >>> 0, 2);
+  payload.writeUInt32BE(ms >>> 0, 6);
+  return control(MessageType.userControl, payload);
+}
