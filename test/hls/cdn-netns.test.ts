@@ -63,7 +63,8 @@ describe('LL-HLS through two nginx edges in their own network namespaces', () =>
       Array.from({ length: VIEWERS }, (_, i) => followParts(`${edges[i % 2]!.nginx.url}/${PATH}`, PARTS, { deadline: Date.now() + 40_000, useHint: true })),
     );
     for (const { received } of results) expect(received).toEqual(received.map((_, i) => received[0]! + i));
-    for (const { received } of results) expect(received).toHaveLength(PARTS);
+    // A playlist answer that lists several new parts (one held behind nginx's lock, say) makes a viewer fetch past PARTS.
+    for (const { received } of results) expect(received.length).toBeGreaterThanOrEqual(PARTS);
     const perEdge = edges.map(({ ns }) => {
       const byFile = origin.get(ns.address) ?? new Map<string, number>();
       const parts = [...byFile].filter(([key]) => /-p\d+\.m4s$/.test(key)).map(([, n]) => n);

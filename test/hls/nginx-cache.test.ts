@@ -44,7 +44,7 @@ describe('LL-HLS behind the shipped nginx cache', () => {
     const results = await Promise.all(Array.from({ length: VIEWERS }, () => followParts(base, PARTS, { deadline: Date.now() + 30_000, useHint: true })));
     const elapsed = Math.round(performance.now() - started);
     for (const { received } of results) {
-      expect(received).toHaveLength(PARTS);
+      expect(received.length).toBeGreaterThanOrEqual(PARTS);
       expect(received).toEqual(received.map((_, i) => received[0]! + i));
     }
     const partCounts = [...origin].filter(([key]) => /-p\d+\.m4s$/.test(key)).map(([, n]) => n);
