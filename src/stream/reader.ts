@@ -13,6 +13,13 @@ export interface ReaderSink {
   describe(description: StreamDescription): void;
   /** The publisher went away (or never came); the reader stays attached to its path. */
   offline(reason: string): void;
+  /**
+   * Optional: the writes until `uncork` are one burst (the GOP cache a new
+   * reader starts with), which a socket can send in one go instead of a
+   * write per frame.
+   */
+  cork?(): void;
+  uncork?(): void;
 }
 
 export interface ReaderInfo {
@@ -39,7 +46,7 @@ export const SEND_SAMPLE_EVERY = 16;
 export type KickCode = 1001 | 1008 | 1011 | 1013 | 4404;
 
 /** The sink calls the core makes, named in a failed reader's reason. */
-export type SinkMethod = 'writable' | 'write' | 'describe' | 'offline';
+export type SinkMethod = 'writable' | 'write' | 'describe' | 'offline' | 'cork' | 'uncork';
 
 /**
  * Told once when a reader's sink threw; the reader is already closed by then
@@ -202,6 +209,26 @@ export class Reader {
     } else if (this.head > 64 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
+    }
+  }
+
+  /** Frames that form one burst (the GOP cache at attach): pushed as usual, with the sink corked around them. */
+  pushBurst(frames: readonly Frame[]): void {
+    if (this.closed || frames.length === 0) return;
+    try {
+      this.calling = 'cork';
+      this.sink.cork?.();
+    } catch (error) {
+      this.fault(this.calling, error);
+      return;
+    }
+    for (const frame of frames) this.push(frame);
+    if (this.closed) return;
+    try {
+      this.calling = 'uncork';
+      this.sink.uncork?.();
+    } catch (error) {
+      this.fault(this.calling, error);
     }
   }
 

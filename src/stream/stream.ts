@@ -80,7 +80,7 @@ export class Stream {
     this.readers.add(reader);
     if (!this.ready) return;
     reader.describe(this.desc);
-    for (const frame of this.gop.snapshot()) reader.push(frame);
+    reader.pushBurst(this.gop.snapshot());
   }
 
   detach(reader: Reader): void {

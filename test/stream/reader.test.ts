@@ -58,6 +58,41 @@ describe('Reader', () => {
     expect(reader.stats.framesDropped).toBe(0);
   });
 
+  it('sends the GOP cache a new reader starts with as one corked burst', () => {
+    const { stream, reader } = setup();
+    const calls: string[] = [];
+    const corking = reader as unknown as { sink: TestSink & { cork(): void; uncork(): void } };
+    corking.sink.cork = () => calls.push('cork');
+    corking.sink.uncork = () => calls.push('uncork');
+    const write = corking.sink.write.bind(corking.sink);
+    corking.sink.write = (frame, discontinuity) => {
+      calls.push(frame.kind);
+      write(frame, discontinuity);
+    };
+    stream.write(v(true));
+    stream.write(a());
+    stream.write(v());
+    stream.attach(reader);
+    expect(calls).toEqual(['cork', 'video', 'audio', 'video', 'uncork']);
+    // Live frames after the burst are not corked.
+    stream.write(v());
+    expect(calls.at(-1)).toBe('video');
+  });
+
+  it('a sink whose uncork throws costs only that reader', () => {
+    const { stream, reader } = setup();
+    const faults: string[] = [];
+    reader.onSinkFault = (_r, method) => faults.push(method);
+    const corking = reader as unknown as { sink: TestSink & { cork(): void; uncork(): void } };
+    corking.sink.cork = () => undefined;
+    corking.sink.uncork = () => {
+      throw new Error('socket gone');
+    };
+    stream.write(v(true));
+    expect(() => stream.attach(reader)).not.toThrow();
+    expect(faults).toEqual(['uncork']);
+  });
+
   it('queues while the sink is busy and drains in order on resume', () => {
     const { stream, sink, reader } = setup();
     stream.attach(reader);

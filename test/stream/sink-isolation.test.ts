@@ -22,7 +22,7 @@ class Sink implements ReaderSink {
   frames: Frame[] = [];
   descriptions: StreamDescription[] = [];
   offlines: string[] = [];
-  calls: Record<SinkMethod, number> = { writable: 0, write: 0, describe: 0, offline: 0 };
+  calls: Record<SinkMethod, number> = { writable: 0, write: 0, describe: 0, offline: 0, cork: 0, uncork: 0 };
   open = true;
   armed = false;
 
@@ -48,6 +48,12 @@ class Sink implements ReaderSink {
   offline(reason: string): void {
     this.maybeThrow('offline');
     this.offlines.push(reason);
+  }
+  cork(): void {
+    this.maybeThrow('cork');
+  }
+  uncork(): void {
+    this.maybeThrow('uncork');
   }
 }
 

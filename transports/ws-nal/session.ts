@@ -98,6 +98,15 @@ export class Viewer implements ReaderSink {
     this.sendJson({ type: 'offline', reason });
   }
 
+  /** The GOP cache goes out in one write rather than a syscall per frame (Node counts nested corks). */
+  cork(): void {
+    this.o.socket.cork();
+  }
+
+  uncork(): void {
+    this.o.socket.uncork();
+  }
+
   /** Sends what the coalescer held. */
   flush(): void {
     if (!this.corked) return;
