@@ -20,8 +20,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const log = createLogger(config.logLevel);
-  const server = new Polycast(config, log);
+  let server: Polycast;
   try {
+    // Construction reads files too (webServerCert/webServerKey): a missing one is a clear fatal line, not a stack.
+    server = new Polycast(config, log);
     await server.start();
   } catch (err) {
     log.fatal((err as Error).message);

@@ -22,6 +22,10 @@ import { packageRoot, packageVersion } from './package-root.js';
 import type { Path } from './stream/path.js';
 import { PathManager, type PathLookup } from './stream/path-manager.js';
 import type { Transport, TransportContext } from './transport.js';
+import { AcmeCertificates, defaultCacheDirectory } from './web/acme.js';
+import { FileCertificates, type CertificateSource } from './web/certificates.js';
+import { HttpRedirect } from './web/http-redirect.js';
+import { LOCAL_CA_ROOT_PATH, LocalCaCertificates } from './web/local-ca.js';
 import { WebServer } from './web/server.js';
 import { WebTransportListener } from './web/webtransport-listener.js';
 import { HlsTransport, hlsSettingsOf } from '../transports/hls/server.js';
@@ -36,6 +40,8 @@ export interface ListeningAddresses {
   web: number;
   /** UDP port of WebTransport (HTTP/3), when enabled. */
   webTransport?: number;
+  /** Plain-HTTP port for ACME challenges and redirects, when TLS is on and it could listen. */
+  webTLSHTTP?: number;
   api?: number;
   metrics?: number;
 }
@@ -51,7 +57,22 @@ const RELOAD_DEBOUNCE_MS = 300;
  * Settings only a restart applies: the WebTransport listener and TLS are set
  * up once, and pino's child loggers keep the level they were created with.
  */
-const RESTART_KEYS = ['logLevel', 'hls', 'webTransport', 'webTransportAddress', 'webServerCert', 'webServerKey', 'ffmpegPath'] as const;
+const RESTART_KEYS = [
+  'logLevel',
+  'hls',
+  'webTransport',
+  'webTransportAddress',
+  'webServerCert',
+  'webServerKey',
+  'webTLS',
+  'webTLSDomains',
+  'webTLSEmail',
+  'webTLSACMEDirectory',
+  'webTLSACMERootCA',
+  'webTLSCacheDirectory',
+  'webTLSHTTPAddress',
+  'ffmpegPath',
+] as const;
 
 /**
  * The whole server: configuration in, listeners up. Ingest feeds the path
@@ -67,6 +88,9 @@ export class Polycast {
   readonly connections: Connections;
   readonly transports: Transport[] = [];
   readonly webTransport: WebTransportListener | undefined;
+  /** The web port's certificate when TLS is on (`webTLS: files` or `auto`). */
+  readonly certificates: CertificateSource | undefined;
+  private readonly httpRedirect: HttpRedirect | undefined;
   private current: ResolvedConfig;
   private rtmp: RtmpIngest | undefined;
   private readonly web: WebServer;
@@ -109,6 +133,8 @@ export class Polycast {
     });
     this.paths.on('pathReconfigured', (path, _previous, conf) => this.pathHooks.get(path)?.reconfigure(conf));
     if (config.rtmp) this.rtmp = this.newRtmp();
+    this.certificates = newCertificateSource(config, log);
+    const tls = this.certificates?.current;
     this.web = new WebServer({
       host: config.webAddress.host,
       port: config.webAddress.port,
@@ -117,7 +143,29 @@ export class Polycast {
       paths: this.paths as PathManager,
       log,
       readTimeoutMs: config.readTimeout,
+      tls: tls === undefined ? undefined : { cert: tls.cert, key: tls.key },
     });
+    this.certificates?.onChange((c) => {
+      this.web.setCertificate(c.cert, c.key);
+      this.log.info({ sha256: c.sha256, selfSigned: c.selfSigned, notAfter: c.notAfter.toISOString() }, 'TLS: web certificate replaced; open connections keep theirs');
+    });
+    if (this.certificates !== undefined && config.webTLSHTTPAddress !== undefined) {
+      this.httpRedirect = new HttpRedirect({
+        host: config.webTLSHTTPAddress.host,
+        port: config.webTLSHTTPAddress.port,
+        httpsPort: () => this.addresses?.web ?? config.webAddress.port,
+        challenges: this.certificates instanceof AcmeCertificates ? this.certificates.challenges : undefined,
+        files: this.certificates instanceof LocalCaCertificates ? new Map([[LOCAL_CA_ROOT_PATH, { type: 'application/x-x509-ca-cert', body: this.certificates.rootPem }]]) : undefined,
+        readTimeoutMs: config.readTimeout,
+        log: log.child({ module: 'http-redirect' }),
+      });
+    }
+    if (this.certificates instanceof LocalCaCertificates) {
+      const root = this.certificates.rootPem;
+      this.web.app.get(LOCAL_CA_ROOT_PATH, (_req, reply) => {
+        reply.header('Cache-Control', 'no-cache').type('application/x-x509-ca-cert').send(root);
+      });
+    }
     const self = this;
     // Getters: a reload's timeouts and queue size apply to the next client.
     const ctx: TransportContext = {
@@ -159,6 +207,7 @@ export class Polycast {
         allowOrigins: config.webAllowOrigins,
         certFile: config.webServerCert,
         keyFile: config.webServerKey,
+        certificates: this.certificates,
         log: log.child({ module: 'webtransport' }),
         pathExists: (name) => 'name' in this.paths.acquire(name),
       });
@@ -198,6 +247,10 @@ export class Polycast {
         started.push(() => this.webTransport!.stop());
       }
       this.addresses = { rtmp, web, webTransport };
+      if (this.httpRedirect !== undefined) {
+        this.addresses.webTLSHTTP = await this.startHttpRedirect(config);
+        if (this.addresses.webTLSHTTP !== undefined) started.push(() => this.httpRedirect!.stop());
+      }
       if (config.api) {
         this.addresses.api = await this.startApi(config);
         started.push(() => this.api!.stop());
@@ -210,9 +263,11 @@ export class Polycast {
     const a = this.addresses;
     this.log.info(
       { version: this.version, rtmp: a.rtmp, web: a.web, api: a.api, metrics: a.metrics, ffmpeg: this.ffmpeg?.path ?? 'none' },
-      `Polycast ${this.version} listening: RTMP :${a.rtmp ?? 'off'}, web :${a.web}, WebTransport :${a.webTransport ?? 'off'}/udp, API :${a.api ?? 'off'}, metrics :${a.metrics ?? 'off'}`,
+      `Polycast ${this.version} listening: RTMP :${a.rtmp ?? 'off'}, web :${a.web}${this.web.secure ? ' (https)' : ''}${a.webTLSHTTP !== undefined ? ` + :${a.webTLSHTTP} (http, redirects)` : ''}, WebTransport :${a.webTransport ?? 'off'}/udp, API :${a.api ?? 'off'}, metrics :${a.metrics ?? 'off'}`,
     );
     for (const warning of configSource(config).warnings) this.log.warn(warning);
+    // Orders (auto) begin once the challenge port is up.
+    this.certificates?.start();
     this.syncStaticPaths();
     return this.addresses;
   }
@@ -245,6 +300,8 @@ export class Polycast {
     this.paths.closeAll(reason);
     await this.rtmp?.stop();
     await this.webTransport?.stop();
+    this.certificates?.stop();
+    if (this.addresses?.webTLSHTTP !== undefined) await this.httpRedirect?.stop();
     await this.web.stop();
     this.log.info({ reason }, 'Polycast stopped');
   }
@@ -429,6 +486,27 @@ export class Polycast {
     });
   }
 
+  /**
+   * The plain-HTTP listener for challenges and redirects. Not being able to
+   * listen there (port 80 needs privileges) does not stop the server: HTTPS
+   * goes on, and the log says what it costs.
+   */
+  private async startHttpRedirect(config: ResolvedConfig): Promise<number | undefined> {
+    const at = config.webTLSHTTPAddress!;
+    try {
+      const port = (await this.httpRedirect!.start()).port;
+      this.log.info({ port }, `HTTP listener on :${port}: ${config.webTLS === 'auto' ? 'ACME HTTP-01 challenges, and ' : ''}redirects to HTTPS`);
+      return port;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const where = `${at.host || '*'}:${at.port}`;
+      const why = e.code === 'EACCES' ? 'permission denied (ports below 1024 need root, CAP_NET_BIND_SERVICE, or net.ipv4.ip_unprivileged_port_start)' : e.code === 'EADDRINUSE' ? 'address already in use' : e.message;
+      const cost = config.webTLS === 'auto' ? 'ACME HTTP-01 challenges will fail until it can' : 'plain-HTTP visitors are not redirected to HTTPS';
+      this.log[config.webTLS === 'auto' ? 'error' : 'warn']({ address: where, err: e.message }, `webTLSHTTPAddress ${where}: cannot listen: ${why}; ${cost} (set webTLSHTTPAddress)`);
+      return undefined;
+    }
+  }
+
   private readonly authorizeHttp: HttpAuthorizer = (r) =>
     this.auth.authorize({ action: r.action, path: '', protocol: '', query: r.query, headers: r.headers, remoteAddress: r.remoteAddress, ip: r.ip });
 
@@ -516,6 +594,22 @@ export class Polycast {
     groups.forEach((group, i) => (env[`G${i + 1}`] = group ?? ''));
     return env;
   }
+}
+
+/** The web port's certificate as `webTLS` says: none, the operator's files, or ACME's. */
+function newCertificateSource(config: ResolvedConfig, log: Logger): CertificateSource | undefined {
+  if (config.webTLS === 'files') return new FileCertificates(config.webServerCert, config.webServerKey, log.child({ module: 'tls' }));
+  const cacheDirectory = config.webTLSCacheDirectory === '' ? defaultCacheDirectory() : config.webTLSCacheDirectory;
+  if (config.webTLS === 'local') return new LocalCaCertificates({ names: config.webTLSDomains, cacheDirectory, log });
+  if (config.webTLS !== 'auto') return undefined;
+  return new AcmeCertificates({
+    domains: config.webTLSDomains,
+    email: config.webTLSEmail,
+    directoryUrl: config.webTLSACMEDirectory,
+    rootCaFile: config.webTLSACMERootCA,
+    cacheDirectory,
+    log,
+  });
 }
 
 function sameAddress(a: { host: string; port: number }, b: { host: string; port: number }): boolean {

@@ -10,6 +10,8 @@ import { InputThrottle } from './input/throttle.js';
 import { InputChannel } from './input-channel.js';
 import { DegradeController, type DegradeOptions } from './live/degrade.js';
 import { StatsOverlay } from './overlay.js';
+import { h } from './ui/dom.js';
+import { secureHint } from './ui/secure-hint.js';
 import { AudioOutput } from './render/audio-output.js';
 import { chooseH264Form, type H264FormChoice } from './render/h264-form.js';
 import { hlsPlaybackHere } from './transports/hls.js';
@@ -82,6 +84,7 @@ export class PolycastPlayer {
     this.view = buildView(root);
     this.stats = createStats('');
     this.recorder = new StatsRecorder(this.stats);
+    this.showSecureHint();
     this.surface = new CanvasSurface(this.view.canvas);
     this.overlay = new StatsOverlay(this.view.overlay, options.debug ?? false);
     this.forcedTransport = options.transport ?? null;
@@ -426,6 +429,19 @@ export class PolycastPlayer {
     } catch (err) {
       this.recorder.log(`full screen refused: ${(err as Error).message}`);
     }
+  }
+
+  /** On a plain-HTTP page from another machine, say that low latency needs HTTPS and link there. */
+  private showSecureHint(): void {
+    const hint = secureHint(location.href, globalThis.isSecureContext);
+    if (hint === null) return;
+    const link = this.view.secureHint;
+    link.href = hint.href;
+    link.replaceChildren(h('span', { class: 'long' }, hint.text), h('span', { class: 'short' }, hint.shortText));
+    link.setAttribute('aria-label', hint.text);
+    link.title = hint.title;
+    link.hidden = false;
+    this.recorder.log(`insecure page: WebCodecs and WebTransport are unavailable; low latency needs ${hint.href}`);
   }
 
   private tick(): void {

@@ -105,7 +105,7 @@ function kindOf(path: readonly Segment[]): string {
 }
 
 function envValue(text: string, kind: string): unknown {
-  if (kind === 'origins') return text.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
+  if (kind === 'origins' || kind === 'domains') return text.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
   if (STRUCTURED_KINDS.has(kind)) {
     try {
       return parse(text) as unknown;

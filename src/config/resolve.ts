@@ -21,6 +21,7 @@ import {
   type AuthMethod,
   type AuthPermission,
   type HlsVariant,
+  type WebTLSMode,
   type LogLevel,
   type PathConf,
   type PathEntry,
@@ -185,9 +186,35 @@ function hlsIssues(config: ResolvedConfig): Issue[] {
   return issues;
 }
 
+/** An empty `webTLS` keeps what configurations without it always meant: HTTPS when the files are set. */
+function webTLSMode(value: string, cert: string, key: string): WebTLSMode {
+  if (value === 'auto' || value === 'local' || value === 'files' || value === 'off') return value;
+  return cert !== '' && key !== '' ? 'files' : 'off';
+}
+
+/** What the TLS settings cannot be, beyond their types. */
+function tlsIssues(config: ResolvedConfig): Issue[] {
+  const issues: Issue[] = [];
+  if (config.webTLS === 'files' && (config.webServerCert === '' || config.webServerKey === '')) {
+    issues.push({ path: ['webTLS'], at: 'value', message: "is 'files' but webServerCert and webServerKey are not both set" });
+  }
+  if ((config.webTLS === 'auto' || config.webTLS === 'local') && config.webTLSDomains.length === 0) {
+    issues.push({ path: ['webTLS'], at: 'value', message: `is '${config.webTLS}' but webTLSDomains is empty: list the names this server is reached by` });
+  }
+  if (config.webTLS === 'auto') {
+    const problem = httpUrlError(config.webTLSACMEDirectory);
+    if (problem !== undefined) issues.push({ path: ['webTLSACMEDirectory'], at: 'value', message: problem });
+    if (config.webTLSHTTPAddress === undefined) {
+      issues.push({ path: ['webTLSHTTPAddress'], at: 'value', message: "is empty but webTLS is 'auto': HTTP-01 challenges need it (usually :80)" });
+    }
+  }
+  return issues;
+}
+
 const TCP_LISTENERS = [
   ['rtmpAddress', 'rtmp'],
   ['webAddress', undefined],
+  ['webTLSHTTPAddress', undefined],
   ['apiAddress', 'api'],
   ['metricsAddress', 'metrics'],
 ] as const;
@@ -260,6 +287,13 @@ export function resolveConfig(
     webAllowOrigins: originList('webAllowOrigins'),
     webServerCert: text('webServerCert'),
     webServerKey: text('webServerKey'),
+    webTLS: webTLSMode(text('webTLS'), text('webServerCert'), text('webServerKey')),
+    webTLSDomains: originList('webTLSDomains').map((d) => d.toLowerCase()),
+    webTLSEmail: text('webTLSEmail'),
+    webTLSACMEDirectory: text('webTLSACMEDirectory'),
+    webTLSACMERootCA: text('webTLSACMERootCA'),
+    webTLSCacheDirectory: text('webTLSCacheDirectory'),
+    webTLSHTTPAddress: text('webTLSHTTPAddress') === '' ? undefined : address('webTLSHTTPAddress'),
     webTransport: toBoolean(raw['webTransport']),
     webTransportAddress: text('webTransportAddress') === '' ? undefined : address('webTransportAddress'),
     webSocketProtocol: raw['webSocketProtocol'] as WebSocketProtocol,
@@ -304,6 +338,8 @@ export function resolveConfig(
     issues.push({ path: [set], at: 'value', message: `is set but ${unset} is not; set both or neither` });
   }
 
+  issues.push(...tlsIssues(config));
+
   for (const [method, key] of [['http', 'authHTTPAddress'], ['jwt', 'authJWTJWKS']] as const) {
     const url = config[key];
     if (url !== '') {
@@ -321,6 +357,7 @@ export function resolveConfig(
   for (const [key, switchKey] of TCP_LISTENERS) {
     const listening = addresses.get(key);
     if (!listening || (switchKey !== undefined && !config[switchKey]) || listening.port === 0) continue;
+    if (key === 'webTLSHTTPAddress' && config.webTLS === 'off') continue;
     const clash = bound.find(
       ([, other]) => other.port === listening.port && (other.host === listening.host || other.host === '' || listening.host === ''),
     );

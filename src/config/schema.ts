@@ -21,6 +21,8 @@ export type HlsVariant = 'lowLatency' | 'fmp4' | 'mpegts';
 /** `publisher`, or the URL of a server to pull the stream from (src/config/source.ts). */
 export type PathSource = string;
 export type AuthMethod = 'internal' | 'http' | 'jwt';
+/** HTTPS on the web port: certificates from ACME, from webServerCert/webServerKey, or none (docs/https.md). */
+export type WebTLSMode = 'auto' | 'local' | 'files' | 'off';
 /** MediaMTX's actions; `playback` and `pprof` are accepted so MediaMTX files load, and grant nothing here. */
 export type AuthAction = 'publish' | 'read' | 'playback' | 'api' | 'metrics' | 'pprof';
 
@@ -109,6 +111,19 @@ export interface ResolvedConfig {
   readonly webAllowOrigins: readonly string[];
   readonly webServerCert: string;
   readonly webServerKey: string;
+  /** Resolved: an empty `webTLS` is `files` when webServerCert/webServerKey are set, else `off`. */
+  readonly webTLS: WebTLSMode;
+  /** Names the ACME certificate covers (`webTLS: auto`); the first is its common name. */
+  readonly webTLSDomains: readonly string[];
+  readonly webTLSEmail: string;
+  /** RFC 8555 directory URL. */
+  readonly webTLSACMEDirectory: string;
+  /** PEM file of extra roots trusted when talking to the ACME directory; '' for the system's. */
+  readonly webTLSACMERootCA: string;
+  /** Where the account key and certificates are kept; '' for the default (docs/https.md). */
+  readonly webTLSCacheDirectory: string;
+  /** Plain-HTTP listener for HTTP-01 challenges and redirects to HTTPS; undefined when empty (none). */
+  readonly webTLSHTTPAddress: Address | undefined;
   readonly webTransport: boolean;
   /** undefined: UDP on the port `webAddress` actually bound (which matters when that port is 0). */
   readonly webTransportAddress: Address | undefined;
@@ -206,6 +221,9 @@ export const DEFAULT_AUTH_INTERNAL_USERS = [
     ],
   },
 ];
+
+/** A DNS name an ACME CA can validate over HTTP-01: letters, digits, hyphens, dots; no wildcard. */
+export const DOMAIN_PATTERN = '^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$';
 
 /** `*`, or an origin as browsers send it: scheme://host[:port], no path (a trailing slash never matches). */
 export const ORIGIN_PATTERN = '^(?:\\*|[A-Za-z][A-Za-z0-9+.-]*://[^/?#\\s]+)$';
@@ -326,6 +344,25 @@ export const CONFIG_SCHEMA: SchemaNode = {
     ),
     webServerCert: ref('string', 'TLS certificate file (PEM) of the web server; empty for plain HTTP.', ''),
     webServerKey: ref('string', 'TLS private key file (PEM) of the web server; empty for plain HTTP.', ''),
+    webTLS: ref(
+      'webTLS',
+      'HTTPS on webAddress: auto (certificates from an ACME CA such as Let\'s Encrypt for webTLSDomains), local (from a certification authority Polycast makes, for a LAN; its root is served at /polycast-root-ca.crt), files (webServerCert/webServerKey) or off (plain HTTP). Empty: files when webServerCert and webServerKey are set, else off.',
+      '',
+    ),
+    webTLSDomains: ref('domains', 'Names the certificate covers (webTLS: auto or local); they must resolve to this server. local also takes IPv4 addresses.', []),
+    webTLSEmail: ref('string', 'Contact e-mail of the ACME account (expiry notices); may be empty.', ''),
+    webTLSACMEDirectory: ref('string', 'ACME (RFC 8555) directory URL; Let\'s Encrypt production by default.', 'https://acme-v02.api.letsencrypt.org/directory'),
+    webTLSACMERootCA: ref('string', 'PEM file of root certificates trusted for the ACME directory (a private CA); empty for the system roots.', ''),
+    webTLSCacheDirectory: ref(
+      'string',
+      'Folder for the ACME account key and certificates (kept 0600); empty: $XDG_DATA_HOME/polycast/acme, or ~/.local/share/polycast/acme.',
+      '',
+    ),
+    webTLSHTTPAddress: ref(
+      'optionalAddress',
+      "Plain-HTTP listener while TLS is on: answers ACME HTTP-01 challenges and redirects everything else to HTTPS. '' for none (webTLS: files only).",
+      ':80',
+    ),
     webTransport: ref('boolean', 'Serve WebTransport (HTTP/3 over UDP).', true),
     webTransportAddress: ref(
       'optionalAddress',
@@ -459,6 +496,14 @@ export const CONFIG_SCHEMA: SchemaNode = {
     ip: { description: 'An IP address or a CIDR network such as 192.168.0.0/16.', type: 'string' },
     webSocketProtocol: { enum: ['rtwebsocket', 'standard', null] },
     hlsVariant: { enum: ['lowLatency', 'fmp4', 'mpegts', null] },
+    webTLS: { enum: ['auto', 'local', 'files', 'off', '', null] },
+    domains: {
+      description: 'A domain name, or a list of them.',
+      type: ['string', 'array', 'null'],
+      pattern: DOMAIN_PATTERN,
+      items: { $ref: '#/definitions/domain' },
+    },
+    domain: { description: 'A DNS name such as media.example.com.', type: 'string', pattern: DOMAIN_PATTERN },
     source: {
       description: 'publisher, or a URL Polycast pulls the stream from: rtmp://, rtmps://, ws://…/ws/nal, wss://…/ws/nal, polycast://, polycasts://.',
       type: ['string', 'null'],

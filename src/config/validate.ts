@@ -30,6 +30,9 @@ const originMessage = (value: unknown) =>
     ? `${showValue(value)} is not an origin (expected '*' or scheme://host[:port] with no path, e.g. https://example.com)`
     : `${showValue(value)} is not an origin`;
 
+const domainMessage = (value: unknown) =>
+  `${showValue(value)} is not a domain name an ACME CA can validate over HTTP-01 (letters, digits, hyphens and dots; no wildcard, no port)`;
+
 const pathSettingsMessage = () => 'must be a mapping of path settings, or empty';
 
 /** What is wrong with a value, by the definition its setting refers to. */
@@ -48,6 +51,9 @@ const VALUE_MESSAGES: Readonly<Record<string, (value: unknown) => string>> = {
   origins: (value) =>
     typeof value === 'string' || value === null ? originMessage(value) : "must be '*', an origin, or a list of origins",
   origin: originMessage,
+  webTLS: (value) => `${showValue(value)} is not a TLS mode (one of: auto, local, files, off)`,
+  domains: (value) => (typeof value === 'string' || value === null ? domainMessage(value) : 'must be a domain name or a list of them'),
+  domain: domainMessage,
   authMethod: (value) => `${showValue(value)} is not an authentication method (one of: ${choices('authMethod')})`,
   authAction: (value) => `${showValue(value)} is not an action (one of: ${choices('authAction')})`,
   permission: () => 'must be a mapping with action and, for publish and read, an optional path',

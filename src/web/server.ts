@@ -4,7 +4,8 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Logger } from 'pino';
 import { validatePathName } from '../config/paths.js';
 import type { PathManager } from '../stream/path-manager.js';
@@ -25,6 +26,8 @@ export interface WebServerOptions {
   log: Logger;
   /** `readTimeout`: how long a connection may take to deliver a request, or sit idle between requests. */
   readTimeoutMs: number;
+  /** Serve HTTPS (and wss://) with this certificate chain and key (PEM); absent: plain HTTP. */
+  tls?: { cert: string; key: string };
 }
 
 /**
@@ -55,8 +58,9 @@ export class WebServer {
       logController: new ServerErrorLog(),
       // Stream paths may be long and deep; URLs beyond this are refused by fastify itself.
       routerOptions: { maxParamLength: 1024 },
-      http: httpServerOptions(),
-    });
+      // HTTPS when TLS is on (fastify makes the server, and any for a second address of a host name, as for HTTP).
+      ...(opts.tls === undefined ? { http: httpServerOptions() } : ({ https: { ...httpServerOptions(), ...opts.tls } } as object)),
+    }) as unknown as FastifyInstance;
     requireResourceTarget(this.app);
     answerErrors(this.app);
     this.app.register(fastifyStatic, { root: opts.publicDir, prefix: '/', index: false, wildcard: false, serve: false });
@@ -73,6 +77,21 @@ export class WebServer {
   addHttpRoute(route: HttpRoute): void {
     if (typeof route.suffix === 'string') this.httpRoutes.set(route.suffix, route);
     else this.patternRoutes.push(route as HttpRoute & { suffix: RegExp });
+  }
+
+  /** Whether the listener speaks TLS. */
+  get secure(): boolean {
+    return this.opts.tls !== undefined;
+  }
+
+  /**
+   * Swaps the certificate (a renewal): new TLS handshakes get it, connections
+   * already open (WebSockets included) carry on with theirs.
+   */
+  setCertificate(cert: string, key: string): void {
+    if (this.opts.tls === undefined) return;
+    this.opts.tls = { cert, key };
+    for (const server of [this.app.server, ...this.extraServers]) (server as HttpsServer).setSecureContext({ cert, key });
   }
 
   /** A reload changed `webAllowOrigins`: applies to the next upgrade. */
@@ -98,7 +117,7 @@ export class WebServer {
    * accepting, and its clients (viewers included) carry on.
    */
   async relisten(host: string, port: number): Promise<AddressInfo> {
-    const server = createServer(httpServerOptions(), (req, res) => this.app.routing(req, res));
+    const server = this.createServer((req, res) => this.app.routing(req, res));
     this.prepare(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
@@ -128,6 +147,13 @@ export class WebServer {
       server.close();
     }
     await this.app.close();
+  }
+
+  /** A listener for `relisten`, like the one fastify made. */
+  private createServer(handler: RequestListener): Server {
+    const tls = this.opts.tls;
+    // An https.Server is an http.Server underneath (same events, timeouts and upgrades).
+    return tls === undefined ? createServer(httpServerOptions(), handler) : (createHttpsServer({ ...httpServerOptions(), ...tls }, handler) as unknown as Server);
   }
 
   /** What every listener of this server gets: the read timeout, the pending-connection cap, and the upgrades. */

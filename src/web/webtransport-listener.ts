@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { generateSelfSignedCertificate, WebTransportServer, type HandshakeCounters, type WebTransportSession } from '../protocols/webtransport/index.js';
 import type { WebTransportRoute } from '../transport.js';
+import type { CertificateSource } from './certificates.js';
 import { originAllowed } from './origin.js';
 
 export interface WebTransportListenerOptions {
@@ -12,6 +13,12 @@ export interface WebTransportListenerOptions {
   /** PEM files from `webServerCert`/`webServerKey`; empty: a generated certificate. */
   certFile: string;
   keyFile: string;
+  /**
+   * The web port's certificate when TLS is on: WebTransport serves the same
+   * one and follows its renewals, so a CA certificate needs no hash pinning.
+   * Takes precedence over certFile/keyFile.
+   */
+  certificates?: CertificateSource;
   log: Logger;
   /** Valid stream path? (the `suffix` routes' paths must exist). */
   pathExists(name: string): boolean;
@@ -127,6 +134,16 @@ export class WebTransportListener {
   }
 
   private loadOrGenerate(): { cert: string; key: string } {
+    const shared = this.o.certificates;
+    if (shared !== undefined) {
+      this.sha256Hex = shared.current.sha256;
+      shared.onChange((c) => {
+        this.sha256Hex = c.sha256;
+        this.server?.setCertificate(c.cert, c.key);
+        this.o.log.info({ sha256: c.sha256, selfSigned: c.selfSigned }, 'WebTransport: certificate replaced (the web port\'s)');
+      });
+      return { cert: shared.current.cert, key: shared.current.key };
+    }
     if (this.o.certFile !== '' && this.o.keyFile !== '') {
       const cert = readFileSync(this.o.certFile, 'utf8');
       const key = readFileSync(this.o.keyFile, 'utf8');
@@ -148,6 +165,7 @@ export class WebTransportListener {
 
   /** Exposed for tests: swap in a fresh generated certificate now. */
   rotate(): void {
+    if (this.o.certificates !== undefined) return; // The web port's certificate source renews it.
     if (this.rotateTimer) clearTimeout(this.rotateTimer);
     const { cert, key } = this.generate();
     this.server?.setCertificate(cert, key);

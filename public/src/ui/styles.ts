@@ -79,6 +79,14 @@ canvas:focus-visible { box-shadow: inset 0 0 0 2px rgb(138 180 248 / 0.55); }
 .degrade[hidden] { display: none; }
 .degrade .dot { background: #fbbc04; box-shadow: 0 0 0 3px rgb(251 188 4 / 0.25); animation: none; }
 .degrade .text { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.secure-hint {
+  display: inline-block; min-width: 0; padding: 6px 12px; border-radius: 999px; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; color: #8ab4f8; text-decoration: none; font-size: 13px;
+}
+.secure-hint[hidden] { display: none; }
+.secure-hint .short { display: none; }
+.secure-hint:hover { text-decoration: underline; }
+.secure-hint:focus-visible { outline: 2px solid #8ab4f8; outline-offset: 2px; }
 .degrade button { padding: 3px 10px; border: 1px solid rgb(251 188 4 / 0.45); background: rgb(251 188 4 / 0.15); white-space: nowrap; }
 button {
   appearance: none; display: inline-flex; align-items: center; gap: 6px;
@@ -95,6 +103,8 @@ button.icon-only { padding: 6px 8px; }
 @media (max-width: 480px) {
   .mute .label { display: none; }
   .degrade .text { display: none; }
+  .secure-hint .long { display: none; }
+  .secure-hint .short { display: inline; }
 }
 @media (prefers-reduced-motion: reduce) {
   .spinner, .dot { animation: none !important; }

@@ -17,6 +17,8 @@ export interface PlayerView {
   readonly degrade: HTMLDivElement;
   readonly degradeText: HTMLSpanElement;
   readonly retryButton: HTMLButtonElement;
+  /** "Low latency needs HTTPS", linking to the https:// page; hidden on secure pages. */
+  readonly secureHint: HTMLAnchorElement;
   readonly muteButton: HTMLButtonElement;
   readonly lockButton: HTMLButtonElement;
   readonly fullscreenButton: HTMLButtonElement;
@@ -36,10 +38,12 @@ export function buildView(root: ShadowRoot): PlayerView {
   const retryButton = h('button', { type: 'button', class: 'retry', title: 'Try full video again' }, 'Retry video');
   const degrade = h('div', { class: 'degrade glass', role: 'status' }, h('span', { class: 'dot' }), degradeText, retryButton);
   degrade.hidden = true;
+  const secureHint = h('a', { class: 'secure-hint glass' });
+  secureHint.hidden = true;
   const muteButton = h('button', { type: 'button', class: 'mute glass' });
   const lockButton = h('button', { type: 'button', class: 'glass icon-only', title: 'Capture the mouse (Esc releases it)', 'aria-label': 'Capture the mouse' }, icon('mouse'));
   const fullscreenButton = h('button', { type: 'button', class: 'glass icon-only', title: 'Full screen', 'aria-label': 'Full screen' }, icon('fullscreen'));
-  const bar = h('div', { class: 'bar' }, status, degrade, h('div', { class: 'spacer' }), muteButton, lockButton, fullscreenButton);
+  const bar = h('div', { class: 'bar' }, status, degrade, secureHint, h('div', { class: 'spacer' }), muteButton, lockButton, fullscreenButton);
   const stage = h('div', { class: 'stage', 'data-state': 'idle', 'data-surface': 'canvas' }, video, canvas, notice, overlay, bar);
   root.replaceChildren(h('style', {}, PLAYER_CSS), stage);
   return {
@@ -54,6 +58,7 @@ export function buildView(root: ShadowRoot): PlayerView {
     degrade,
     degradeText,
     retryButton,
+    secureHint,
     muteButton,
     lockButton,
     fullscreenButton,

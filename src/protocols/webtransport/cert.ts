@@ -5,7 +5,7 @@
  * makes the key and signs; the DER around it is built here with a handful of
  * ASN.1 encoders, since no installed package writes certificates.
  */
-import { createHash, generateKeyPairSync, sign, X509Certificate, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, sign, X509Certificate, randomBytes, type KeyObject } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 
 export interface SelfSignedCertificate {
@@ -27,6 +27,10 @@ export interface SelfSignedOptions {
   readonly validDays?: number;
   /** Clock to start from (tests); notBefore is an hour earlier to absorb skew. */
   readonly now?: Date;
+  /** A certification authority's certificate (CA:true, keyCertSign and cRLSign, no SAN unless given). */
+  readonly ca?: boolean;
+  /** Signed by this CA (made by this function with `ca: true`) instead of by its own key. */
+  readonly issuer?: { readonly certPem: string; readonly keyPem: string };
 }
 
 // --- minimal DER (ITU-T X.690) ---
@@ -103,6 +107,17 @@ const OID_BASIC_CONSTRAINTS = '2.5.29.19';
 const OID_KEY_USAGE = '2.5.29.15';
 const OID_EXT_KEY_USAGE = '2.5.29.37';
 const OID_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const OID_SUBJECT_KEY_ID = '2.5.29.14';
+const OID_AUTHORITY_KEY_ID = '2.5.29.35';
+
+/** A key identifier: SHA-1 of the SubjectPublicKeyInfo (RFC 5280 §4.2.1.2 allows any unique method). */
+function keyId(spkiDer: Uint8Array): Uint8Array {
+  return createHash('sha1').update(spkiDer).digest();
+}
+
+function cnName(commonName: string): Uint8Array {
+  return sequence(set(sequence(oid(OID_CN), utf8String(commonName))));
+}
 
 function toPem(label: string, der: Uint8Array): string {
   const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n');
@@ -122,39 +137,55 @@ export function generateSelfSignedCertificate(opts: SelfSignedOptions = {}): Sel
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const algorithm = sequence(oid(OID_ECDSA_SHA256));
-  const name = sequence(set(sequence(oid(OID_CN), utf8String(commonName))));
+  const name = cnName(commonName);
   const serial = randomBytes(16);
   serial[0]! &= 0x7f;
+
+  // The issuer: this certificate itself, or a CA made here (whose subject is a CN alone, as `name` is).
+  const issuerCert = opts.issuer === undefined ? undefined : new X509Certificate(opts.issuer.certPem);
+  const issuerName = issuerCert === undefined ? name : cnName(/CN=([^\n]*)/.exec(issuerCert.subject)?.[1] ?? '');
+  const signingKey = opts.issuer === undefined ? (privateKey as KeyObject) : createPrivateKey(opts.issuer.keyPem);
+  const issuerSpki = issuerCert === undefined ? spki : issuerCert.publicKey.export({ type: 'spki', format: 'der' });
 
   const altNames = [
     ...dnsNames.map((d) => tlv(0x82, Buffer.from(d, 'ascii'))), // [2] dNSName
     ...ipAddresses.map((ip) => tlv(0x87, ipBytes(ip))), // [7] iPAddress
   ];
-  const extensions = sequence(
-    sequence(oid(OID_BASIC_CONSTRAINTS), boolean(true), octetString(sequence())),
-    // digitalSignature only: bit 0 of a 1-bit string (7 unused bits).
-    sequence(oid(OID_KEY_USAGE), boolean(true), octetString(tlv(0x03, Uint8Array.of(7, 0x80)))),
-    sequence(oid(OID_EXT_KEY_USAGE), octetString(sequence(oid(OID_SERVER_AUTH)))),
-    ...(altNames.length > 0 ? [sequence(oid(OID_SAN), octetString(sequence(...altNames)))] : []),
-  );
+  const extensions = opts.ca
+    ? sequence(
+        sequence(oid(OID_BASIC_CONSTRAINTS), boolean(true), octetString(sequence(boolean(true)))), // cA TRUE
+        // keyCertSign (bit 5) and cRLSign (bit 6): 0x06 with 1 unused bit.
+        sequence(oid(OID_KEY_USAGE), boolean(true), octetString(tlv(0x03, Uint8Array.of(1, 0x06)))),
+        sequence(oid(OID_SUBJECT_KEY_ID), octetString(octetString(keyId(spki)))),
+        ...(altNames.length > 0 ? [sequence(oid(OID_SAN), octetString(sequence(...altNames)))] : []),
+      )
+    : sequence(
+        sequence(oid(OID_BASIC_CONSTRAINTS), boolean(true), octetString(sequence())),
+        // digitalSignature only: bit 0 of a 1-bit string (7 unused bits).
+        sequence(oid(OID_KEY_USAGE), boolean(true), octetString(tlv(0x03, Uint8Array.of(7, 0x80)))),
+        sequence(oid(OID_EXT_KEY_USAGE), octetString(sequence(oid(OID_SERVER_AUTH)))),
+        ...(altNames.length > 0 ? [sequence(oid(OID_SAN), octetString(sequence(...altNames)))] : []),
+        ...(issuerCert === undefined ? [] : [sequence(oid(OID_AUTHORITY_KEY_ID), octetString(sequence(tlv(0x80, keyId(issuerSpki)))))]),
+      );
 
   const tbs = sequence(
     explicit(0, integer(Uint8Array.of(2))), // v3
     integer(serial),
     algorithm,
-    name,
+    issuerName,
     sequence(time(notBefore), time(notAfter)),
     name,
     spki,
     explicit(3, extensions),
   );
-  const signature = sign('sha256', tbs, privateKey as KeyObject); // DER ECDSA-Sig-Value
+  const signature = sign('sha256', tbs, signingKey); // DER ECDSA-Sig-Value
   const der = sequence(tbs, algorithm, bitString(signature));
 
   const certPem = toPem('CERTIFICATE', der);
   // Parse once: a structural mistake here should fail loudly, not in a browser.
   const parsed = new X509Certificate(certPem);
-  if (!parsed.verify(publicKey)) throw new Error('generated certificate does not verify');
+  if (!parsed.verify(issuerCert?.publicKey ?? publicKey)) throw new Error('generated certificate does not verify');
+  if (issuerCert !== undefined && !parsed.checkIssued(issuerCert)) throw new Error('generated certificate does not name its issuer');
   return {
     certPem,
     keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
