@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { wallClock } from './flv-sink.js';
 import { ARRIVAL_STRIDE } from './lean-reader.js';
 import { startLive, type LiveServer } from './live.js';
-import type { ChildMessage, ParentMessage, ReaderResult } from './load-client.js';
-import { machineCoresBusy, machineTicks, ProcWatcher } from './proc.js';
-import { sleep, type ServerKind } from './servers.js';
+import type { ChildMessage, LoadTarget, ParentMessage, ReaderResult } from './load-client.js';
+import { machineCoresBusy, machineTicks, ProcWatcher, udpReceiveBufferErrors } from './proc.js';
+import { sleep, type ServerKind, type ServerProcess } from './servers.js';
 import { percentile, sortedCopy } from './stats.js';
 
 export interface FanoutTiming {
@@ -70,6 +70,14 @@ export interface FanoutResult {
   /** Busy time nobody in this phase accounts for, interrupts aside: other work on the machine. */
   otherCores?: number;
   clockOffsetMs?: number;
+  /** Load-client processes the readers were spread over. */
+  loadClients?: number;
+  /** What the readers received in the window, all together (Mbit/s of TCP or UDP payload): the server's egress. */
+  egressMbps?: number;
+  /** UDP datagrams the kernel dropped for a full receive buffer in the window, machine-wide. */
+  udpDrops?: number;
+  /** Datagrams per second the readers received (QUIC only): the server's egress in packets. */
+  egressPacketsPerSecond?: number;
 }
 
 export interface FanoutContext {
@@ -85,7 +93,39 @@ const COLLAPSE_SHARE = 0.05;
 /** A median beyond this means readers are being served from a backlog, not live. */
 const COLLAPSE_P50_MS = 250;
 
+/**
+ * Keyframe timestamps on a timeline of the readers' own (wt-fmp4's decode
+ * times start at the shared writer's first frame): `offsetMs()` is what to
+ * add to them to get the FLV timestamps the sink stamps, once known.
+ */
+export interface TimelineAlignment {
+  offsetMs(): { ms: number; note?: string } | undefined;
+  close(): void;
+}
+
+/** What a phase runs beyond the defaults of the ws-nal / WS-FLV fan-out. */
+export interface PhaseSpec {
+  server: ServerKind;
+  readers: number;
+  /** Polycast serves WebTransport in this phase. */
+  webTransport?: boolean;
+  /** Where the readers connect (default: the server's ws-nal or WS-FLV endpoint). */
+  target?(server: ServerProcess): LoadTarget;
+  /** Load-client processes to spread the readers over (default 1). */
+  clients?: number;
+  /** Handshakes in flight at once, per load client (default 100). */
+  concurrency?: number;
+  /** Started once the server is live, kept up through the phase; readers' timestamps are shifted by its offset before scoring. */
+  alignment?(live: LiveServer): TimelineAlignment;
+}
+
 export async function runFanoutPhase(kind: ServerKind, readers: number, ctx: FanoutContext): Promise<FanoutResult> {
+  return runPhase({ server: kind, readers }, ctx);
+}
+
+export async function runPhase(spec: PhaseSpec, ctx: FanoutContext): Promise<FanoutResult> {
+  const kind = spec.server;
+  const readers = spec.readers;
   const result: FanoutResult = {
     server: kind,
     readers,
@@ -100,13 +140,15 @@ export async function runFanoutPhase(kind: ServerKind, readers: number, ctx: Fan
   };
   const t = ctx.timing;
   let live: LiveServer | undefined;
-  let client: LoadClient | undefined;
+  let alignment: TimelineAlignment | undefined;
+  const clients: LoadClient[] = [];
+  const clientWatches: ProcWatcher[] = [];
   let serverWatch: ProcWatcher | undefined;
-  let clientWatch: ProcWatcher | undefined;
   let publisherWatch: ProcWatcher | undefined;
   try {
-    live = await startLive(kind, ctx.clip, { root: ctx.root, cpuProfDir: ctx.cpuProfDir });
+    live = await startLive(kind, ctx.clip, { root: ctx.root, cpuProfDir: ctx.cpuProfDir, webTransport: spec.webTransport });
     const { server, sink } = live;
+    alignment = spec.alignment?.(live);
     serverWatch = new ProcWatcher(server.pid);
     publisherWatch = new ProcWatcher(live.publisher.child.pid!);
     await sleep(t.idleMs);
@@ -114,35 +156,60 @@ export async function runFanoutPhase(kind: ServerKind, readers: number, ctx: Fan
     result.idleCores = idle?.cores;
     result.idleRssMiB = idle?.peakRssMiB;
 
-    client = await LoadClient.start(join(ctx.root, 'dist/bench/load-client.js'));
-    result.clockOffsetMs = client.clockOffsetMs - (wallClock() - Date.now());
+    const processes = Math.max(1, Math.min(spec.clients ?? 1, readers));
+    result.loadClients = processes;
+    for (let c = 0; c < processes; c++) {
+      const client = await LoadClient.start(join(ctx.root, 'dist/bench/load-client.js'));
+      clients.push(client);
+      clientWatches.push(new ProcWatcher(client.pid));
+      const offset = client.clockOffsetMs - (wallClock() - Date.now());
+      if (result.clockOffsetMs === undefined || Math.abs(offset) > Math.abs(result.clockOffsetMs)) result.clockOffsetMs = offset;
+    }
     // Each side is read against Date.now(), whose 1 ms steps bound what this check can see.
-    if (Math.abs(result.clockOffsetMs) > 2) result.notes.push(`the load client's clock differs from the sink's by ${result.clockOffsetMs.toFixed(1)} ms`);
-    clientWatch = new ProcWatcher(client.pid);
+    if (Math.abs(result.clockOffsetMs!) > 2) result.notes.push(`a load client's clock differs from the sink's by ${result.clockOffsetMs!.toFixed(1)} ms`);
     const lifetimeMs = t.connectTimeoutMs + t.warmupMs + t.windowMs + t.graceMs + 60_000;
-    const connected = await client.request(
-      { type: 'start', target: server.reader, readers, concurrency: 100, connectTimeoutMs: t.connectTimeoutMs, lifetimeMs },
-      'connected',
-      t.connectTimeoutMs + 10_000,
+    const target = spec.target?.(server) ?? server.reader;
+    // Readers are dealt out in connection order: client c gets readers c, c + n, ... of the phase.
+    const shares = clients.map((_, c) => Math.floor(readers / processes) + (c < readers % processes ? 1 : 0));
+    const replies = await Promise.all(
+      clients.map((client, c) =>
+        client.request(
+          { type: 'start', target, readers: shares[c]!, concurrency: spec.concurrency ?? 100, connectTimeoutMs: t.connectTimeoutMs, lifetimeMs },
+          'connected',
+          t.connectTimeoutMs + 10_000,
+        ),
+      ),
     );
+    const connected = { open: 0, failed: 0, ms: 0, errors: {} as Record<string, number> };
+    for (const r of replies) {
+      connected.open += r.open;
+      connected.failed += r.failed;
+      connected.ms = Math.max(connected.ms, r.ms);
+      for (const [e, n] of Object.entries(r.errors)) connected.errors[e] = (connected.errors[e] ?? 0) + n;
+    }
     result.connectMs = connected.ms;
     ctx.log(
       `  ${connected.open} of ${readers} readers connected in ${(connected.ms / 1000).toFixed(1)} s` +
+        (processes > 1 ? ` by ${processes} load clients` : '') +
         (connected.failed > 0 ? ` (${describeErrors(connected.errors)})` : ''),
     );
 
     await sleep(t.warmupMs);
     serverWatch.mark();
-    clientWatch.mark();
-    client.send({ type: 'mark' });
+    for (const w of clientWatches) w.mark();
+    for (const client of clients) client.send({ type: 'mark' });
     publisherWatch.mark();
     const machineBefore = machineTicks();
+    const dropsBefore = udpReceiveBufferErrors();
     const selfBefore = process.cpuUsage();
     const t0 = wallClock();
     await sleep(t.windowMs);
+    for (const client of clients) client.send({ type: 'window-end' });
+    const dropsAfter = udpReceiveBufferErrors();
+    if (dropsBefore !== undefined && dropsAfter !== undefined) result.udpDrops = dropsAfter - dropsBefore;
     const t1 = wallClock();
     const window = serverWatch.window();
-    const clientWindow = clientWatch.window();
+    const clientWindows = clientWatches.map((w) => w.window());
     const self = process.cpuUsage(selfBefore);
     const machine = machineCoresBusy(machineBefore, machineTicks(), cpus().length);
     result.machineCores = machine.busy;
@@ -155,18 +222,33 @@ export async function runFanoutPhase(kind: ServerKind, readers: number, ctx: Fan
     }
     result.cores = window.cores;
     result.rssMiB = window.peakRssMiB;
-    result.clientCores = clientWindow?.cores;
+    result.clientCores = clientWindows.reduce((sum, w) => sum + (w?.cores ?? 0), 0);
     result.otherCores = Math.max(0, machine.busy - machine.irq - window.cores - (result.clientCores ?? 0) - result.harnessCores);
+    const aligned = alignment === undefined ? { ms: 0 } : alignment.offsetMs();
+    if (aligned === undefined) throw new Error('could not line the readers\' keyframe timeline up with the sink\'s');
+    if (aligned.note !== undefined) result.notes.push(aligned.note);
     const last = sink.between(t0, t1).at(-1);
     const graceEnd = performance.now() + t.graceMs;
     while (last !== undefined && performance.now() < graceEnd) {
       await sleep(250);
-      const p = await client.request({ type: 'progress', ms: last.ms }, 'progress', 10_000);
-      if (p.arrived >= p.open) break;
+      const ps = await Promise.all(clients.map((client) => client.request({ type: 'progress', ms: last.ms - aligned.ms }, 'progress', 10_000)));
+      if (ps.every((p) => p.arrived >= p.open)) break;
     }
-    const collected = await client.request({ type: 'collect', from: t0 }, 'result', 30_000);
-    result.clientStallMs = collected.loopDelay.max;
-    score(result, collected.readers, sink.between(t0, t1), sink.stamps);
+    const collected: ReaderResult[] = [];
+    const byClient: ReaderResult[][] = [];
+    result.clientStallMs = 0;
+    for (const client of clients) {
+      const c = await client.request({ type: 'collect', from: t0 }, 'result', 30_000);
+      result.clientStallMs = Math.max(result.clientStallMs, c.loopDelay.max);
+      byClient.push(c.readers);
+    }
+    // Back into connection order across clients, as the spread measure expects.
+    for (let i = 0; collected.length < byClient.reduce((n, l) => n + l.length, 0); i++) for (const list of byClient) if (i < list.length) collected.push(list[i]!);
+    if (aligned.ms !== 0) for (const r of collected) for (let i = 0; i < r.arrivals.length; i += ARRIVAL_STRIDE) r.arrivals[i]! += aligned.ms;
+    const bytes = collected.reduce((n, r) => n + (r.bytesIn ?? 0), 0);
+    result.egressMbps = (bytes * 8) / ((t1 - t0) / 1000) / 1e6;
+    if (collected.some((r) => r.packetsIn !== undefined)) result.egressPacketsPerSecond = collected.reduce((n, r) => n + (r.packetsIn ?? 0), 0) / ((t1 - t0) / 1000);
+    score(result, collected, sink.between(t0, t1), sink.stamps);
     if (!live.publisher.alive()) result.notes.push(`ffmpeg publisher exited: ${live.publisher.stderr().trim().slice(-200)}`);
     return result;
   } catch (err) {
@@ -175,9 +257,10 @@ export async function runFanoutPhase(kind: ServerKind, readers: number, ctx: Fan
     return result;
   } finally {
     serverWatch?.stop();
-    clientWatch?.stop();
+    for (const w of clientWatches) w.stop();
     publisherWatch?.stop();
-    await client?.stop();
+    await Promise.all(clients.map((client) => client.stop()));
+    alignment?.close();
     await live?.stop();
   }
 }

@@ -44,6 +44,8 @@ export class LeanReader {
   error: string | undefined;
   messages = 0;
   discontinuities = 0;
+  /** Bytes read from the socket, handshake included. */
+  bytesIn = 0;
   /**
    * Flat triples per keyframe: its timestamp (ms), its arrival here (wall
    * clock ms), and when the server received it from the publisher (ws-nal
@@ -110,6 +112,7 @@ export class LeanReader {
 
   /** Always keeps reading: a reader that stopped would measure itself, not the server. */
   private onRead(n: number, buf: Uint8Array): true {
+    this.bytesIn += n;
     if (this.state === 'open') {
       this.parser.push(buf, 0, n);
       return true;

@@ -7,10 +7,28 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { wallClock } from './flv-sink.js';
 import { ARRIVAL_STRIDE, LeanReader, type ReaderTarget } from './lean-reader.js';
+import { MoqReader, type MoqReaderTarget } from './moq-reader.js';
+import { WtReader, type WtReaderTarget } from './wt-reader.js';
+
+/** What a load client opens: WebSocket readers (ws-nal, WS-FLV), or lean WebTransport sessions (wt-fmp4, moq-lite). */
+export type LoadTarget = ReaderTarget | (WtReaderTarget & { format: 'wt-fmp4' }) | (MoqReaderTarget & { format: 'wt-raw' });
+
+/** The part of a reader this process needs, whatever its protocol. */
+interface LoadReader {
+  readonly state: LeanReader['state'];
+  readonly error: string | undefined;
+  readonly arrivals: number[];
+  /** Bytes received from the server (TCP payload, or UDP payload for QUIC). */
+  readonly bytesIn: number;
+  /** UDP datagrams received (QUIC only). */
+  readonly packetsIn?: number;
+  abort(reason: string): void;
+  close(): void;
+}
 
 export interface StartMessage {
   type: 'start';
-  target: ReaderTarget;
+  target: LoadTarget;
   readers: number;
   /** Handshakes in flight at once: a thousand simultaneous upgrades measure the accept queue, not streaming. */
   concurrency: number;
@@ -36,13 +54,22 @@ export interface MarkMessage {
   type: 'mark';
 }
 
-export type ParentMessage = StartMessage | CollectMessage | ProgressMessage | MarkMessage | { type: 'stop' };
+/** Ends the measurement window: bytes received are counted from the mark to here. */
+export interface WindowEndMessage {
+  type: 'window-end';
+}
+
+export type ParentMessage = StartMessage | CollectMessage | ProgressMessage | MarkMessage | WindowEndMessage | { type: 'stop' };
 
 export interface ReaderResult {
   state: LeanReader['state'];
   error?: string;
   messages: number;
   discontinuities: number;
+  /** Bytes received from the mark to the window's end (or to now, without a window-end). */
+  bytesIn: number;
+  /** Datagrams received over the same span (QUIC only). */
+  packetsIn?: number;
   /** Triples as in LeanReader.arrivals. */
   arrivals: number[];
 }
@@ -59,7 +86,18 @@ export type ChildMessage =
       loopDelay: { p99: number; max: number };
     };
 
-const readers: LeanReader[] = [];
+const readers: LoadReader[] = [];
+/** Each reader's bytesIn and packetsIn at the mark and at the window's end. */
+let bytesAtMark: number[] = [];
+let bytesAtEnd: number[] | undefined;
+let packetsAtMark: number[] = [];
+let packetsAtEnd: number[] | undefined;
+
+function openReader(target: LoadTarget, connectTimeoutMs: number, events: { open(): void; end(): void }): LoadReader {
+  if (target.format === 'wt-fmp4') return new WtReader(target, events, connectTimeoutMs);
+  if (target.format === 'wt-raw') return new MoqReader(target, events, connectTimeoutMs);
+  return new LeanReader(target, events);
+}
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 
@@ -102,14 +140,14 @@ function start(m: StartMessage): void {
         counted = true;
         settle();
       };
-      readers.push(new LeanReader(m.target, { open: once, end: once }));
+      readers.push(openReader(m.target, m.connectTimeoutMs, { open: once, end: once }));
     }
   };
   launch();
 }
 
 function collect(m: CollectMessage): void {
-  const results: ReaderResult[] = readers.map((r) => {
+  const results: ReaderResult[] = readers.map((r, index) => {
     const arrivals: number[] = [];
     for (let i = 0; i < r.arrivals.length; i += ARRIVAL_STRIDE) {
       if (r.arrivals[i + 1]! >= m.from) arrivals.push(...r.arrivals.slice(i, i + ARRIVAL_STRIDE));
@@ -117,8 +155,10 @@ function collect(m: CollectMessage): void {
     return {
       state: r.state,
       error: r.error,
-      messages: r.messages,
-      discontinuities: r.discontinuities,
+      messages: r instanceof LeanReader ? r.messages : 0,
+      discontinuities: r instanceof LeanReader ? r.discontinuities : 0,
+      bytesIn: (bytesAtEnd?.[index] ?? r.bytesIn) - (bytesAtMark[index] ?? 0),
+      packetsIn: r.packetsIn === undefined ? undefined : (packetsAtEnd?.[index] ?? r.packetsIn) - (packetsAtMark[index] ?? 0),
       arrivals,
     };
   });
@@ -147,7 +187,16 @@ process.on('message', (m: ParentMessage) => {
   if (m.type === 'start') start(m);
   else if (m.type === 'collect') collect(m);
   else if (m.type === 'progress') progress(m);
-  else if (m.type === 'mark') loopDelay.reset();
+  else if (m.type === 'mark') {
+    loopDelay.reset();
+    bytesAtMark = readers.map((r) => r.bytesIn);
+    packetsAtMark = readers.map((r) => r.packetsIn ?? 0);
+    bytesAtEnd = undefined;
+    packetsAtEnd = undefined;
+  } else if (m.type === 'window-end') {
+    bytesAtEnd = readers.map((r) => r.bytesIn);
+    packetsAtEnd = readers.map((r) => r.packetsIn ?? 0);
+  }
   else {
     for (const r of readers) r.close();
     process.exit(0);

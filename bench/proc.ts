@@ -131,3 +131,16 @@ export async function waitForQuiet(maxMs: number, cores: number, thresholdCores 
     if (busyCores < thresholdCores || waitedMs >= maxMs) return { waitedMs, busyCores };
   }
 }
+
+/** The machine's count of UDP datagrams dropped for a full receive buffer (`Udp: RcvbufErrors` of /proc/net/snmp), or undefined. */
+export function udpReceiveBufferErrors(): number | undefined {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp: '));
+    const names = lines[0]?.split(/\s+/) ?? [];
+    const values = lines[1]?.split(/\s+/) ?? [];
+    const i = names.indexOf('RcvbufErrors');
+    return i > 0 && values[i] !== undefined ? Number(values[i]) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * WebTransport fan-out: one Polycast serving WebTransport, live with the
+ * bench clip, N lean sessions (`wt-raw`: moq-lite at `/moq`, moq-reader.ts;
+ * `wt-fmp4`: `/<path>/wt/fmp4`, wt-reader.ts) in one or more load-client
+ * processes, measured as the ws-nal fan-out is (fanout.ts): keyframe latency
+ * against the reference sink, server CPU and RSS, failed and stalled
+ * sessions, missed keyframes, plus the server's egress per core.
+ *
+ *   node dist/bench/wt-fanout.js --kind=wt-raw --sessions=50[,200,...] [--clients=2] [--ack-every=10] [--window=15] [--warmup=4]
+ *                                [--prof=DIR] [--json=FILE] [--keep-going]
+ *
+ * `--kind=ws-nal` runs the existing WebSocket phase with the same timing, for the ratio.
+ */
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureClip } from './clip.js';
+import { formatProfile, summarizeProfile } from './cpuprofile.js';
+import { runPhase, type FanoutContext, type FanoutResult, type FanoutTiming, type TimelineAlignment } from './fanout.js';
+import { ARRIVAL_STRIDE } from './lean-reader.js';
+import type { LiveServer } from './live.js';
+import type { LoadTarget } from './load-client.js';
+import { STREAM_PATH } from './servers.js';
+import { WtReader } from './wt-reader.js';
+
+export type WtKind = 'wt-raw' | 'wt-fmp4';
+
+export interface WtFanoutResult extends FanoutResult {
+  kind: WtKind | 'ws-nal';
+  sessions: number;
+  /** Server CPU cores ÷ sessions × 1000, and the same above the idle server. */
+  millicoresPerSession?: number;
+  millicoresPerSessionAboveIdle?: number;
+  /** Peak RSS above the idle server ÷ sessions (KiB). */
+  rssKiBPerSession?: number;
+  /** Egress (Mbit/s of UDP or TCP payload received by the sessions) per server core. */
+  egressMbpsPerCore?: number;
+  /** Server CPU above idle per datagram sent (µs), QUIC only. */
+  serverUsPerPacket?: number;
+}
+
+export interface WtFanoutOptions {
+  /** Load-client processes (default: one per 500 sessions). */
+  clients?: number;
+  /** Packets a lean session reads before it must answer (see WtClientTarget.ackEvery). */
+  ackEvery?: number;
+}
+
+/** Sessions one load-client process is given at most by default. */
+const SESSIONS_PER_CLIENT = 500;
+
+export async function runWtFanoutPhase(kind: WtKind | 'ws-nal', sessions: number, ctx: FanoutContext, o: WtFanoutOptions = {}): Promise<WtFanoutResult> {
+  const clients = o.clients ?? Math.ceil(sessions / SESSIONS_PER_CLIENT);
+  const r = await runPhase(
+    kind === 'ws-nal'
+      ? { server: 'polycast', readers: sessions, clients }
+      : {
+          server: 'polycast',
+          readers: sessions,
+          webTransport: true,
+          clients,
+          // QUIC handshakes cost the server more than WebSocket upgrades: fewer at once keep the accept path from timing out.
+          concurrency: 50,
+          target: (server): LoadTarget =>
+            kind === 'wt-raw'
+              ? { format: 'wt-raw', host: '127.0.0.1', port: server.httpPort, path: '/moq', broadcast: STREAM_PATH, ackEvery: o.ackEvery }
+              : { format: 'wt-fmp4', host: '127.0.0.1', port: server.httpPort, path: `/${STREAM_PATH}/wt/fmp4`, ackEvery: o.ackEvery },
+          alignment: kind === 'wt-fmp4' ? (live) => fmp4Alignment(live) : undefined,
+        },
+    ctx,
+  );
+  const out: WtFanoutResult = { ...r, kind, sessions };
+  if (r.cores !== undefined) {
+    out.millicoresPerSession = (r.cores / sessions) * 1000;
+    if (r.idleCores !== undefined) out.millicoresPerSessionAboveIdle = ((r.cores - r.idleCores) / sessions) * 1000;
+    if (r.egressMbps !== undefined && r.cores > 0) out.egressMbpsPerCore = r.egressMbps / r.cores;
+    if (r.egressPacketsPerSecond !== undefined && r.egressPacketsPerSecond > 0) out.serverUsPerPacket = ((r.cores - (r.idleCores ?? 0)) / r.egressPacketsPerSecond) * 1e6;
+  }
+  if (r.rssMiB !== undefined && r.idleRssMiB !== undefined) out.rssKiBPerSession = ((r.rssMiB - r.idleRssMiB) * 1024) / sessions;
+  return out;
+}
+
+/**
+ * wt-fmp4 decode times start at the first frame the shared fMP4 writer
+ * muxed, which the wire does not say. One probe session in this process
+ * reads from the start of the phase to its end (so the writer never sees a
+ * gap that would move its origin) and pairs each keyframe it gets with the
+ * sink's latest stamp at or before its arrival: the difference of the two
+ * timestamps is the origin, constant for the run. That pairing assumes a
+ * keyframe reaches the probe less than one GOP (1 s) after the sink stamped
+ * it; the most frequent difference wins, and how many agreed is noted.
+ */
+function fmp4Alignment(live: LiveServer): TimelineAlignment {
+  const probe = new WtReader({ host: '127.0.0.1', port: live.server.httpPort, path: `/${STREAM_PATH}/wt/fmp4` }, {}, 15_000);
+  return {
+    offsetMs: () => {
+      const order = live.sink.order;
+      const votes = new Map<number, number>();
+      let pairs = 0;
+      for (let i = 0; i < probe.arrivals.length; i += ARRIVAL_STRIDE) {
+        const ms = probe.arrivals[i]!;
+        const at = probe.arrivals[i + 1]!;
+        let j = order.length - 1;
+        // Both stamps come from the same wall clock in different processes: allow a millisecond of rounding.
+        while (j >= 0 && order[j]!.at > at + 1) j--;
+        if (j < 0) continue;
+        const offset = order[j]!.ms - ms;
+        votes.set(offset, (votes.get(offset) ?? 0) + 1);
+        pairs++;
+      }
+      const best = [...votes.entries()].sort((a, b) => b[1] - a[1])[0];
+      if (best === undefined) return undefined;
+      return {
+        ms: best[0],
+        note: `wt-fmp4 timeline origin ${best[0]} ms (FLV), agreed by ${best[1]} of ${pairs} probe keyframes (probe ${probe.state}${probe.error ? `: ${probe.error}` : ''})`,
+      };
+    },
+    close: () => probe.close(),
+  };
+}
+
+const f = (v: number | undefined, digits = 1): string => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
+
+export function formatWtResult(r: WtFanoutResult): string {
+  return [
+    `${r.kind} × ${r.sessions}: ${r.status}`,
+    `  keyframe latency p50 ${f(r.p50)} ms, p99 ${f(r.p99)} ms, max ${f(r.max)} ms (${r.latencySamples} samples); spread ${f(r.spreadMs)} ms, trend ${f(r.trendMs)} ms`,
+    `  server ${f(r.cores, 3)} cores (idle ${f(r.idleCores, 3)}) = ${f(r.millicoresPerSession, 2)} millicores/session (${f(r.millicoresPerSessionAboveIdle, 2)} above idle)`,
+    `  RSS ${f(r.rssMiB, 0)} MiB (idle ${f(r.idleRssMiB, 0)}) = ${f(r.rssKiBPerSession, 1)} KiB/session`,
+    `  egress ${f(r.egressMbps, 1)} Mbit/s = ${f(r.egressMbpsPerCore, 0)} Mbit/s per server core` +
+      (r.egressPacketsPerSecond === undefined ? '' : `; ${f(r.egressPacketsPerSecond, 0)} packets/s (${f((r.egressMbps! * 1e6) / 8 / r.egressPacketsPerSecond, 0)} B each), ${f(r.serverUsPerPacket, 1)} µs of server CPU per packet`) +
+      `; UDP receive-buffer drops in the window (machine-wide) ${r.udpDrops ?? '–'}`,
+    `  failed ${r.failed}, stalled ${r.stalled}, keyframes missed ${r.missedKeyframes} of ${r.expectedKeyframes}`,
+    `  load clients ${r.loadClients ?? 1}: ${f(r.clientCores, 2)} cores, longest stall ${f(r.clientStallMs, 0)} ms; harness ${f(r.harnessCores, 2)}; machine ${f(r.machineCores, 2)} of 2 (irq ${f(r.irqCores, 2)}, other ${f(r.otherCores, 2)}); connect ${f((r.connectMs ?? NaN) / 1000, 1)} s`,
+    ...r.notes.map((n) => `  note: ${n}`),
+  ].join('\n');
+}
+
+function arg(name: string): string | undefined {
+  const hit = process.argv.slice(2).find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  return hit === undefined ? undefined : hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : '';
+}
+
+async function main(): Promise<void> {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+  const kind = (arg('kind') ?? 'wt-raw') as WtKind | 'ws-nal';
+  if (kind !== 'wt-raw' && kind !== 'wt-fmp4' && kind !== 'ws-nal') throw new Error(`--kind must be wt-raw, wt-fmp4 or ws-nal, not ${kind}`);
+  const counts = (arg('sessions') ?? '50').split(',').map(Number);
+  const clients = arg('clients') === undefined ? undefined : Number(arg('clients'));
+  const ackEvery = arg('ack-every') === undefined ? undefined : Number(arg('ack-every'));
+  const windowS = Number(arg('window') ?? 15);
+  const timing: FanoutTiming = { idleMs: 2000, warmupMs: Number(arg('warmup') ?? 4) * 1000, windowMs: windowS * 1000, graceMs: 5000, connectTimeoutMs: 60_000 };
+  const log = (line: string): void => void process.stdout.write(`${line}\n`);
+  const clip = ensureClip(join(root, 'bench/.cache'), log);
+  const profRoot = arg('prof');
+  const results: WtFanoutResult[] = [];
+  for (const n of counts) {
+    const cpuProfDir = profRoot ? join(profRoot, `${kind}-${n}`) : undefined;
+    if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
+    log(`${kind} × ${n} ...`);
+    const r = await runWtFanoutPhase(kind, n, { root, clip, timing, cpuProfDir, log }, { clients, ackEvery });
+    results.push(r);
+    log(formatWtResult(r));
+    if (cpuProfDir) {
+      const files = readdirSync(cpuProfDir).filter((x) => x.endsWith('.cpuprofile')).sort();
+      if (files.length > 0) {
+        const summary = formatProfile(summarizeProfile(join(cpuProfDir, files.at(-1)!), 25));
+        writeFileSync(join(cpuProfDir, 'summary.txt'), `${summary}\n`);
+        log(summary);
+      }
+    }
+    if (r.status !== 'ok' && arg('keep-going') === undefined) {
+      log(`stopping ${kind} at ${n}: ${r.status}`);
+      break;
+    }
+  }
+  const json = arg('json');
+  if (json) writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
