@@ -78,4 +78,45 @@ describe('WebKit traps on the MSE path', () => {
       await page.close();
     }
   });
+  it('hls under a WebKit user agent: hls.js never steers the rate, and an element the engine unmutes is muted again', async () => {
+    const page = await openPlayer(browser.context, 'about:blank');
+    await page.addInitScript((ua: string) => {
+      Object.defineProperty(Navigator.prototype, 'userAgent', { get: () => ua });
+      const rate = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, 'playbackRate')!;
+      const muted = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, 'muted')!;
+      const w = window as unknown as { __rateWrites: number[] };
+      w.__rateWrites = [];
+      // Chromium's own HLS fails on fMP4 parts; a WebKit without native HLS (a GStreamer with no hlsdemux) takes hls.js too.
+      const canPlayType = HTMLMediaElement.prototype.canPlayType;
+      HTMLMediaElement.prototype.canPlayType = function (type: string) {
+        return /mpegurl/i.test(type) ? '' : canPlayType.call(this, type);
+      };
+      // What WebKitGTK 2.50 does: a rate change unmutes the element.
+      Object.defineProperty(HTMLMediaElement.prototype, 'playbackRate', {
+        get() { return rate.get!.call(this); },
+        set(v: number) {
+          w.__rateWrites.push(v);
+          rate.set!.call(this, v);
+          muted.set!.call(this, false);
+        },
+      });
+    }, WEBKIT_UA);
+    try {
+      await page.goto(srv.httpUrl('/live/traps/?transport=hls'));
+      await waitForStats(page, (x) => x.state === 'playing' && x.framesPainted > 30, 30_000, 'hls');
+      await page.waitForTimeout(3000);
+      const writes = await page.evaluate(() => (window as unknown as { __rateWrites: number[] }).__rateWrites.slice());
+      expect(writes, 'nothing in the player wrote playbackRate').toEqual([]);
+      const mutedAfter = await page.evaluate(async () => {
+        const video = document.querySelector('polycast-player')!.shadowRoot!.querySelector('video')!;
+        video.playbackRate = 1;
+        const unmutedByEngine = !video.muted;
+        await new Promise((r) => setTimeout(r, 100));
+        return { unmutedByEngine, muted: video.muted };
+      });
+      expect(mutedAfter).toEqual({ unmutedByEngine: true, muted: true });
+    } finally {
+      await page.close();
+    }
+  });
 });

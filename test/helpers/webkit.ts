@@ -180,8 +180,18 @@ export async function launchWebKit(options: EngineOptions): Promise<Engine> {
             .filter((line) => /CRITICAL|WARNING|error|free\(\)|abort/i.test(line) && !/D-Bus|dbus-launch/.test(line)),
         close: async () => {
           if (current === self) current = null;
-          // Leaving the page stops its media and sound; the window stays for the next page.
-          if (driver) await guard((d) => d.get('about:blank'), 'close page').catch(() => undefined);
+          // Leaving the page stops its media and sound; the window stays for the next page. A page that would not
+          // leave could go on sounding into the next test's recording: then the session goes, and the next open starts one.
+          if (!driver) return;
+          const left = await guard(async (d) => {
+            await d.get('about:blank');
+            return d.executeScript<string>('return location.href');
+          }, 'close page').catch((err: Error) => err.message);
+          if (left !== 'about:blank') {
+            const d = driver;
+            driver = null;
+            if (d) await withTimeout(d.quit(), timeout, 'webkit: quit after a page would not close').catch(() => undefined);
+          }
         },
       };
       return self;

@@ -22,6 +22,7 @@ import { webSocketUrl } from '../stream-path.js';
 import type { SessionCapabilities, TransportContext, TransportDefinition, TransportSession } from './types.js';
 import { RtwsFeed, StandardFeed, type Fmp4Feed } from './ws-fmp4-feeds.js';
 import { mediaErrorReport, reportEnd, type EndReport } from './session-end.js';
+import { bindElementMute } from '../render/element-mute.js';
 
 const TICK_MS = 250;
 const PING_EVERY_TICKS = 4;
@@ -70,9 +71,8 @@ class WsFmp4Session implements TransportSession {
     const { recorder, video, audio } = context;
     this.videoEnabled = context.preferences.videoEnabled;
     this.keyframesOnly = context.preferences.keyframesOnly;
-    video.muted = audio.muted;
     video.playsInline = true;
-    this.unsubscribeMute = audio.subscribe((muted) => (video.muted = muted));
+    this.unsubscribeMute = bindElementMute(video, audio);
     video.addEventListener('error', this.onVideoError);
 
     this.sink = new MseSink(video, api, {

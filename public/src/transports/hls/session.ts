@@ -11,6 +11,8 @@ import { encodeStreamPath } from '../../stream-path.js';
 import { hlsPlaybackHere, type HlsPlayback } from '../hls.js';
 import type { SessionCapabilities, TransportContext, TransportSession } from '../types.js';
 import { mediaErrorReport, reportEnd, type EndReport } from '../session-end.js';
+import { bindElementMute } from '../../render/element-mute.js';
+import { isWebKitEngine } from '../../engine.js';
 
 const TICK_MS = 250;
 
@@ -32,9 +34,8 @@ class HlsSession implements TransportSession {
     const { video, audio, recorder, stream } = context;
     this.video = video;
     this.url = new URL(`/${encodeStreamPath(stream.path)}/index.m3u8`, stream.origin).href;
-    video.muted = audio.muted;
     video.playsInline = true;
-    this.unsubscribeMute = audio.subscribe((muted) => (video.muted = muted));
+    this.unsubscribeMute = bindElementMute(video, audio);
     video.addEventListener('error', this.onVideoError);
     recorder.stats.transportDetail = playback;
     recorder.log(`hls: ${this.url} (${playback})`);
@@ -72,7 +73,8 @@ class HlsSession implements TransportSession {
     const { default: Hls } = (await import('hls.js/light' as string)) as typeof import('hls.js');
     if (this.finished) return;
     if (!Hls.isSupported()) return this.fail('hls.js: this browser lacks what it needs (MSE with H.264)');
-    const hls = new Hls({ lowLatencyMode: true, backBufferLength: 10, maxLiveSyncPlaybackRate: 1.2 });
+    // Catching up by rate is smooth, but WebKit unmutes and re-buffers on every rate change: there hls.js seeks instead.
+    const hls = new Hls({ lowLatencyMode: true, backBufferLength: 10, maxLiveSyncPlaybackRate: isWebKitEngine() ? 1 : 1.2 });
     this.hls = hls;
     hls.on(Hls.Events.ERROR, (_event: unknown, data: ErrorData) => this.hlsError(data));
     hls.on(Hls.Events.MANIFEST_PARSED, () => this.play());

@@ -45,6 +45,7 @@ import {
   type WireRecord,
 } from './wt-fmp4-wire.js';
 import { mediaErrorReport, reportEnd, type EndReport } from '../session-end.js';
+import { bindElementMute } from '../../render/element-mute.js';
 
 const TICK_MS = 250;
 const PING_EVERY_TICKS = 4;
@@ -139,9 +140,8 @@ class WtFmp4Session implements TransportSession {
     const { recorder, video, audio } = context;
     this.videoEnabled = context.preferences.videoEnabled;
     this.keyframesOnly = context.preferences.keyframesOnly;
-    video.muted = audio.muted;
     video.playsInline = true;
-    this.unsubscribeMute = audio.subscribe((muted) => (video.muted = muted));
+    this.unsubscribeMute = bindElementMute(video, audio);
     video.addEventListener('error', this.onVideoError);
     this.sink = new MseSink(video, api, {
       drained: () => undefined,
