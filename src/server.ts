@@ -133,7 +133,7 @@ export class Polycast {
     });
     this.paths.on('pathReconfigured', (path, _previous, conf) => this.pathHooks.get(path)?.reconfigure(conf));
     if (config.rtmp) this.rtmp = this.newRtmp();
-    this.certificates = newCertificateSource(config, log);
+    this.certificates = newCertificateSource(config, log, () => this.addresses?.webTLSHTTP !== undefined);
     const tls = this.certificates?.current;
     this.web = new WebServer({
       host: config.webAddress.host,
@@ -144,6 +144,7 @@ export class Polycast {
       log,
       readTimeoutMs: config.readTimeout,
       tls: tls === undefined ? undefined : { cert: tls.cert, key: tls.key },
+      alpnChallenges: this.certificates instanceof AcmeCertificates ? this.certificates.alpnChallenges : undefined,
     });
     this.certificates?.onChange((c) => {
       this.web.setCertificate(c.cert, c.key);
@@ -501,8 +502,11 @@ export class Polycast {
       const e = err as NodeJS.ErrnoException;
       const where = `${at.host || '*'}:${at.port}`;
       const why = e.code === 'EACCES' ? 'permission denied (ports below 1024 need root, CAP_NET_BIND_SERVICE, or net.ipv4.ip_unprivileged_port_start)' : e.code === 'EADDRINUSE' ? 'address already in use' : e.message;
-      const cost = config.webTLS === 'auto' ? 'ACME HTTP-01 challenges will fail until it can' : 'plain-HTTP visitors are not redirected to HTTPS';
-      this.log[config.webTLS === 'auto' ? 'error' : 'warn']({ address: where, err: e.message }, `webTLSHTTPAddress ${where}: cannot listen: ${why}; ${cost} (set webTLSHTTPAddress)`);
+      const cost =
+        config.webTLS === 'auto'
+          ? 'ACME challenges go to the web port (TLS-ALPN-01), which the CA must reach on 443, and plain-HTTP visitors are not redirected'
+          : 'plain-HTTP visitors are not redirected to HTTPS';
+      this.log.warn({ address: where, err: e.message }, `webTLSHTTPAddress ${where}: cannot listen: ${why}; ${cost} (set webTLSHTTPAddress)`);
       return undefined;
     }
   }
@@ -597,7 +601,7 @@ export class Polycast {
 }
 
 /** The web port's certificate as `webTLS` says: none, the operator's files, or ACME's. */
-function newCertificateSource(config: ResolvedConfig, log: Logger): CertificateSource | undefined {
+function newCertificateSource(config: ResolvedConfig, log: Logger, httpChallengeReady: () => boolean): CertificateSource | undefined {
   if (config.webTLS === 'files') return new FileCertificates(config.webServerCert, config.webServerKey, log.child({ module: 'tls' }));
   const cacheDirectory = config.webTLSCacheDirectory === '' ? defaultCacheDirectory() : config.webTLSCacheDirectory;
   if (config.webTLS === 'local') return new LocalCaCertificates({ names: config.webTLSDomains, cacheDirectory, log });
@@ -609,6 +613,7 @@ function newCertificateSource(config: ResolvedConfig, log: Logger): CertificateS
     rootCaFile: config.webTLSACMERootCA,
     cacheDirectory,
     log,
+    httpChallengeReady,
   });
 }
 

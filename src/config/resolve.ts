@@ -204,9 +204,6 @@ function tlsIssues(config: ResolvedConfig): Issue[] {
   if (config.webTLS === 'auto') {
     const problem = httpUrlError(config.webTLSACMEDirectory);
     if (problem !== undefined) issues.push({ path: ['webTLSACMEDirectory'], at: 'value', message: problem });
-    if (config.webTLSHTTPAddress === undefined) {
-      issues.push({ path: ['webTLSHTTPAddress'], at: 'value', message: "is empty but webTLS is 'auto': HTTP-01 challenges need it (usually :80)" });
-    }
   }
   return issues;
 }

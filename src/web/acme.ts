@@ -1,6 +1,7 @@
 /**
  * `webTLS: auto`: certificates from an ACME CA (RFC 8555; Let's Encrypt by
- * default) over HTTP-01, through `acme-client`. The account key and the
+ * default) over HTTP-01 or TLS-ALPN-01 (RFC 8737, on the web port), through
+ * `acme-client`. The account key and the
  * certificate live on disk (0600, in a 0700 folder per directory URL), are
  * renewed at 2/3 of their lifetime, and a failed order is retried with
  * back-off while the server goes on serving what it has: the last
@@ -36,6 +37,11 @@ export interface AcmeOptions {
   /** Resolved folder (see `defaultCacheDirectory`). */
   readonly cacheDirectory: string;
   readonly log: Logger;
+  /**
+   * Whether the plain-HTTP listener (webTLSHTTPAddress) is up, asked at each order: HTTP-01 is tried first when
+   * it is, TLS-ALPN-01 on the web port otherwise. Default: never (TLS-ALPN-01 only).
+   */
+  readonly httpChallengeReady?: () => boolean;
   /** Fraction of a certificate's lifetime after which it is renewed. Default 2/3. */
   readonly renewAt?: number;
   /** First retry delay after a failed order, doubled each time up to `retryMaxMs`. Defaults 1 min and 1 h. */
@@ -57,6 +63,8 @@ export function defaultCacheDirectory(env: NodeJS.ProcessEnv = process.env): str
 export class AcmeCertificates implements CertificateSource {
   /** HTTP-01 answers being asked for: token → key authorization. */
   readonly challenges = new Map<string, string>();
+  /** TLS-ALPN-01 certificates being asked for: domain (lower case) → its acmeIdentifier certificate. */
+  readonly alpnChallenges = new Map<string, { cert: string; key: string }>();
   private readonly holder: CertificateHolder;
   private readonly folder: string;
   private readonly log: Logger;
@@ -166,24 +174,51 @@ export class AcmeCertificates implements CertificateSource {
       this.log.info({ file: accountFile }, 'ACME: created an account key');
     }
     this.configureHttp();
-    const client = new acme.Client({ directoryUrl: this.o.directoryUrl, accountKey, backoffAttempts: 10, backoffMin: 1000, backoffMax: 10_000 });
+    // The account's URL, once known, is kept: without it every order re-registers, and an existing account is then
+    // "updated" with nothing when there is no contact email, which pebble (rightly) refuses.
+    const accountUrlFile = join(this.folder, 'account.url');
+    const accountUrl = readOrUndefined(accountUrlFile)?.trim() || undefined;
+    const client = new acme.Client({ directoryUrl: this.o.directoryUrl, accountKey, accountUrl, backoffAttempts: 10, backoffMin: 1000, backoffMax: 10_000 });
+    if (accountUrl === undefined) {
+      await client.createAccount({ termsOfServiceAgreed: true, ...(this.o.email === '' ? {} : { contact: [`mailto:${this.o.email}`] }) });
+      writeSecret(accountUrlFile, client.getAccountUrl());
+    }
     // ECDSA P-256: what WebTransport's QUIC stack and every browser take, and the cheapest handshake.
     const [key, csr] = await acme.crypto.createCsr({ commonName: this.o.domains[0], altNames: [...this.o.domains] }, await acme.crypto.createPrivateEcdsaKey('P-256'));
     const cert = await client.auto({
       csr,
       email: this.o.email === '' ? undefined : this.o.email,
       termsOfServiceAgreed: true,
-      challengePriority: ['http-01'],
+      // acme-client's type names only HTTP-01 and DNS-01, but its client answers TLS-ALPN-01 too.
+      challengePriority: this.challengeTypes() as Array<'http-01'>,
       // The CA checks; a check from here would fail behind NAT without hairpinning and prove nothing.
       skipChallengeVerification: true,
-      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-        this.challenges.set(challenge.token, keyAuthorization);
+      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+        this.log.info({ type: challenge.type, domain: authz.identifier.value }, `ACME: answering a ${challenge.type} challenge for ${authz.identifier.value}`);
+        if ((challenge.type as string) === 'tls-alpn-01') {
+          // ECDSA like the served certificate: Node keeps the key type of the server's own context when SNI swaps in
+          // another, and a challenge certificate with an RSA key (acme-client's default) is then never presented.
+          const [challengeKey, challengeCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, await acme.crypto.createPrivateEcdsaKey('P-256'));
+          this.alpnChallenges.set(authz.identifier.value.toLowerCase(), { cert: challengeCert.toString(), key: challengeKey.toString() });
+        } else {
+          this.challenges.set(challenge.token, keyAuthorization);
+        }
       },
-      challengeRemoveFn: async (_authz, challenge) => {
-        this.challenges.delete(challenge.token);
+      challengeRemoveFn: async (authz, challenge) => {
+        if ((challenge.type as string) === 'tls-alpn-01') this.alpnChallenges.delete(authz.identifier.value.toLowerCase());
+        else this.challenges.delete(challenge.token);
       },
     });
     return describeCertificate(cert, key.toString(), false);
+  }
+
+  /**
+   * HTTP-01 first while the plain-HTTP listener is up; after a failure the other way round (port 80 may be bound
+   * here yet closed by a firewall), as Caddy does; TLS-ALPN-01 alone without that listener.
+   */
+  private challengeTypes(): Array<'http-01' | 'tls-alpn-01'> {
+    if (!(this.o.httpChallengeReady?.() ?? false)) return ['tls-alpn-01'];
+    return this.failures % 2 === 1 ? ['tls-alpn-01', 'http-01'] : ['http-01', 'tls-alpn-01'];
   }
 
   /** acme-client talks through its own axios instance: give it a timeout, and any extra roots. */

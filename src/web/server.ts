@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import type { Logger } from 'pino';
 import { validatePathName } from '../config/paths.js';
 import type { PathManager } from '../stream/path-manager.js';
@@ -15,6 +15,7 @@ import { pathsListing } from './paths-listing.js';
 import { answerErrors, loggedPath, requireResourceTarget, ServerErrorLog } from './http-errors.js';
 import { applyReadTimeout, httpServerOptions, limitPendingPerIp } from './http-limits.js';
 import { listenOrExplain } from './listen.js';
+import { tlsAlpnChallengeOptions, type AlpnChallenges } from './tls-alpn-challenge.js';
 
 export interface WebServerOptions {
   host: string;
@@ -28,6 +29,8 @@ export interface WebServerOptions {
   readTimeoutMs: number;
   /** Serve HTTPS (and wss://) with this certificate chain and key (PEM); absent: plain HTTP. */
   tls?: { cert: string; key: string };
+  /** ACME TLS-ALPN-01 challenges answered on this port (`webTLS: auto`). */
+  alpnChallenges?: AlpnChallenges;
 }
 
 /**
@@ -59,7 +62,7 @@ export class WebServer {
       // Stream paths may be long and deep; URLs beyond this are refused by fastify itself.
       routerOptions: { maxParamLength: 1024 },
       // HTTPS when TLS is on (fastify makes the server, and any for a second address of a host name, as for HTTP).
-      ...(opts.tls === undefined ? { http: httpServerOptions() } : ({ https: { ...httpServerOptions(), ...opts.tls } } as object)),
+      ...(opts.tls === undefined ? { http: httpServerOptions() } : ({ https: this.httpsOptions() } as object)),
     }) as unknown as FastifyInstance;
     requireResourceTarget(this.app);
     answerErrors(this.app);
@@ -153,7 +156,12 @@ export class WebServer {
   private createServer(handler: RequestListener): Server {
     const tls = this.opts.tls;
     // An https.Server is an http.Server underneath (same events, timeouts and upgrades).
-    return tls === undefined ? createServer(httpServerOptions(), handler) : (createHttpsServer({ ...httpServerOptions(), ...tls }, handler) as unknown as Server);
+    return tls === undefined ? createServer(httpServerOptions(), handler) : (createHttpsServer(this.httpsOptions(), handler) as unknown as Server);
+  }
+
+  private httpsOptions(): ServerOptions {
+    const challenges = this.opts.alpnChallenges;
+    return { ...httpServerOptions(), ...this.opts.tls, ...(challenges === undefined ? {} : tlsAlpnChallengeOptions(challenges)) };
   }
 
   /** What every listener of this server gets: the read timeout, the pending-connection cap, and the upgrades. */

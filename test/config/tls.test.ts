@@ -26,9 +26,8 @@ describe('webTLS settings', () => {
     expect(problemsOf(yaml('webTLS: auto', 'webTLSDomains: a.example', 'webTLSACMEDirectory: ftp://x'))).toEqual([
       "mediamtx.yml:3:22: webTLSACMEDirectory: 'ftp://x' is not an http:// or https:// URL",
     ]);
-    expect(problemsOf(yaml('webTLS: auto', 'webTLSDomains: a.example', 'webTLSHTTPAddress: ""'))).toEqual([
-      "mediamtx.yml:3:20: webTLSHTTPAddress: is empty but webTLS is 'auto': HTTP-01 challenges need it (usually :80)",
-    ]);
+    // No plain-HTTP listener: challenges go over TLS-ALPN-01 on the web port instead.
+    expect(parseConfig(yaml('webTLS: auto', 'webTLSDomains: a.example', 'webTLSHTTPAddress: ""'), 'x.yml', {}).webTLSHTTPAddress).toBeUndefined();
   });
 
   it('the HTTP port clashes with another listener only while TLS is on', () => {

@@ -172,7 +172,7 @@ describe('webTLS: auto against pebble', () => {
     const folder = acme.directory;
     expect(statSync(folder).mode & 0o777).toBe(0o700);
     const files = readdirSync(folder).sort();
-    expect(files).toEqual(['account.key', `${NAME}.crt`, `${NAME}.key`]);
+    expect(files).toEqual(['account.key', 'account.url', `${NAME}.crt`, `${NAME}.key`]);
     for (const file of files) expect(statSync(join(folder, file)).mode & 0o777).toBe(0o600);
   });
 
