@@ -8,6 +8,7 @@ import { apiTypeOf, sourceOf } from '../hooks.js';
 import type { RtmpConnInfo } from '../ingest/rtmp/rtmp-server.js';
 import type { Path } from '../stream/path.js';
 import type { PathManager } from '../stream/path-manager.js';
+import type { TrackInfo } from '../stream/types.js';
 import type { SessionInfo, Transport } from '../transport.js';
 import { httpAuthorize, type HttpAuthorizer } from './http-auth.js';
 import { paginate, PAGE_QUERY, type PageQuery } from './paginate.js';
@@ -15,6 +16,9 @@ import * as S from './schemas.js';
 import { listenOrExplain } from '../web/listen.js';
 import { errorStatus, loggedPath, logServerError, requireResourceTarget, ServerErrorLog } from '../web/http-errors.js';
 import { applyReadTimeout, httpServerOptions, limitPendingPerIp } from '../web/http-limits.js';
+
+/** MediaMTX's names for track codecs in `/v3/paths` (its `tracks` field). */
+const MEDIAMTX_TRACK_NAMES: Readonly<Record<TrackInfo['codec'], string>> = { h264: 'H264', h265: 'H265', av1: 'AV1', vp9: 'VP9', aac: 'MPEG-4 Audio', opus: 'Opus' };
 
 /** What the API reads and changes. */
 export interface ApiSource {
@@ -226,9 +230,7 @@ export class ApiServer {
     const available = stream?.ready === true;
     const since = available && stream.readyAt !== undefined ? new Date(stream.readyAt).toISOString() : null;
     const desc = available ? stream.description : undefined;
-    const tracks: string[] = [];
-    if (desc?.video) tracks.push('H264');
-    if (desc?.audio) tracks.push('MPEG-4 Audio');
+    const tracks = [desc?.video, desc?.audio].flatMap((t) => (t === undefined ? [] : [MEDIAMTX_TRACK_NAMES[t.codec]]));
     let outboundBytes = 0;
     for (const reader of path.readers) outboundBytes += reader.stats.bytesSent;
     return {

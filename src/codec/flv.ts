@@ -12,9 +12,13 @@
  * too short or malformed for its own headers. One bad tag from a publisher
  * then never desynchronizes a stream.
  *
- * Returned `data`/`avcC`/`asc` are views into the input (no copy): copy
+ * Returned `data`/`config` are views into the input (no copy): copy
  * them before keeping them past the life of the input buffer.
  */
+
+import { parseExAudio, parseExVideo, type FlvAudioCodec, type FlvVideoCodec } from './flv-enhanced.js';
+
+export type { FlvAudioCodec, FlvVideoCodec } from './flv-enhanced.js';
 
 export class FlvError extends Error {
   override readonly name = 'FlvError';
@@ -29,8 +33,21 @@ export const FlvTagType = { audio: 8, video: 9, script: 18 } as const;
 
 export type ScriptValue = number | string | boolean;
 
+/** A codec Polycast does not carry, for the publish's codec gate. */
+export interface FlvCodecLabel {
+  readonly kind: 'video' | 'audio';
+  /** e.g. `video codec VP8 (FourCC vp08)`, `audio codec MP3 (FLV sound format 2)`. */
+  readonly label: string;
+}
+
+/** Multitrack (enhanced RTMP v2) tags: the track taken and those left out of the same tag. */
+export interface FlvTrackRef {
+  readonly id: number;
+  readonly ignored: readonly number[];
+}
+
 export type FlvTag =
-  | { readonly type: 'video-config'; readonly timestamp: number; readonly avcC: Uint8Array }
+  | { readonly type: 'video-config'; readonly timestamp: number; readonly codec: FlvVideoCodec; readonly config: Uint8Array; readonly track?: FlvTrackRef }
   | {
       readonly type: 'video';
       /** Decode timestamp, ms. */
@@ -38,12 +55,14 @@ export type FlvTag =
       /** Signed presentation offset, ms: pts = timestamp + compositionTime. */
       readonly compositionTime: number;
       readonly key: boolean;
-      /** Length-prefixed (AVCC) NAL units. */
+      readonly codec: FlvVideoCodec;
+      /** Length-prefixed NAL units (avc1, hvc1), OBUs of a temporal unit (av01), a frame (vp09). */
       readonly data: Uint8Array;
+      readonly track?: FlvTrackRef;
     }
   | { readonly type: 'video-end'; readonly timestamp: number }
-  | { readonly type: 'audio-config'; readonly timestamp: number; readonly asc: Uint8Array }
-  | { readonly type: 'audio'; readonly timestamp: number; readonly data: Uint8Array }
+  | { readonly type: 'audio-config'; readonly timestamp: number; readonly codec: FlvAudioCodec; readonly config: Uint8Array; readonly track?: FlvTrackRef }
+  | { readonly type: 'audio'; readonly timestamp: number; readonly codec: FlvAudioCodec; readonly data: Uint8Array; readonly track?: FlvTrackRef }
   | {
       readonly type: 'script';
       readonly timestamp: number;
@@ -52,7 +71,7 @@ export type FlvTag =
       /** Number/string/boolean properties of the first object or ECMA array. */
       readonly data: Readonly<Record<string, ScriptValue>>;
     }
-  | { readonly type: 'unsupported'; readonly timestamp: number; readonly tagType: number; readonly reason: string }
+  | { readonly type: 'unsupported'; readonly timestamp: number; readonly tagType: number; readonly reason: string; readonly codec?: FlvCodecLabel }
   | { readonly type: 'invalid'; readonly timestamp: number; readonly tagType: number; readonly reason: string };
 
 /** FLV and RTMP timestamps are integer milliseconds; the stream model uses µs. */
@@ -115,102 +134,46 @@ export function parseFlvPayload(tagType: number, timestamp: number, body: Uint8A
 // ---------------------------------------------------------------------------
 // Video
 
-const VIDEO_CODECS: Readonly<Record<number, string>> = {
+const LEGACY_VIDEO: Readonly<Record<number, string>> = {
   1: 'JPEG',
   2: 'Sorenson H.263',
   3: 'Screen video',
   4: 'On2 VP6',
   5: 'On2 VP6 with alpha',
   6: 'Screen video v2',
-  7: 'AVC',
-  // Pre-standard Chinese CDN extensions, seen in the wild.
-  12: 'HEVC (legacy CodecID 12)',
-  13: 'AV1 (legacy CodecID 13)',
-};
-
-const VIDEO_FOURCCS: Readonly<Record<string, string>> = {
-  avc1: 'H.264/AVC',
-  hvc1: 'HEVC',
-  av01: 'AV1',
-  vp09: 'VP9',
-  vp08: 'VP8',
-};
-
-const AUDIO_FOURCCS: Readonly<Record<string, string>> = {
-  mp4a: 'AAC',
-  Opus: 'Opus',
-  fLaC: 'FLAC',
-  'ac-3': 'AC-3',
-  'ec-3': 'E-AC-3',
-  '.mp3': 'MP3',
+  7: 'H.264',
+  // Pre-standard Chinese CDN extensions, seen in the wild: enhanced RTMP replaced them.
+  12: 'HEVC',
+  13: 'AV1',
 };
 
 const COMMAND_FRAME = 5;
 
-function fourCC(b: Uint8Array, p: number): string {
-  return String.fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!);
-}
-
-function printable(code: string): string {
-  return /^[\x20-\x7e]{4}$/.test(code) ? `'${code}'` : `0x${[...code].map((c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('')}`;
-}
-
 function parseVideo(timestamp: number, body: Uint8Array): FlvTag {
   const tagType = FlvTagType.video;
   const invalid = (reason: string): FlvTag => ({ type: 'invalid', timestamp, tagType, reason });
-  const unsupported = (reason: string): FlvTag => ({ type: 'unsupported', timestamp, tagType, reason });
   if (body.length < 1) return invalid('empty video tag');
   const b0 = body[0]!;
-
-  if (b0 & 0x80) {
-    // Enhanced RTMP: frame type in 3 bits, VideoPacketType where CodecID was, then a FourCC.
-    const frameType = (b0 >> 4) & 0x07;
-    const packetType = b0 & 0x0f;
-    if (packetType === 7) return unsupported('enhanced-RTMP ModEx video packet');
-    if (packetType !== 4 && frameType === COMMAND_FRAME) return unsupported('enhanced-RTMP video command frame');
-    if (packetType === 6) return unsupported('enhanced-RTMP multitrack video');
-    if (body.length < 5) return invalid(`enhanced-RTMP video tag truncated: ${body.length} byte(s), need 5`);
-    const code = fourCC(body, 1);
-    if (code !== 'avc1') {
-      const name = VIDEO_FOURCCS[code];
-      return unsupported(`${name ?? 'unknown'} video (enhanced-RTMP FourCC ${printable(code)}); only H.264/AVC is supported`);
-    }
-    const key = frameType === 1 || frameType === 4;
-    switch (packetType) {
-      case 0:
-        return { type: 'video-config', timestamp, avcC: body.subarray(5) };
-      case 1:
-        if (body.length < 8) return invalid(`enhanced-RTMP AVC coded frame truncated: ${body.length} byte(s), need 8`);
-        return { type: 'video', timestamp, compositionTime: si24(body, 5), key, data: body.subarray(8) };
-      case 2:
-        return { type: 'video-end', timestamp };
-      case 3:
-        return { type: 'video', timestamp, compositionTime: 0, key, data: body.subarray(5) };
-      case 4:
-        return unsupported('enhanced-RTMP video metadata packet');
-      case 5:
-        return unsupported('enhanced-RTMP MPEG-2 TS sequence start');
-      default:
-        return invalid(`enhanced-RTMP reserved VideoPacketType ${packetType}`);
-    }
-  }
+  if (b0 & 0x80) return parseExVideo(timestamp, body);
 
   const frameType = b0 >> 4;
   const codecId = b0 & 0x0f;
   if (codecId !== 7) {
-    return unsupported(`${VIDEO_CODECS[codecId] ?? `unknown (CodecID ${codecId})`} video; only H.264/AVC is supported`);
+    const codec: FlvCodecLabel = { kind: 'video', label: `video codec ${LEGACY_VIDEO[codecId] ?? 'unknown'} (FLV codec id ${codecId})` };
+    return { type: 'unsupported', timestamp, tagType, reason: codec.label, codec };
   }
-  if (frameType === COMMAND_FRAME) return unsupported('video info/command frame');
+  if (frameType === COMMAND_FRAME) return { type: 'unsupported', timestamp, tagType, reason: 'video info/command frame' };
   if (body.length < 5) return invalid(`AVC video tag truncated: ${body.length} byte(s), need 5`);
   switch (body[1]) {
     case 0:
-      return { type: 'video-config', timestamp, avcC: body.subarray(5) };
+      return { type: 'video-config', timestamp, codec: 'avc1', config: body.subarray(5) };
     case 1:
       return {
         type: 'video',
         timestamp,
         compositionTime: si24(body, 2),
         key: frameType === 1 || frameType === 4,
+        codec: 'avc1',
         data: body.subarray(5),
       };
     case 2:
@@ -223,20 +186,20 @@ function parseVideo(timestamp: number, body: Uint8Array): FlvTag {
 // ---------------------------------------------------------------------------
 // Audio
 
-const SOUND_FORMATS: Readonly<Record<number, string>> = {
-  0: 'Linear PCM (platform endian)',
+const LEGACY_AUDIO: Readonly<Record<number, string>> = {
+  0: 'Linear PCM',
   1: 'ADPCM',
   2: 'MP3',
-  3: 'Linear PCM (little endian)',
-  4: 'Nellymoser 16 kHz mono',
-  5: 'Nellymoser 8 kHz mono',
+  3: 'Linear PCM',
+  4: 'Nellymoser',
+  5: 'Nellymoser',
   6: 'Nellymoser',
   7: 'G.711 A-law',
   8: 'G.711 mu-law',
   10: 'AAC',
   11: 'Speex',
-  14: 'MP3 8 kHz',
-  15: 'Device-specific sound',
+  14: 'MP3',
+  15: 'device-specific audio',
 };
 
 const AUDIO_EX_HEADER = 9;
@@ -244,43 +207,19 @@ const AUDIO_EX_HEADER = 9;
 function parseAudio(timestamp: number, body: Uint8Array): FlvTag {
   const tagType = FlvTagType.audio;
   const invalid = (reason: string): FlvTag => ({ type: 'invalid', timestamp, tagType, reason });
-  const unsupported = (reason: string): FlvTag => ({ type: 'unsupported', timestamp, tagType, reason });
   if (body.length < 1) return invalid('empty audio tag');
   const format = body[0]! >> 4;
-
-  if (format === AUDIO_EX_HEADER) {
-    const packetType = body[0]! & 0x0f;
-    if (packetType === 7) return unsupported('enhanced-RTMP ModEx audio packet');
-    if (packetType === 5) return unsupported('enhanced-RTMP multitrack audio');
-    if (body.length < 5) return invalid(`enhanced-RTMP audio tag truncated: ${body.length} byte(s), need 5`);
-    const code = fourCC(body, 1);
-    if (code !== 'mp4a') {
-      const name = AUDIO_FOURCCS[code];
-      return unsupported(`${name ?? 'unknown'} audio (enhanced-RTMP FourCC ${printable(code)}); only AAC is supported`);
-    }
-    switch (packetType) {
-      case 0:
-        return { type: 'audio-config', timestamp, asc: body.subarray(5) };
-      case 1:
-        return { type: 'audio', timestamp, data: body.subarray(5) };
-      case 2:
-        return unsupported('enhanced-RTMP audio sequence end');
-      case 4:
-        return unsupported('enhanced-RTMP multichannel config');
-      default:
-        return invalid(`enhanced-RTMP reserved AudioPacketType ${packetType}`);
-    }
-  }
-
+  if (format === AUDIO_EX_HEADER) return parseExAudio(timestamp, body);
   if (format !== 10) {
-    return unsupported(`${SOUND_FORMATS[format] ?? `unknown (SoundFormat ${format})`} audio; only AAC is supported`);
+    const codec: FlvCodecLabel = { kind: 'audio', label: `audio codec ${LEGACY_AUDIO[format] ?? 'unknown'} (FLV sound format ${format})` };
+    return { type: 'unsupported', timestamp, tagType, reason: codec.label, codec };
   }
   if (body.length < 2) return invalid('AAC audio tag truncated: missing AACPacketType');
   switch (body[1]) {
     case 0:
-      return { type: 'audio-config', timestamp, asc: body.subarray(2) };
+      return { type: 'audio-config', timestamp, codec: 'mp4a', config: body.subarray(2) };
     case 1:
-      return { type: 'audio', timestamp, data: body.subarray(2) };
+      return { type: 'audio', timestamp, codec: 'mp4a', data: body.subarray(2) };
     default:
       return invalid(`reserved AACPacketType ${body[1]}`);
   }

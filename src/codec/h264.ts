@@ -421,6 +421,19 @@ export function isIdrAccessUnit(avcc: Uint8Array, nalLengthSize: number): boolea
  * writes into one buffer of exactly the final size.
  */
 export function avccToAnnexB(data: Uint8Array, nalLengthSize: number, prepend?: readonly Uint8Array[]): Uint8Array {
+  return lengthPrefixedToAnnexB(data, nalLengthSize, prepend, h264NalRole);
+}
+
+/** What `lengthPrefixedToAnnexB` needs to know of a NAL unit, from its first byte. */
+export type NalRole = 'parameter-set' | 'delimiter' | 'other';
+
+function h264NalRole(firstByte: number): NalRole {
+  const type = firstByte & 0x1f;
+  return type === NalType.sps || type === NalType.pps ? 'parameter-set' : type === NalType.aud ? 'delimiter' : 'other';
+}
+
+/** `avccToAnnexB` for any NAL-unit codec: `role` reads its NAL header (H.264 and HEVC number their types differently). */
+export function lengthPrefixedToAnnexB(data: Uint8Array, nalLengthSize: number, prepend: readonly Uint8Array[] | undefined, role: (firstByte: number) => NalRole): Uint8Array {
   checkLengthSize(nalLengthSize);
   // Pass 1: validate framing and size the output, without creating views.
   let size = 0;
@@ -437,9 +450,9 @@ export function avccToAnnexB(data: Uint8Array, nalLengthSize: number, prepend?: 
       throw new H264Error(`AVCC truncated: NAL unit at offset ${pos} declares ${len} byte(s), only ${data.length - pos} left`);
     }
     if (len > 0) {
-      const type = data[pos]! & 0x1f;
-      if (type === NalType.sps || type === NalType.pps) hasParameterSets = true;
-      if (first && type === NalType.aud) leadingAud = true;
+      const kind = role(data[pos]!);
+      if (kind === 'parameter-set') hasParameterSets = true;
+      if (first && kind === 'delimiter') leadingAud = true;
       first = false;
       size += 4 + len;
     }

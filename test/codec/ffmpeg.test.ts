@@ -138,7 +138,7 @@ describe.each(SAMPLES.map((s) => [s.name, s] as const))('%s', (name, sample) => 
     const { tags, probe } = get(name);
     const [config] = ofType(tags, 'video-config');
     const video = probe.streams.find((s) => s.codec_type === 'video')!;
-    const info = h264TrackInfo(config!.avcC);
+    const info = h264TrackInfo(config!.config);
     const sps = parseSps(info.sps[0]!);
 
     expect(info.width).toBe(sample.width);
@@ -153,8 +153,8 @@ describe.each(SAMPLES.map((s) => [s.name, s] as const))('%s', (name, sample) => 
     expect(sps.frameRate).toBe(num! / den!);
     expect(info.nalLengthSize).toBe(4);
     // Rebuilding the record from its parameter sets gives ffmpeg's exact bytes (extension included).
-    expect(buildAvcDecoderConfig(info.sps, info.pps, info.nalLengthSize)).toEqual(config!.avcC);
-    expect(parseAvcDecoderConfig(config!.avcC).profile).toBe(profileIdc);
+    expect(buildAvcDecoderConfig(info.sps, info.pps, info.nalLengthSize)).toEqual(config!.config);
+    expect(parseAvcDecoderConfig(config!.config).profile).toBe(profileIdc);
   });
 
   it('finds every packet ffprobe finds, with the same sizes, keyframes and timestamps', () => {
@@ -201,7 +201,7 @@ describe('AAC against ffprobe', () => {
   it.each(SAMPLES.filter((s) => s.audio).map((s) => s.name))('%s: sample rate, channels, codec string', (name) => {
     const { tags, probe } = get(name);
     const [config] = ofType(tags, 'audio-config');
-    const info = aacTrackInfo(config!.asc);
+    const info = aacTrackInfo(config!.config);
     const stream = probe.streams.find((s) => s.codec_type === 'audio')!;
     expect(info.sampleRate).toBe(Number(stream.sample_rate));
     expect(info.channels).toBe(stream.channels);
@@ -213,7 +213,7 @@ describe('AAC against ffprobe', () => {
   it('ADTS-framed frames form a stream ffmpeg decodes cleanly', async () => {
     const { tags } = get('baseline-720p');
     const [config] = ofType(tags, 'audio-config');
-    const asc = parseAudioSpecificConfig(config!.asc);
+    const asc = parseAudioSpecificConfig(config!.config);
     const frames = ofType(tags, 'audio');
     const file = join(dir, 'audio.aac');
     await writeFile(file, concat(...frames.flatMap((f) => [buildAdtsHeader(asc, f.data.length), f.data])));
@@ -233,7 +233,7 @@ describe('Annex B output', () => {
   it('decodes from a mid-stream keyframe when SPS/PPS are prepended to keyframes', async () => {
     const { tags } = get('high-1080p-bframes');
     const [config] = ofType(tags, 'video-config');
-    const info = h264TrackInfo(config!.avcC);
+    const info = h264TrackInfo(config!.config);
     const frames = ofType(tags, 'video');
     const start = frames.findIndex((f, i) => i > 0 && f.key);
     expect(start).toBeGreaterThan(0);

@@ -91,7 +91,7 @@ describe('RTMP codecs Polycast cannot carry (issue 9, fault 7)', () => {
     await reader.until(() => reader.texts('offline').length >= 1, 5000, 'offline: no publisher yet');
     const r = ffmpeg(['-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-t', '10', '-c:a', 'libmp3lame', '-f', 'flv', srv.rtmpUrl('live/mp3only')]);
     expect(await r.exited).not.toBe(0);
-    expect(r.stderr()).toContain('audio codec MP3 (FLV sound format 2) is not supported; Polycast carries H.264 and AAC');
+    expect(r.stderr()).toContain('audio codec MP3 (FLV sound format 2) is not supported; Polycast carries H.264, HEVC, AV1 and VP9 video (the last three over enhanced RTMP) and AAC and Opus audio');
     await reader.until(() => reader.texts('offline').some((m) => String(m.reason).includes('MP3')), 5000, 'offline naming MP3');
     reader.close();
   });
@@ -109,7 +109,7 @@ describe('RTMP codecs Polycast cannot carry (issue 9, fault 7)', () => {
       expect(c.audio).toHaveLength(0);
       c.close();
       const warnings = logged('ignoring a track Polycast cannot carry', (l) => l.path === 'live/h264mp3');
-      expect(warnings.map((l) => l.reason)).toEqual(['audio codec MP3 (FLV sound format 2) is not supported; Polycast carries H.264 and AAC']);
+      expect(warnings.map((l) => l.reason)).toEqual(['audio codec MP3 (FLV sound format 2) is not supported; Polycast carries H.264, HEVC, AV1 and VP9 video (the last three over enhanced RTMP) and AAC and Opus audio']);
       expect(warnings[0]!.level).toBe(40);
     } finally {
       r.kill('SIGKILL');
@@ -117,15 +117,15 @@ describe('RTMP codecs Polycast cannot carry (issue 9, fault 7)', () => {
   });
 
   it.each([
-    ['legacy FLV codec id 12', Buffer.from([0x1c, 0, 0, 0, 0, 1, 2, 3]), Buffer.from([0x2c, 1, 0, 0, 0, 0, 0, 0, 4, 0x26, 1]), 'video codec HEVC (FLV codec id 12) is not supported; Polycast carries H.264 and AAC'],
-    ['enhanced-RTMP FourCC hvc1', Buffer.from([0x90, 0x68, 0x76, 0x63, 0x31, 1, 2, 3]), Buffer.from([0x91, 0x68, 0x76, 0x63, 0x31, 0, 0, 0, 0, 0, 4]), 'video codec HEVC (FourCC hvc1) is not supported; Polycast carries H.264 and AAC'],
-  ])('refuses an HEVC-only publish (%s) with NetStream.Publish.Rejected; readers go offline with the reason', async (_, header, frame, description) => {
+    ['legacy FLV codec id 12', Buffer.from([0x1c, 0, 0, 0, 0, 1, 2, 3]), Buffer.from([0x2c, 1, 0, 0, 0, 0, 0, 0, 4, 0x26, 1]), 'video codec HEVC (FLV codec id 12) is not supported; Polycast carries H.264, HEVC, AV1 and VP9 video (the last three over enhanced RTMP) and AAC and Opus audio'],
+    ['enhanced-RTMP FourCC vp08', Buffer.from([0x90, 0x76, 0x70, 0x30, 0x38, 1, 2, 3]), Buffer.from([0x91, 0x76, 0x70, 0x30, 0x38, 0, 0, 0, 0, 0, 4]), 'video codec VP8 (FourCC vp08) is not supported; Polycast carries H.264, HEVC, AV1 and VP9 video (the last three over enhanced RTMP) and AAC and Opus audio'],
+  ])('refuses a publish whose only video Polycast cannot carry (%s) with NetStream.Publish.Rejected; readers go offline with the reason', async (_, header, frame, description) => {
     const name = `hevc${header[0]!.toString(16)}`;
     const reader = new NalClient(srv.wsUrl(`live/${name}`));
     await reader.until(() => reader.texts('offline').length >= 1, 5000, 'offline: no publisher yet');
     const c = await client();
     expect(await c.publish('live', name)).toMatchObject({ level: 'status', code: 'NetStream.Publish.Start' });
-    c.send({ csid: 4, type: MessageType.dataAmf0, streamId: 1, timestamp: 0, payload: encodeAmf0('@setDataFrame', 'onMetaData', { videocodecid: header[0] === 0x1c ? 12 : 1752589105, width: 320, height: 240 }) });
+    c.send({ csid: 4, type: MessageType.dataAmf0, streamId: 1, timestamp: 0, payload: encodeAmf0('@setDataFrame', 'onMetaData', { videocodecid: header[0] === 0x1c ? 12 : 0x76703038, width: 320, height: 240 }) });
     c.media(MessageType.video, 0, header);
     c.media(MessageType.video, 0, frame);
     await c.until(() => c.statuses().length >= 2, 'the refusal');

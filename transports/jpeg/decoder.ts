@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import { avccToAnnexB } from '../../src/codec/h264.js';
 import type { Path } from '../../src/stream/path.js';
 import { Reader, type ReaderSink } from '../../src/stream/reader.js';
-import type { Frame, H264TrackInfo, StreamDescription } from '../../src/stream/types.js';
+import type { Frame, StreamDescription, VideoTrackInfo } from '../../src/stream/types.js';
+import { decoderInputFor, type DecoderInput } from './decoder-input.js';
 
 /** A decoded picture: RGB, 8 bits per channel. */
 export interface Picture {
@@ -19,7 +19,7 @@ export interface Picture {
 const STDIN_HIGH_WATER = 2 * 1024 * 1024;
 
 /**
- * One ffmpeg per path turning its H.264 into the newest picture, started when
+ * One ffmpeg per path turning its video (H.264, HEVC, AV1, VP9) into the newest picture, started when
  * someone asks for a snapshot and stopped when nobody has for a while. Every
  * poller of the path shares it. It reads the path like any transport: as a
  * `Reader`.
@@ -29,7 +29,7 @@ export class SnapshotDecoder implements ReaderSink {
   latest: Picture | undefined;
   lastUsed = performance.now();
   private child: ChildProcess | null = null;
-  private video: H264TrackInfo | undefined;
+  private input: DecoderInput | undefined;
   private frameBytes = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -76,35 +76,34 @@ export class SnapshotDecoder implements ReaderSink {
   }
 
   write(frame: Frame): void {
-    if (frame.kind !== 'video' || this.video === undefined) return;
+    if (frame.kind !== 'video' || this.input === undefined) return;
     const stdin = this.child?.stdin;
     if (stdin == null || stdin.destroyed) return;
-    const v = this.video;
     this.receivedAts.push(frame.receivedAt);
     if (this.receivedAts.length > 256) this.receivedAts.shift();
-    stdin.write(avccToAnnexB(frame.data, v.nalLengthSize, frame.key ? [...v.sps, ...v.pps] : undefined));
+    stdin.write(this.input.frame(frame));
   }
 
   describe(desc: StreamDescription): void {
     this.kill();
     this.latest = undefined;
-    this.video = desc.video;
-    if (desc.video !== undefined && !this.stopped) this.spawn(desc.video);
+    this.input = desc.video && decoderInputFor(desc.video);
+    if (desc.video !== undefined && this.input !== undefined && !this.stopped) this.spawn(desc.video, this.input);
   }
 
   offline(): void {
     this.kill();
-    this.video = undefined;
+    this.input = undefined;
     this.latest = undefined;
   }
 
-  private spawn(video: H264TrackInfo): void {
+  private spawn(video: VideoTrackInfo, input: DecoderInput): void {
     const { width, height } = video;
     this.frameBytes = width * height * 3;
-    // No probing, no input buffering, slice threads only (frame threads would hold pictures back), and
-    // every decoded picture out exactly once (-vsync 0): raw H.264 has no timestamps, so ffmpeg would
-    // otherwise drop or repeat pictures to hit an assumed 25 fps.
-    const args = ['-hide_banner', '-loglevel', 'error', '-probesize', '32', '-analyzeduration', '0', '-fflags', 'nobuffer', '-avioflags', 'direct', '-flags', 'low_delay', '-thread_type', 'slice', '-f', 'h264', '-i', 'pipe:0', '-an', '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+    // No analysis, no input buffering (the input's own flags in decoder-input.ts), slice threads only
+    // (frame threads would hold pictures back), and every decoded picture out exactly once (-vsync 0):
+    // raw H.264 has no timestamps, so ffmpeg would otherwise drop or repeat pictures to hit an assumed 25 fps.
+    const args = ['-hide_banner', '-loglevel', 'error', '-analyzeduration', '0', '-fflags', 'nobuffer', '-flags', 'low_delay', '-thread_type', 'slice', ...input.args, '-i', 'pipe:0', '-an', '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
     const child = spawn(this.ffmpeg, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     this.pending = [];
@@ -114,6 +113,7 @@ export class SnapshotDecoder implements ReaderSink {
     child.stdin!.on('drain', () => this.reader.resume());
     child.stdin!.on('error', () => undefined);
     child.stdout!.on('data', (chunk: Buffer) => this.onOutput(chunk, width, height));
+    if (input.header !== undefined) child.stdin!.write(input.header);
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = null;
       if (!this.stopped && signal === null) this.log.warn({ path: this.path.name, code, stderr: stderr.trim() }, 'snapshot decoder exited');

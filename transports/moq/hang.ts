@@ -3,7 +3,8 @@
  * the renditions for WebCodecs, and the "legacy" container (a varint
  * microsecond timestamp in front of each raw codec frame).
  */
-import { serializeOnce, type Frame, type StreamDescription } from '../../src/stream/types.js';
+import { webCodecsDescription } from '../../src/codec/webcodecs-description.js';
+import { serializeOnce, type Frame, type StreamDescription, type TrackInfo } from '../../src/stream/types.js';
 import { encodeFrame } from './messages.js';
 import { prefixVarint } from './wire.js';
 
@@ -15,7 +16,8 @@ export const AUDIO_TRACK = 'audio';
 export interface HangVideoRendition {
   codec: string;
   container: { kind: 'legacy' };
-  description: string;
+  /** Absent for codecs WebCodecs configures without one (VP9). */
+  description?: string;
   codedWidth: number;
   codedHeight: number;
   optimizeForLatency: true;
@@ -24,7 +26,7 @@ export interface HangVideoRendition {
 export interface HangAudioRendition {
   codec: string;
   container: { kind: 'legacy' };
-  description: string;
+  description?: string;
   sampleRate: number;
   numberOfChannels: number;
 }
@@ -34,10 +36,17 @@ export interface HangCatalog {
   audio?: { renditions: Record<string, HangAudioRendition> };
 }
 
+function describedBy(track: TrackInfo): { description?: string } {
+  const description = webCodecsDescription(track);
+  return description === undefined ? {} : { description: Buffer.from(description).toString('hex') };
+}
+
 /**
  * The catalog for a stream's tracks. Descriptions are the decoder
- * configuration records (avcC, AudioSpecificConfig), so a WebCodecs decoder
- * configures from the catalog alone and frames stay AVCC / raw AAC.
+ * configuration records (avcC, hvcC, av1C, AudioSpecificConfig, OpusHead),
+ * so a WebCodecs decoder configures from the catalog alone and frames stay
+ * in the stream model's format (length-prefixed NAL units, OBUs, raw
+ * frames and packets), which is what WebCodecs takes with those descriptions.
  */
 export function buildCatalog(desc: StreamDescription): HangCatalog {
   const catalog: HangCatalog = {};
@@ -47,7 +56,7 @@ export function buildCatalog(desc: StreamDescription): HangCatalog {
         [VIDEO_TRACK]: {
           codec: desc.video.codecString,
           container: { kind: 'legacy' },
-          description: Buffer.from(desc.video.avcC).toString('hex'),
+          ...describedBy(desc.video),
           codedWidth: desc.video.width,
           codedHeight: desc.video.height,
           optimizeForLatency: true,
@@ -61,7 +70,7 @@ export function buildCatalog(desc: StreamDescription): HangCatalog {
         [AUDIO_TRACK]: {
           codec: desc.audio.codecString,
           container: { kind: 'legacy' },
-          description: Buffer.from(desc.audio.asc).toString('hex'),
+          ...describedBy(desc.audio),
           sampleRate: desc.audio.sampleRate,
           numberOfChannels: desc.audio.channels,
         },
@@ -73,7 +82,12 @@ export function buildCatalog(desc: StreamDescription): HangCatalog {
 
 /** The legacy container payload of a frame: presentation time in µs (never negative), then the codec bytes. */
 export function legacyPayload(frame: Frame): Uint8Array {
-  return prefixVarint(Math.max(0, Math.round(frame.pts)), frame.data);
+  return prefixVarint(legacyTimestampUs(frame), frame.data);
+}
+
+/** A frame's presentation time as the container and lite-05's frame timestamps carry it. */
+export function legacyTimestampUs(frame: Frame): number {
+  return Math.max(0, Math.round(frame.pts));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { avccToAnnexB } from '../../src/codec/h264.js';
-import { serializeOnce, type Frame, type H264TrackInfo } from '../../src/stream/types.js';
+import { hevcToAnnexB } from '../../src/codec/hevc.js';
+import { serializeOnce, type Frame, type VideoTrackInfo } from '../../src/stream/types.js';
 import { FLAG_DISCONTINUITY, FLAG_KEYFRAME, MEDIA_HEADER_SIZE, MSG_AUDIO, MSG_VIDEO, writeMediaHeader } from '../../src/protocols/ws-nal/media-header.js';
 import { writeWsBinaryHeader, wsHeaderLength } from './protocol.js';
 
@@ -9,19 +10,33 @@ import { writeWsBinaryHeader, wsHeaderLength } from './protocol.js';
  * server-to-client frames are unmasked, so every viewer gets the same bytes
  * and each socket gets one write.
  */
-export function encodeMediaFrame(frame: Frame, video: H264TrackInfo | undefined, discontinuity: boolean): Buffer {
+export function encodeMediaFrame(frame: Frame, video: VideoTrackInfo | undefined, discontinuity: boolean): Buffer {
   const key = discontinuity ? 'ws-nal:d' : 'ws-nal';
   return serializeOnce(frame, key, (f) => build(f, video, discontinuity));
 }
 
-function build(frame: Frame, video: H264TrackInfo | undefined, discontinuity: boolean): Buffer {
-  let payload: Uint8Array;
-  if (frame.kind === 'video') {
-    // SPS/PPS ahead of every IDR lets a decoder (re)start at any keyframe.
-    payload = avccToAnnexB(frame.data, video?.nalLengthSize ?? 4, frame.key && video ? [...video.sps, ...video.pps] : undefined);
-  } else {
-    payload = frame.data;
+/**
+ * A video frame as ws-nal sends it: NAL-unit codecs as Annex B with their
+ * parameter sets ahead of every keyframe, so a decoder can (re)start at any
+ * of them; AV1 (OBUs) and VP9 (frames) as the stream model holds them.
+ */
+function videoPayload(frame: Frame, video: VideoTrackInfo | undefined): Uint8Array {
+  switch (video?.codec) {
+    case undefined:
+      return avccToAnnexB(frame.data, 4);
+    case 'h264':
+      return avccToAnnexB(frame.data, video.nalLengthSize, frame.key ? [...video.sps, ...video.pps] : undefined);
+    case 'h265':
+      return hevcToAnnexB(frame.data, video.nalLengthSize, frame.key ? [...video.vps, ...video.sps, ...video.pps] : undefined);
+    case 'av1':
+    case 'vp9':
+      return frame.data;
   }
+}
+
+function build(frame: Frame, video: VideoTrackInfo | undefined, discontinuity: boolean): Buffer {
+  // Audio (raw AAC frames, Opus packets) goes as it is.
+  const payload = frame.kind === 'video' ? videoPayload(frame, video) : frame.data;
   const messageLength = MEDIA_HEADER_SIZE + payload.byteLength;
   const out = Buffer.allocUnsafe(wsHeaderLength(messageLength) + messageLength);
   const at = writeWsBinaryHeader(out, messageLength);

@@ -2,10 +2,10 @@ import type { SessionInfo, Transport, TransportContext, UpgradeRoute } from '../
 import { WsReaderEndpoint } from '../../src/web/ws-endpoint.js';
 import { AudioCoalescer } from './audio-coalescer.js';
 import { InputRelay } from './input-relay.js';
-import { Viewer } from './session.js';
+import { requestedVersion, Viewer } from './session.js';
 
 /**
- * `ws-nal`: raw H.264 access units over WebSocket for WebCodecs players, with
+ * `ws-nal`: raw access units (H.264, HEVC, AV1, VP9; AAC, Opus) over WebSocket for WebCodecs players, with
  * keyboard and mouse input travelling back (docs/protocols/ws-nal.md).
  */
 export class WsNalTransport implements Transport {
@@ -21,13 +21,14 @@ export class WsNalTransport implements Transport {
       transport: this.name,
       ctx,
       log,
-      create: ({ ws, socket, pacer, path, remoteAddress, onClose }) =>
+      create: ({ ws, socket, pacer, req, path, remoteAddress, onClose }) =>
         new Viewer({
           path,
           ws,
           socket,
           pacer,
           remoteAddress,
+          version: requestedVersion(req.url),
           queueSize: ctx.writeQueueSize,
           serverName: ctx.serverName,
           log,

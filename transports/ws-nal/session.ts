@@ -4,7 +4,9 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Path } from '../../src/stream/path.js';
 import { Reader, type ReaderSink } from '../../src/stream/reader.js';
-import type { Frame, StreamDescription } from '../../src/stream/types.js';
+import { webCodecsDescription } from '../../src/codec/webcodecs-description.js';
+import { ALL_CODECS, carriesNothing, CodecFilter, H264_AAC, nothingCarriedReason } from '../../src/stream/codec-filter.js';
+import type { AudioTrackInfo, Frame, StreamDescription, TrackInfo, VideoTrackInfo } from '../../src/stream/types.js';
 import type { AudioCoalescer } from './audio-coalescer.js';
 import { encodeMediaFrame } from './media-encoder.js';
 import { checkInputMessage, InputRateLimiter, parseControlMessage } from './protocol.js';
@@ -19,6 +21,8 @@ export interface ViewerOptions {
   /** Holds media back while too much of it is unacknowledged by the client's pongs. */
   pacer: { open(): boolean };
   remoteAddress: string;
+  /** The protocol version the client asked for (docs/protocols/ws-nal.md#versions). */
+  version: WsNalVersion;
   queueSize: number;
   serverName: string;
   log: Logger;
@@ -27,24 +31,46 @@ export interface ViewerOptions {
   onClose(viewer: Viewer, reason: string): void;
 }
 
+export type WsNalVersion = 1 | 2;
+export const WS_NAL_VERSION: WsNalVersion = 2;
+
+/**
+ * The version a client asked for with `?version=`: none (every player before
+ * version 2) means 1; a number above what this server speaks gets the newest
+ * it has, which `hello` states.
+ */
+export function requestedVersion(url: string | undefined): WsNalVersion {
+  const asked = Number(new URL(url ?? '/', 'http://x').searchParams.get('version') ?? 1);
+  return Number.isInteger(asked) && asked >= 2 ? WS_NAL_VERSION : 1;
+}
+
+/** base64 of a track's decoder configuration, where it has one. */
+function describedBy(track: TrackInfo): { description?: string } {
+  const bytes = webCodecsDescription(track);
+  return bytes === undefined ? {} : { description: Buffer.from(bytes).toString('base64') };
+}
+
 /** One `/<path>/ws/nal` client: the reader sink that writes frames, and the input and control it sends back. */
 export class Viewer implements ReaderSink {
   readonly id = randomBytes(4).toString('hex');
   readonly reader: Reader;
   lastSeen = performance.now();
   private description: StreamDescription | undefined;
+  /** Version 1 carries H.264 and AAC only: its players configure nothing else. */
+  private readonly codecs: CodecFilter<VideoTrackInfo, AudioTrackInfo>;
   private readonly limiter = new InputRateLimiter();
   private closed = false;
   corked = false;
 
   constructor(private readonly o: ViewerOptions) {
     this.reader = new Reader({ id: this.id, protocol: 'ws-nal', remoteAddress: o.remoteAddress }, this, o.queueSize);
+    this.codecs = new CodecFilter(o.version === 1 ? H264_AAC : ALL_CODECS, `ws-nal version ${o.version}`, (reason) => o.log.info({ path: o.path.name, remoteAddress: o.remoteAddress, reason }, 'track not carried'));
     o.socket.on('drain', () => this.reader.resume());
     o.ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     o.ws.on('pong', () => (this.lastSeen = performance.now()));
     o.ws.on('close', (code, reason) => this.finish(`client closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
     o.ws.on('error', (err) => this.finish(`socket error: ${err.message}`));
-    this.sendJson({ type: 'hello', version: 1, path: o.path.name, server: o.serverName, id: this.id });
+    this.sendJson({ type: 'hello', version: o.version, path: o.path.name, server: o.serverName, id: this.id });
   }
 
   get ws(): WebSocket {
@@ -58,6 +84,7 @@ export class Viewer implements ReaderSink {
   }
 
   write(frame: Frame, discontinuity: boolean): void {
+    if (!this.codecs.carries(frame)) return;
     const bytes = encodeMediaFrame(frame, this.description?.video, discontinuity);
     if (frame.kind === 'audio') {
       // Hold small audio frames for the next video frame (or a short timer) so both go out in one syscall.
@@ -73,23 +100,19 @@ export class Viewer implements ReaderSink {
     this.flush();
   }
 
-  describe(description: StreamDescription): void {
+  describe(full: StreamDescription): void {
+    const description = this.codecs.describe(full);
+    if (carriesNothing(description)) {
+      // An init without tracks would leave the player waiting for a picture that cannot come.
+      this.close(1003, nothingCarriedReason(full));
+      return;
+    }
     this.description = description;
     const { video, audio } = description;
     this.sendJson({
       type: 'init',
-      video: video && {
-        codec: video.codecString,
-        codedWidth: video.width,
-        codedHeight: video.height,
-        description: Buffer.from(video.avcC).toString('base64'),
-      },
-      audio: audio && {
-        codec: audio.codecString,
-        sampleRate: audio.sampleRate,
-        numberOfChannels: audio.channels,
-        description: Buffer.from(audio.asc).toString('base64'),
-      },
+      video: video && { codec: video.codecString, codedWidth: video.width, codedHeight: video.height, ...describedBy(video) },
+      audio: audio && { codec: audio.codecString, sampleRate: audio.sampleRate, numberOfChannels: audio.channels, ...describedBy(audio) },
     });
   }
 

@@ -156,19 +156,29 @@ function descriptorAt(bytes: Uint8Array, at: number): { tag: number; start: numb
   return i + length <= bytes.byteLength ? { tag, start: i, length } : null;
 }
 
-/** Bytes of an mp4a sample entry before its child boxes (14496-14 §3.1.1). */
-const MP4A_FIELDS = 28;
+/** Bytes of an audio sample entry (`mp4a`, `Opus`) before its child boxes (14496-12 §12.2.3). */
+const AUDIO_ENTRY_FIELDS = 28;
 
-/** The AudioSpecificConfig of the AAC track `trackId`, as an `AudioDecoder` wants it for `description`. */
-export function audioSpecificConfig(init: Uint8Array, trackId: number): Uint8Array | null {
+/** The body of box `childType` inside the `entryType` audio sample entry of track `trackId`. */
+function audioEntryChild(init: Uint8Array, trackId: number, entryType: string, childType: string): Uint8Array | null {
   const track = initTrackEntries(init).find((t) => t.trackId === trackId);
   const stsd = track && find(track.trak.body, 'mdia/minf/stbl/stsd');
   // stsd: version and flags, entry count, then the sample entries.
   const entry = stsd && stsd.body.byteLength > 8 ? boxes(stsd.body.subarray(8))[0] : undefined;
-  if (!entry || entry.type !== 'mp4a' || entry.body.byteLength < MP4A_FIELDS) return null;
-  const esds = child(entry.body.subarray(MP4A_FIELDS), 'esds');
-  if (!esds || esds.body.byteLength < 4) return null;
-  const body = esds.body.subarray(4);
+  if (!entry || entry.type !== entryType || entry.body.byteLength < AUDIO_ENTRY_FIELDS) return null;
+  return child(entry.body.subarray(AUDIO_ENTRY_FIELDS), childType)?.body ?? null;
+}
+
+/** The OpusSpecificBox payload of the Opus track `trackId` (Opus in ISOBMFF §4.3.2). */
+export function opusSpecificBox(init: Uint8Array, trackId: number): Uint8Array | null {
+  return audioEntryChild(init, trackId, 'Opus', 'dOps');
+}
+
+/** The AudioSpecificConfig of the AAC track `trackId`, as an `AudioDecoder` wants it for `description`. */
+export function audioSpecificConfig(init: Uint8Array, trackId: number): Uint8Array | null {
+  const esds = audioEntryChild(init, trackId, 'mp4a', 'esds');
+  if (!esds || esds.byteLength < 4) return null;
+  const body = esds.subarray(4);
   const es = descriptorAt(body, 0);
   if (!es || es.tag !== 0x03) return null;
   const flags = body[es.start + 2] ?? 0;

@@ -4,6 +4,9 @@
  */
 import { base64ToBytes } from './base64.js';
 
+/** The protocol version this player asks for (`?version=`) and understands. */
+export const WS_NAL_VERSION = 2;
+
 export const MEDIA_VIDEO = 0x01;
 export const MEDIA_AUDIO = 0x02;
 export const MEDIA_HEADER_BYTES = 26;
@@ -62,7 +65,11 @@ export interface VideoInit {
   readonly codec: string;
   readonly codedWidth: number;
   readonly codedHeight: number;
-  /** `avcC`; Annex B decoding does not need it, but it is kept for AVC-format decoders. */
+  /**
+   * The decoder configuration record: `avcC`, `hvcC` (the Annex B payloads
+   * decode without it; kept for length-prefixed decoding), `av1C` (optional
+   * for WebCodecs). VP9 has none.
+   */
   readonly description?: Uint8Array;
 }
 
@@ -70,7 +77,7 @@ export interface AudioInit {
   readonly codec: string;
   readonly sampleRate: number;
   readonly numberOfChannels: number;
-  /** AudioSpecificConfig. */
+  /** AudioSpecificConfig (AAC) or the identification header `OpusHead` (Opus). */
   readonly description?: Uint8Array;
 }
 

@@ -47,9 +47,10 @@ export class VideoRenderer {
   constructor(private readonly options: VideoRendererOptions) {}
 
   configure(init: VideoInit): void {
-    // Annex B is chosen by leaving `description` out: with an `avcC` the decoder expects length-prefixed NAL units.
+    // Annex B is chosen by leaving `description` out: with an `avcC` (`hvcC`) the decoder expects length-prefixed
+    // NAL units. Only H.264 is rewritten for `decodeAs: avcc` (the WebKit workaround of h264-form.ts).
     const { input, decodeAs } = this.options;
-    const described = init.description !== undefined && (input === 'avcc' || decodeAs === 'avcc');
+    const described = init.description !== undefined && (input === 'avcc' || (decodeAs === 'avcc' && init.codec.startsWith('avc1.')));
     this.rewrite = described && input === 'annexb';
     const config: VideoDecoderConfig = {
       codec: init.codec,

@@ -184,7 +184,7 @@ class WsFmp4Session implements TransportSession {
     if (this.sound && key === 'audio') {
       const config = soundConfigOf(init, tracks);
       if (config) this.sound.configure(config);
-      else this.context.recorder.log('ws-fmp4: no readable AudioSpecificConfig in the audio init segment: no sound');
+      else this.context.recorder.log('ws-fmp4: no readable audio configuration (esds, dOps) in the audio init segment: no sound');
     }
     if (this.ready) this.build();
   }

@@ -12,9 +12,12 @@ import {
   parseServerText,
   type MediaMessage,
   type ServerMessage,
+  type AudioInit,
   type VideoInit,
+  WS_NAL_VERSION,
 } from '../protocol/ws-nal-wire.js';
 import { createSoundRenderer, type SoundRenderer } from '../render/sound.js';
+import { audioDecodeProblem, videoDecodeProblem } from '../render/decoder-support.js';
 import { VideoRenderer } from '../render/video.js';
 import { webSocketUrl } from '../stream-path.js';
 import { wallClockUs } from '../wall-clock.js';
@@ -32,6 +35,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** Input is worth little once it is this far behind: the viewer is looking at the past. */
 const MAX_INPUT_BUFFERED_BYTES = 64 * 1024;
 const CLOSE_CODE_SILENT = 4000;
+/** The player leaves: this browser cannot decode the stream (the reason says which codec). */
+const CLOSE_CODE_UNDECODABLE = 4001;
 
 class WsNalSession implements TransportSession {
   readonly capabilities: SessionCapabilities;
@@ -66,7 +71,8 @@ class WsNalSession implements TransportSession {
     });
     this.audio = createSoundRenderer(context.soundPath, context.audio, recorder);
 
-    const url = webSocketUrl(context.stream, 'ws/nal');
+    // Version 2 carries every codec; a server that predates it ignores the query and speaks version 1.
+    const url = `${webSocketUrl(context.stream, 'ws/nal')}?version=${WS_NAL_VERSION}`;
     recorder.log(`ws-nal connecting to ${url}`);
     context.events.state('connecting');
     this.socket = new WebSocket(url);
@@ -120,7 +126,7 @@ class WsNalSession implements TransportSession {
     switch (message.type) {
       case 'hello':
         recorder.log(`hello from ${message.server}, protocol ${message.version}, viewer ${message.id}`);
-        if (message.version !== 1) recorder.log(`ws-nal protocol version ${message.version} is newer than this player's 1`);
+        if (message.version > WS_NAL_VERSION) recorder.log(`ws-nal protocol version ${message.version} is newer than this player's ${WS_NAL_VERSION}`);
         this.greeted = true;
         if (!this.videoEnabled) this.sendText(encodeSetVideoEnabled(false));
         if (this.keyframesOnly) this.sendText(encodeSetKeyframesOnly(true));
@@ -131,6 +137,7 @@ class WsNalSession implements TransportSession {
         // With video off (an input-only channel) there may not even be a VideoDecoder to configure.
         if (message.video && this.videoEnabled) this.video.configure(message.video);
         if (message.audio && this.capabilities.audio) this.audio.configure(message.audio);
+        void this.checkDecoders(this.videoEnabled ? message.video : undefined, this.capabilities.audio ? message.audio : undefined);
         if (this.playing) {
           this.playing = false;
           events.state('connecting');
@@ -164,6 +171,29 @@ class WsNalSession implements TransportSession {
       this.audio.push(message);
       if (!this.hasVideo) this.markPlaying();
     }
+  }
+
+  /**
+   * Leaves this transport for the next one when WebCodecs cannot decode the
+   * video (or, with no video, the sound): another transport may still show
+   * the stream. Sound it cannot decode beside decodable video is only logged.
+   */
+  private async checkDecoders(video: VideoInit | undefined, audio: AudioInit | undefined): Promise<void> {
+    // H.264 and AAC are what every engine this player supports decodes (e2e-tested per engine): they are not
+    // put to a question whose answer, on engines the tests do not reach, is unverified.
+    const [videoProblem, audioProblem] = await Promise.all([
+      video && !video.codec.startsWith('avc1.') ? videoDecodeProblem(video) : null,
+      audio && !audio.codec.startsWith('mp4a.') ? audioDecodeProblem(audio) : null,
+    ]);
+    if (audioProblem && video) this.context.recorder.log(`no sound on ws-nal: ${audioProblem}`);
+    const problem = videoProblem ?? (video ? null : audioProblem);
+    if (problem) this.fail(problem);
+  }
+
+  private fail(reason: string): void {
+    if (this.finished) return;
+    this.finish(CLOSE_CODE_UNDECODABLE, reason, false);
+    this.context.events.failed(reason);
   }
 
   private markPlaying(): void {
@@ -228,7 +258,7 @@ function closeDescription(code: number): string {
 
 export const wsNalTransport: TransportDefinition = {
   id: 'ws-nal',
-  description: 'H.264 Annex B and AAC over WebSocket, decoded by WebCodecs',
+  description: 'H.264/HEVC Annex B, AV1, VP9, AAC and Opus over WebSocket, decoded by WebCodecs',
   surface: 'canvas',
   unsupportedReason() {
     if (typeof WebSocket === 'undefined') return 'no WebSocket';

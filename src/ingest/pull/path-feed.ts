@@ -1,6 +1,6 @@
 import type { Path, PublisherInfo } from '../../stream/path.js';
 import type { Stream } from '../../stream/stream.js';
-import type { AacTrackInfo, Frame, H264TrackInfo } from '../../stream/types.js';
+import type { Frame, TrackInfo } from '../../stream/types.js';
 
 /**
  * A pull's side of its path: one publish session per stream the origin
@@ -28,7 +28,7 @@ export class PathFeed {
     return stream;
   }
 
-  setTrack(track: H264TrackInfo | AacTrackInfo): void {
+  setTrack(track: TrackInfo): void {
     this.current?.setTrack(track);
   }
 

@@ -94,7 +94,8 @@ function pullWsNal(target: WsNalTarget, feed: PathFeed, events: PullEvents, o: P
     let data: Uint8Array;
     if (header.type === MSG_VIDEO) {
       const video = stream.description.video;
-      if (video === undefined) return;
+      // ws-nal v1 origins send H.264 only; the track came from their init.
+      if (video?.codec !== 'h264') return;
       data = annexBToAvcc(payload, video.nalLengthSize, PARAMETER_SETS);
     } else {
       // A copy: the message may be a view into the socket's read buffer, which a cached frame would keep alive.

@@ -91,7 +91,11 @@ function clockSpecs(tracks: MuxTracks): TrackClockSpec[] {
   const specs: TrackClockSpec[] = [];
   if (tracks.video) specs.push({ kind: 'video', timescale: timescaleOf(tracks.video) });
   if (tracks.audio) {
-    specs.push({ kind: 'audio', timescale: timescaleOf(tracks.audio), fixedDuration: tracks.audio.samplesPerFrame });
+    // Opus packets may last 2.5 to 120 ms each, so there is no fixed duration: its samples take their
+    // durations from the timestamps, which FLV's milliseconds state exactly for every frame size
+    // encoders use over RTMP (10, 20, 40, 60 ms).
+    const fixedDuration = tracks.audio.codec === 'aac' ? tracks.audio.samplesPerFrame : undefined;
+    specs.push({ kind: 'audio', timescale: timescaleOf(tracks.audio), ...(fixedDuration === undefined ? {} : { fixedDuration }) });
   }
   return specs;
 }

@@ -3,7 +3,7 @@
  * holds no samples (ISO/IEC 14496-12 §8.8, MSE ISO BMFF byte stream format §3).
  */
 
-import type { AacTrackInfo, H264TrackInfo } from '../../stream/types.js';
+import type { AudioTrackInfo, VideoTrackInfo } from '../../stream/types.js';
 import { box, fields, fullBox, raw, serialize, type ByteWriter, type Chunk } from './boxes.js';
 import { esDescriptor } from './esds.js';
 import { AUDIO_TRACK_ID, VIDEO_TRACK_ID, timescaleOf, type MuxTracks } from './tracks.js';
@@ -163,13 +163,9 @@ function sampleEntryHeader(w: ByteWriter): void {
   w.u16(1);
 }
 
-/**
- * `avc1` with the publisher's AVCDecoderConfigurationRecord as `avcC`
- * (14496-15 §5.4.2). No `pasp`: the SPS VUI already carries the sample aspect
- * ratio and decoders read it from there, so the box could only repeat it.
- */
-function avc1(video: H264TrackInfo): Chunk {
-  return box('avc1', [
+/** VisualSampleEntry (14496-12 §12.1.3) of `type`, then its codec's configuration boxes. */
+function visualEntry(type: string, video: VideoTrackInfo, children: Chunk[]): Chunk {
+  return box(type, [
     fields(78, (w) => {
       sampleEntryHeader(w);
       w.u16(0); // pre_defined
@@ -185,32 +181,64 @@ function avc1(video: H264TrackInfo): Chunk {
       w.u16(DEPTH_COLOUR_NO_ALPHA);
       w.i16(-1); // pre_defined
     }),
-    box('avcC', [raw(video.avcC)]),
+    ...children,
   ]);
 }
 
 /**
- * `mp4a` (14496-14 §3.1.1). The 16.16 samplerate field cannot hold rates above
- * 65535 Hz; it is informative for AAC, whose decoder takes the rate from the
- * AudioSpecificConfig, so those rates are written as 0 rather than truncated.
+ * The sample entry of each video codec, with the publisher's configuration
+ * record as it came: `avc1`+`avcC` and `hvc1`+`hvcC` (14496-15 §5.4.2,
+ * §8.4.1; `hvc1` because the parameter sets are in the record, which is
+ * what its codec string says), `av01`+`av1C` (AV1-ISOBMFF §2.2), `vp09` +
+ * `vpcC` (VP codec ISO binding §2.2, a FullBox of version 1). No `pasp` or
+ * `colr`: the bitstreams carry aspect ratio and colour, and decoders read
+ * them from there, so the boxes could only repeat them.
  */
-function mp4a(audio: AacTrackInfo): Chunk {
-  const rateField = audio.sampleRate <= 0xffff ? audio.sampleRate * FIXED_16_16_ONE : 0;
-  return box('mp4a', [
+function videoSampleEntry(video: VideoTrackInfo): Chunk {
+  switch (video.codec) {
+    case 'h264':
+      return visualEntry('avc1', video, [box('avcC', [raw(video.avcC)])]);
+    case 'h265':
+      return visualEntry('hvc1', video, [box('hvcC', [raw(video.hvcC)])]);
+    case 'av1':
+      return visualEntry('av01', video, [box('av1C', [raw(video.av1C)])]);
+    case 'vp9':
+      return visualEntry('vp09', video, [fullBox('vpcC', 1, 0, [raw(video.vpcC)])]);
+  }
+}
+
+/** AudioSampleEntry (14496-12 §12.2.3) of `type` with a 16.16 `samplerate`, then its configuration box. */
+function audioEntry(type: string, channels: number, rateField: number, config: Chunk): Chunk {
+  return box(type, [
     fields(28, (w) => {
       sampleEntryHeader(w);
       w.zeros(8);
-      w.u16(audio.channels);
+      w.u16(channels);
       w.u16(16); // samplesize
       w.u16(0); // pre_defined
       w.u16(0); // reserved
       w.u32(rateField);
     }),
-    fullBox('esds', 0, 0, [esDescriptor(audio.asc)]),
+    config,
   ]);
 }
 
-function videoLayout(video: H264TrackInfo): TrackLayout {
+/**
+ * `mp4a` (14496-14 §3.1.1): the 16.16 samplerate field cannot hold rates
+ * above 65535 Hz; it is informative for AAC, whose decoder takes the rate
+ * from the AudioSpecificConfig, so those rates are written as 0 rather than
+ * truncated. `Opus` + `dOps` (Opus in ISOBMFF §4.3): the rate is always
+ * 48000. Its pre-skip is in `dOps` only, with no edit list to trim it: a
+ * live session starts mid-stream, where the decoder's first few
+ * milliseconds are warm-up sound either way.
+ */
+function audioSampleEntry(audio: AudioTrackInfo): Chunk {
+  if (audio.codec === 'opus') return audioEntry('Opus', audio.channels, 48000 * FIXED_16_16_ONE, box('dOps', [raw(audio.dOps)]));
+  const rateField = audio.sampleRate <= 0xffff ? audio.sampleRate * FIXED_16_16_ONE : 0;
+  return audioEntry('mp4a', audio.channels, rateField, fullBox('esds', 0, 0, [esDescriptor(audio.asc)]));
+}
+
+function videoLayout(video: VideoTrackInfo): TrackLayout {
   return {
     id: VIDEO_TRACK_ID,
     timescale: timescaleOf(video),
@@ -219,11 +247,11 @@ function videoLayout(video: H264TrackInfo): TrackLayout {
     width: video.width,
     height: video.height,
     mediaHeader: fullBox('vmhd', 0, VMHD_FLAGS, [fields(8, (w) => w.zeros(8))]),
-    sampleEntry: avc1(video),
+    sampleEntry: videoSampleEntry(video),
   };
 }
 
-function audioLayout(audio: AacTrackInfo): TrackLayout {
+function audioLayout(audio: AudioTrackInfo): TrackLayout {
   return {
     id: AUDIO_TRACK_ID,
     timescale: timescaleOf(audio),
@@ -232,7 +260,7 @@ function audioLayout(audio: AacTrackInfo): TrackLayout {
     width: 0,
     height: 0,
     mediaHeader: fullBox('smhd', 0, 0, [fields(4, (w) => w.zeros(4))]),
-    sampleEntry: mp4a(audio),
+    sampleEntry: audioSampleEntry(audio),
   };
 }
 

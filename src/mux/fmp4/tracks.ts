@@ -4,7 +4,7 @@
  * per kind) still sees the same IDs it would in a combined stream.
  */
 
-import type { AacTrackInfo, H264TrackInfo, TrackKind } from '../../stream/types.js';
+import type { AudioTrackInfo, TrackKind, VideoTrackInfo } from '../../stream/types.js';
 
 export const VIDEO_TRACK_ID = 1;
 export const AUDIO_TRACK_ID = 2;
@@ -16,15 +16,15 @@ export const AUDIO_TRACK_ID = 2;
 export const VIDEO_TIMESCALE = 90_000;
 
 export interface MuxTracks {
-  readonly video?: H264TrackInfo;
-  readonly audio?: AacTrackInfo;
+  readonly video?: VideoTrackInfo;
+  readonly audio?: AudioTrackInfo;
 }
 
 export function trackId(kind: TrackKind): number {
   return kind === 'video' ? VIDEO_TRACK_ID : AUDIO_TRACK_ID;
 }
 
-/** Audio runs at its sample rate so that every AAC frame lasts exactly `samplesPerFrame` ticks. */
-export function timescaleOf(track: H264TrackInfo | AacTrackInfo): number {
+/** Audio runs at its sample rate (48 kHz for Opus) so that every frame lasts a whole number of ticks. */
+export function timescaleOf(track: VideoTrackInfo | AudioTrackInfo): number {
   return track.kind === 'video' ? VIDEO_TIMESCALE : track.sampleRate;
 }
