@@ -9,7 +9,7 @@ import { wallClock } from './flv-sink.js';
 import { ARRIVAL_STRIDE, LeanReader } from './lean-reader.js';
 import { startLive, type LiveServer } from './live.js';
 import { sleep, startServer, STREAM_PATH, type ServerProcess } from './servers.js';
-import { median, percentile, sortedCopy } from './stats.js';
+import { latencySummary, median, percentile, sortedCopy } from './stats.js';
 
 export interface EdgeTiming {
   /** After every reader has its first keyframe, before the window. */
@@ -127,14 +127,7 @@ function score(result: EdgeLatencyResult, window: Array<{ ms: number; at: number
         }
       }
     }
-    const sorted = sortedCopy(latencies);
-    result.sides.push({
-      where,
-      readers: readers[where].length,
-      samples: sorted.length,
-      missed,
-      ...(sorted.length > 0 ? { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] } : {}),
-    });
+    result.sides.push({ where, readers: readers[where].length, missed, ...latencySummary(latencies) });
   }
   if (added.length > 0) {
     const sorted = sortedCopy(added);

@@ -5,6 +5,7 @@
  * the run showed.
  */
 import type { EdgeLatencyResult } from './edge.js';
+import type { SrtLatencyResult } from './srt-latency.js';
 import type { FanoutResult, FanoutTiming } from './fanout.js';
 import type { HlsResult, HlsTiming } from './hls.js';
 import type { EnginePaintResult } from './paint-engines.js';
@@ -47,6 +48,8 @@ export interface BenchRun {
   hls: HlsResult[];
   /** Keyframe latency on an origin and on an edge pulling from it; absent when the phase did not run. */
   edge?: EdgeLatencyResult;
+  /** Keyframe latency through SRT ingest and through RTMP ingest of the same packets; absent when the phase did not run. */
+  srt?: SrtLatencyResult;
   loadAverage: { start: number[]; end: number[] };
   clip: string;
 }
@@ -199,6 +202,23 @@ function edgeRows(r: EdgeLatencyResult): Cell[][] {
   ]);
   rows.push(['edge − origin, per keyframe', '', String(r.keyframes), fmt(r.addedP50, 1), fmt(r.addedP99, 1), '', '', status]);
   return rows;
+}
+
+const SRT_HEADERS = ['Ingest', 'Readers', 'Keyframes', 'p50 ms', 'p99 ms', 'max ms', 'Missed', 'Status'];
+
+function srtRows(r: SrtLatencyResult): Cell[][] {
+  const status = `${r.status}${r.notes.length ? `: ${r.notes.join('; ')}` : ''}`;
+  if (r.sides.length === 0) return [['—', '', '', '', '', '', '', status]];
+  return r.sides.map((s) => [
+    s.ingest === 'rtmp' ? 'RTMP (FLV)' : `SRT (MPEG-TS, latency ${r.srtLatencyMs} ms)`,
+    String(s.readers),
+    String(r.keyframes),
+    fmt(s.p50, 1),
+    fmt(s.p99, 1),
+    fmt(s.max, 1),
+    String(s.missed),
+    status,
+  ]);
 }
 
 const HLS_HEADERS = ['Readers get it from', 'Readers', 'Keyframe parts', 'p50 ms', 'p99 ms', 'Origin requests per part (max)', 'Origin requests per part per edge (mean)', 'Failed readers', 'Status'];
@@ -395,6 +415,7 @@ export function consoleReport(run: BenchRun): string {
   if (run.engines.length) parts.push('', 'Painted latency of the Polycast player per engine', textTable(ENGINE_HEADERS, engineRows(run.engines)));
   if (run.hls.length) parts.push('', 'LL-HLS', textTable(HLS_HEADERS, hlsRows(run.hls)));
   if (run.edge) parts.push('', 'Keyframe latency through an edge', textTable(EDGE_HEADERS, edgeRows(run.edge)));
+  if (run.srt) parts.push('', 'Keyframe latency: SRT ingest beside RTMP', textTable(SRT_HEADERS, srtRows(run.srt)));
   parts.push('', 'Targets', ...verdicts(run).map((v) => `  [${v.status}] ${v.target}: ${v.measured}`));
   return parts.join('\n');
 }
@@ -504,6 +525,15 @@ export function markdownReport(run: BenchRun): string {
       "*edge − origin* is, per keyframe, an edge reader's arrival minus the median arrival at the origin's readers: what the extra hop costs.",
     '',
     run.edge ? markdownTable(EDGE_HEADERS, edgeRows(run.edge)) : '(not run)',
+    '',
+    '## SRT ingest beside RTMP ingest',
+    '',
+    'One ffmpeg tees the clip to the sink, to Polycast over RTMP and to Polycast over SRT (MPEG-TS, `latency` ' +
+      `${run.srt?.srtLatencyMs ?? '—'} ms), so both paths get the same packets at the same moment; ws-nal readers on each path stamp keyframes, ` +
+      'latency is reader stamp − sink stamp. SRT holds each packet for its latency before delivery (TSBPD, what buys retransmission time), and ' +
+      'MPEG-TS video ends a frame only when the next begins: its floor is the latency plus one frame ([SRT](protocols/srt.md)).',
+    '',
+    run.srt ? markdownTable(SRT_HEADERS, srtRows(run.srt)) : '(not run)',
     '',
     '## Targets',
     '',

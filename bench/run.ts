@@ -9,6 +9,7 @@
  *   --only=engines     only the Polycast player in Chromium, Firefox and WebKitGTK
  *   --only=hls         only LL-HLS: latency, and origin requests behind nginx edges
  *   --only=edge        only the keyframe latency an edge (a Polycast pulling from another) adds
+ *   --only=srt         only SRT ingest's keyframe latency beside RTMP's
  *   --readers=800,1200 reader counts instead of the default ones
  *   --cpu-prof         run Polycast under `node --cpu-prof` and print its hot spots per phase
  *   --out=FILE         where to write the Markdown (default: docs/benchmarks.md for a
@@ -26,13 +27,14 @@ import { runPaint, type PaintResult, type PaintTiming } from './paint.js';
 import { runEnginePaint, type EnginePaintResult } from './paint-engines.js';
 import { runEdgeLatency, type EdgeLatencyResult, type EdgeTiming } from './edge.js';
 import { runHls, type HlsResult, type HlsTiming } from './hls.js';
+import { runSrtLatency, type SrtLatencyResult, type SrtLatencyTiming } from './srt-latency.js';
 import { waitForQuiet } from './proc.js';
 import { consoleReport, markdownReport, RUN_BUDGET_MS, type BenchRun, type MachineFacts } from './report.js';
 import { SERVER_LABEL, type ServerKind } from './servers.js';
 
 interface Options {
   quick: boolean;
-  only: 'fanout' | 'paint' | 'engines' | 'hls' | 'edge' | undefined;
+  only: 'fanout' | 'paint' | 'engines' | 'hls' | 'edge' | 'srt' | undefined;
   readers: number[] | undefined;
   cpuProf: boolean;
   out: string | undefined;
@@ -52,7 +54,7 @@ function parseArgs(argv: string[]): Options {
     const [key, value] = arg.split('=', 2) as [string, string | undefined];
     if (key === '--quick') o.quick = true;
     else if (key === '--cpu-prof') o.cpuProf = true;
-    else if (key === '--only' && (value === 'fanout' || value === 'paint' || value === 'engines' || value === 'hls' || value === 'edge')) o.only = value;
+    else if (key === '--only' && (value === 'fanout' || value === 'paint' || value === 'engines' || value === 'hls' || value === 'edge' || value === 'srt')) o.only = value;
     else if (key === '--readers' && value) {
       const counts = value.split(',').map(Number);
       if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_READERS)) usage(`--readers takes counts from 1 to ${MAX_READERS}`);
@@ -64,7 +66,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 function usage(problem: string): never {
-  process.stderr.write(`${problem}\nusage: npm run bench -- [--quick] [--only=fanout|paint|engines|hls|edge] [--readers=50,400] [--cpu-prof] [--out=FILE]\n`);
+  process.stderr.write(`${problem}\nusage: npm run bench -- [--quick] [--only=fanout|paint|engines|hls|edge|srt] [--readers=50,400] [--cpu-prof] [--out=FILE]\n`);
   process.exit(2);
 }
 
@@ -153,6 +155,8 @@ async function main(): Promise<void> {
     : { parts: 25, phases: [{ edges: 0, viewers: 50 }, { edges: 1, viewers: 50 }, { edges: 1, viewers: 200 }, { edges: 2, viewers: 50 }, { edges: 2, viewers: 200 }] };
   let edge: EdgeLatencyResult | undefined;
   const edgeTiming: EdgeTiming = o.quick ? { warmupMs: 2000, windowMs: 8000, graceMs: 3000 } : { warmupMs: 3000, windowMs: 20_000, graceMs: 5000 };
+  let srt: SrtLatencyResult | undefined;
+  const srtTiming: SrtLatencyTiming = edgeTiming;
 
   if (o.only === undefined || o.only === 'fanout') {
     const profileRoot = o.cpuProf ? join(cache, 'profiles', startedAt.toISOString().replace(/[:.]/g, '-')) : undefined;
@@ -244,6 +248,15 @@ async function main(): Promise<void> {
     log(`  edge − origin: p50 ${edge.addedP50?.toFixed(1) ?? '—'} ms, p99 ${edge.addedP99?.toFixed(1) ?? '—'} ms, ${edge.status}${edge.notes.length ? ` (${edge.notes.join('; ')})` : ''}`);
   }
 
+  if (o.only === undefined || o.only === 'srt') {
+    log('keyframe latency: SRT ingest beside RTMP ingest');
+    const busy = await settle(spareMs(0));
+    srt = await runSrtLatency({ root, clip, timing: srtTiming, log });
+    if (busy) srt.notes.push(busy);
+    for (const side of srt.sides) log(`  ${side.ingest}: p50 ${side.p50?.toFixed(1) ?? '—'} ms, p99 ${side.p99?.toFixed(1) ?? '—'} ms over ${side.samples} keyframes, ${side.missed} missed`);
+    log(`  ${srt.status}${srt.notes.length ? ` (${srt.notes.join('; ')})` : ''}`);
+  }
+
   const full = !o.quick && o.only === undefined && o.readers === undefined;
   const run: BenchRun = {
     startedAt,
@@ -259,6 +272,7 @@ async function main(): Promise<void> {
     hlsTiming,
     hls,
     edge,
+    srt,
     loadAverage: { start: loadStart, end: loadavg() },
     clip: relative(root, clip),
   };

@@ -47,6 +47,8 @@ export interface StartOptions {
   inspect?: boolean;
   /** Polycast only: the bench path pulls from this URL (an edge) instead of taking a publisher. */
   source?: string;
+  /** Polycast only: also take SRT publishers on this UDP port. */
+  srtPort?: number;
 }
 
 export async function freePort(): Promise<number> {
@@ -75,6 +77,7 @@ export async function startServer(kind: ServerKind, o: StartOptions): Promise<Se
         `rtmpAddress: 127.0.0.1:${rtmpPort}`,
         `webAddress: 127.0.0.1:${httpPort}`,
         `webTransport: ${o.webTransport === true ? 'yes' : 'no'}`,
+        ...(o.srtPort === undefined ? [] : ['srt: yes', `srtAddress: 127.0.0.1:${o.srtPort}`]),
         'paths:',
         ...(o.source === undefined ? ['  all_others:'] : [`  ${STREAM_PATH}:`, `    source: ${o.source}`]),
         '',

@@ -12,3 +12,10 @@ export function sortedCopy(values: Iterable<number>): Float64Array {
 export function median(values: Iterable<number>): number {
   return percentile(sortedCopy(values), 50);
 }
+
+/** Count, p50, p99 and max of latency samples (ms); the statistics only when there are samples. */
+export function latencySummary(values: Iterable<number>): { samples: number; p50?: number; p99?: number; max?: number } {
+  const sorted = sortedCopy(values);
+  if (sorted.length === 0) return { samples: 0 };
+  return { samples: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]! };
+}

@@ -100,6 +100,7 @@ function pathConf(value: unknown, base: PathConf): PathConf {
     runOnRead: text('runOnRead'),
     runOnReadRestart: flag('runOnReadRestart'),
     runOnUnread: text('runOnUnread'),
+    srtPublishPassphrase: text('srtPublishPassphrase'),
   };
 }
 
@@ -280,6 +281,8 @@ export function resolveConfig(
     rtmpAddress: address('rtmpAddress'),
     rtmpMaxMessageSize: size('rtmpMaxMessageSize', RTMP_MIN_MESSAGE_SIZE, RTMP_MAX_MESSAGE_SIZE),
     rtmpMaxUnauthenticatedPerIP: integer('rtmpMaxUnauthenticatedPerIP'),
+    srt: toBoolean(raw['srt']),
+    srtAddress: address('srtAddress'),
     webAddress: address('webAddress'),
     webAllowOrigins: originList('webAllowOrigins'),
     webServerCert: text('webServerCert'),

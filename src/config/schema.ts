@@ -81,6 +81,8 @@ export interface PathConf {
   readonly runOnRead: string;
   readonly runOnReadRestart: boolean;
   readonly runOnUnread: string;
+  /** Passphrase SRT publishers of the path must encrypt with (10 to 79 characters); '' for none. */
+  readonly srtPublishPassphrase: string;
 }
 
 export interface PathEntry {
@@ -106,6 +108,9 @@ export interface ResolvedConfig {
   readonly rtmpMaxMessageSize: number;
   /** RTMP connections from one IP that have not been allowed to publish yet; 0 means unlimited. */
   readonly rtmpMaxUnauthenticatedPerIP: number;
+  readonly srt: boolean;
+  /** UDP address of the SRT listener. */
+  readonly srtAddress: Address;
   readonly webAddress: Address;
   /** Origins allowed to use the web endpoints cross-origin; contains '*' to allow any. */
   readonly webAllowOrigins: readonly string[];
@@ -282,6 +287,12 @@ const PATH_SETTINGS: ReadonlyArray<[key: string, definition: string, description
   ],
   ['runOnReadRestart', 'boolean', 'Restart the runOnRead command if it exits.', false],
   ['runOnUnread', 'string', 'Shell command run when a client stops reading the path.', ''],
+  [
+    'srtPublishPassphrase',
+    'srtPassphrase',
+    'Passphrase SRT publishers must encrypt with (10 to 79 characters, as libsrt requires); empty for none.',
+    '',
+  ],
 ];
 
 /** MediaMTX's older names, accepted with a warning: [old key, definition, the key that replaced it]. */
@@ -332,6 +343,8 @@ export const CONFIG_SCHEMA: SchemaNode = {
       'RTMP connections from one IP address that have not been allowed to publish yet; more are refused. 0 means unlimited.',
       16,
     ),
+    srt: ref('boolean', 'Accept SRT publishers (MPEG-TS over SRT, streamid=publish:<path>). Off by default, unlike MediaMTX: an upgrade opens no new UDP port unasked.', false),
+    srtAddress: ref('address', 'UDP address of the SRT listener.', ':8890'),
     webAddress: ref(
       'address',
       'TCP address of the web server: player page, WebSocket transports, snapshots.',
@@ -463,6 +476,11 @@ export const CONFIG_SCHEMA: SchemaNode = {
       type: ['string', 'integer', 'null'],
       minimum: 0,
       pattern: SIZE_PATTERN,
+    },
+    srtPassphrase: {
+      description: 'Empty, or 10 to 79 characters (libsrt refuses other lengths).',
+      type: ['string', 'null'],
+      pattern: '^(?:|.{10,79})$',
     },
     positiveInteger: { type: ['integer', 'null'], minimum: 1 },
     nonNegativeInteger: { type: ['integer', 'null'], minimum: 0 },

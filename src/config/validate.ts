@@ -61,6 +61,8 @@ const VALUE_MESSAGES: Readonly<Record<string, (value: unknown) => string>> = {
   authInternalUsers: () => 'must be a list of users ({ user, pass, ips, permissions })',
   authInternalUser: () => 'must be a mapping with user, pass, ips and permissions',
   credential: (value) => `${showValue(value)} is not a string (quote it)`,
+  // The value is a secret: the message does not repeat it.
+  srtPassphrase: (value) => (typeof value === 'string' ? `is ${value.length} characters long: libsrt takes 10 to 79` : 'is not a string (quote it)'),
   ips: () => 'must be a list of IP addresses or CIDR networks',
   ip: (value) => `${showValue(value)} is not an IP address or network (quote it)`,
   pathSettings: pathSettingsMessage,

@@ -13,6 +13,8 @@ const DEFAULTS: ResolvedConfig = {
   rtmpAddress: { host: '', port: 1935 },
   rtmpMaxMessageSize: 8 * 1024 * 1024,
   rtmpMaxUnauthenticatedPerIP: 16,
+  srt: false,
+  srtAddress: { host: '', port: 8890 },
   webAddress: { host: '', port: 4443 },
   webAllowOrigins: ['*'],
   webServerCert: '',
@@ -85,6 +87,7 @@ const DEFAULTS: ResolvedConfig = {
     runOnRead: '',
     runOnReadRestart: false,
     runOnUnread: '',
+    srtPublishPassphrase: '',
   },
   paths: [],
 };

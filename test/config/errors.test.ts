@@ -77,7 +77,7 @@ describe('error reports', () => {
         "mediamtx.yml:2:3: pathDefaults.runOnInitRestrat: unknown key (did you mean 'runOnInitRestart'?)",
         "mediamtx.yml:5:5: paths.live/cam1.maxReader: unknown key (did you mean 'maxReaders'?)",
         'mediamtx.yml:6:5: paths.live/cam1.readTimeout: unknown key (a global setting: put it at the top level of the file)',
-        'mediamtx.yml:7:5: paths.live/cam1.record: unknown key (path settings are: source, sourceOnDemand, sourceOnDemandStartTimeout, sourceOnDemandCloseAfter, maxReaders, runOnInit, runOnInitRestart, overridePublisher, runOnDemand, runOnDemandRestart, runOnDemandStartTimeout, runOnDemandCloseAfter, runOnUnDemand, runOnAvailable, runOnAvailableRestart, runOnUnavailable, runOnOnline, runOnOnlineRestart, runOnOffline, runOnRead, runOnReadRestart, runOnUnread)',
+        'mediamtx.yml:7:5: paths.live/cam1.record: unknown key (path settings are: source, sourceOnDemand, sourceOnDemandStartTimeout, sourceOnDemandCloseAfter, maxReaders, runOnInit, runOnInitRestart, overridePublisher, runOnDemand, runOnDemandRestart, runOnDemandStartTimeout, runOnDemandCloseAfter, runOnUnDemand, runOnAvailable, runOnAvailableRestart, runOnUnavailable, runOnOnline, runOnOnlineRestart, runOnOffline, runOnRead, runOnReadRestart, runOnUnread, srtPublishPassphrase)',
       ]);
     });
   });

@@ -43,9 +43,13 @@ export function publish(url: string, o: PublishOptions = {}): Publisher {
   if (audio) args.push('-c:a', 'aac', '-b:a', '96k');
   else args.push('-an');
   args.push('-f', 'flv', url);
-  const child = (o.spawn ?? spawn)('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  return tracked((o.spawn ?? spawn)('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+}
+
+/** A spawned publisher process: the tail of its stderr, its exit, and a stop that kills it. */
+export function tracked(child: ChildProcess): Publisher {
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
     child,
