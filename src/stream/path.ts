@@ -36,6 +36,8 @@ export interface PathEvents {
   notReady: [reason: string];
   readerAdded: [reader: Reader];
   readerRemoved: [reader: Reader, reason: string];
+  /** The publisher sent a frame whose bytes do not frame as its track says: dropped before any reader saw it. */
+  frameRefused: [publisher: PublisherInfo, reason: string];
   /** A reader's sink threw (a transport bug or a client that broke it); the reader is being ended. */
   readerFailed: [reader: Reader, method: SinkMethod, error: unknown];
 }
@@ -148,7 +150,7 @@ export class Path extends EventEmitter<PathEvents> {
       this.endPublish(old.stream, 'replaced by another publisher');
       old.publisher.kick('replaced by another publisher');
     }
-    const stream = new Stream(this.name);
+    const stream = new Stream(this.name, (reason) => this.emit('frameRefused', publisher, reason));
     this.current = { stream, publisher };
     for (const reader of this.readerSet) stream.attach(reader);
     return stream;

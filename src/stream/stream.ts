@@ -1,10 +1,13 @@
+import { framingError } from './frame-framing.js';
 import { GopCache } from './gop-cache.js';
 import type { Reader } from './reader.js';
-import type { AacTrackInfo, Frame, H264TrackInfo, StreamDescription } from './types.js';
+import { decoderConfigOf, type Frame, type StreamDescription, type TrackInfo } from './types.js';
 
 export interface StreamStats {
   framesIn: number;
   bytesIn: number;
+  /** Frames whose bytes were not framed as their track says (see frame-framing.ts): dropped before any reader. */
+  framesRefused: number;
 }
 
 /**
@@ -13,7 +16,7 @@ export interface StreamStats {
  * or where they go.
  */
 export class Stream {
-  readonly stats: StreamStats = { framesIn: 0, bytesIn: 0 };
+  readonly stats: StreamStats = { framesIn: 0, bytesIn: 0, framesRefused: 0 };
   readonly startedAt = Date.now();
   /** When media started flowing (ms since epoch), for the API's availableTime. */
   readyAt: number | undefined;
@@ -24,7 +27,11 @@ export class Stream {
   /** Readers hear of the tracks only once media flows: publishers send every track's configuration before the first frame, so one description covers them all. */
   private flowing = false;
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    /** Told of each frame dropped for its framing, and why (the path logs it for the publisher). */
+    private readonly refused: (reason: string) => void = () => undefined,
+  ) {
     this.desc = { path };
   }
 
@@ -46,7 +53,7 @@ export class Stream {
   }
 
   /** A track appeared or its configuration changed: every reader hears of it before the next frame. */
-  setTrack(track: H264TrackInfo | AacTrackInfo): void {
+  setTrack(track: TrackInfo): void {
     if (this.ended) return;
     const previous = track.kind === 'video' ? this.desc.video : this.desc.audio;
     if (previous !== undefined && sameConfig(previous, track)) return;
@@ -61,7 +68,14 @@ export class Stream {
     if (this.ended) return false;
     const first = !this.flowing;
     // Frames of a track the publisher never described cannot be decoded by anyone.
-    if (frame.kind === 'video' ? this.desc.video === undefined : this.desc.audio === undefined) return false;
+    const track = frame.kind === 'video' ? this.desc.video : this.desc.audio;
+    if (track === undefined) return false;
+    const problem = framingError(track, frame.data);
+    if (problem !== undefined) {
+      this.stats.framesRefused++;
+      this.refused(`${frame.kind} frame at ${Math.round(frame.dts / 1000)} ms dropped: ${problem}`);
+      return false;
+    }
     if (!this.flowing) {
       this.flowing = true;
       this.readyAt = Date.now();
@@ -99,9 +113,12 @@ export class Stream {
   }
 }
 
-function sameConfig(a: H264TrackInfo | AacTrackInfo, b: H264TrackInfo | AacTrackInfo): boolean {
-  const x = a.kind === 'video' ? a.avcC : a.asc;
-  const y = b.kind === 'video' ? (b as H264TrackInfo).avcC : (b as AacTrackInfo).asc;
+function sameConfig(a: TrackInfo, b: TrackInfo): boolean {
+  if (a.codec !== b.codec) return false;
+  // A VP9 record does not hold the picture size, so a new size with the same record is a new configuration.
+  if (a.kind === 'video' && b.kind === 'video' && (a.width !== b.width || a.height !== b.height)) return false;
+  const x = decoderConfigOf(a);
+  const y = decoderConfigOf(b);
   if (x.byteLength !== y.byteLength) return false;
   for (let i = 0; i < x.byteLength; i++) if (x[i] !== y[i]) return false;
   return true;

@@ -26,6 +26,8 @@ export interface Ports {
   /** UDP, same number as web. */
   webTransport: number;
   api: number;
+  /** Where the `rtmp-origin` target plays a hostile origin that `fuzzorigin/<n>` pulls from. */
+  origin: number;
 }
 
 function canConnect(port: number): Promise<boolean> {
@@ -69,6 +71,12 @@ function configText(p: Ports): string {
     `    pass: ${API_PASS}`,
     '    permissions: [{ action: api }]',
     'paths:',
+    // Polycast as an edge: each reader of fuzzorigin/<n> makes it pull from the rtmp-origin target.
+    '  ~^fuzzorigin/(\\d+)$:',
+    `    source: rtmp://127.0.0.1:${p.origin}/o$G1/s`,
+    '    sourceOnDemand: yes',
+    '    sourceOnDemandStartTimeout: 2s',
+    '    sourceOnDemandCloseAfter: 1s',
     '  all_others:',
     '',
   ].join('\n');
@@ -127,7 +135,7 @@ export class ServerProcess {
 
   static async start(serverScript: string, env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
     const web = await freePort();
-    const ports = { rtmp: await freePort(), web, webTransport: web, api: await freePort() };
+    const ports = { rtmp: await freePort(), web, webTransport: web, api: await freePort(), origin: await freePort() };
     const server = new ServerProcess(serverScript, ports, env);
     const deadline = Date.now() + 20_000;
     for (;;) {

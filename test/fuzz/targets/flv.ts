@@ -22,7 +22,7 @@ interface Tag {
 let cached: { file: Uint8Array; tags: Tag[] } | undefined;
 
 /** A 2-second H.264/AAC FLV recorded by ffmpeg, and its tags. */
-function recording(): { file: Uint8Array; tags: Tag[] } {
+export function flvRecording(): { file: Uint8Array; tags: Tag[] } {
   if (cached) return cached;
   const dir = mkdtempSync(join(tmpdir(), 'polycast-fuzz-flv-'));
   const file = join(dir, 'clip.flv');
@@ -43,7 +43,7 @@ export const flv: FuzzTarget = {
   name: 'flv',
   summary: 'FLV tag bodies (sequence headers, AVC NAL units, AAC, script data) as RTMP media messages after a valid publish on `fuzz/flv/<n>`',
   async wire(ctx: CaseContext) {
-    const { tags } = recording();
+    const { tags } = flvRecording();
     const headers = tags.filter((t) => t.type === 18 || (t.type === 9 && t.body[1] === 0) || (t.type === 8 && t.body[1] === 0));
     const media = tags.filter((t) => !headers.includes(t)).slice(0, 120);
     const mediaBodies = media.map((t) => t.body);
@@ -77,7 +77,7 @@ export const flv: FuzzTarget = {
     });
   },
   inProcess(ctx: InProcessContext) {
-    const { file, tags } = recording();
+    const { file, tags } = flvRecording();
     const bodies = tags.map((t) => t.body);
     for (let i = 0; i < ctx.count; i++) {
       const rng = caseRng(ctx.seed, 'flv/in-process', i);
