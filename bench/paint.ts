@@ -29,10 +29,12 @@ const CHROMIUM_ARGS = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-export type PlayerId = 'polycast-ws-nal' | 'nms-mpegts-aggressive' | 'nms-mpegts-livesync' | 'nms-mpegts-default';
+export type PlayerId = 'polycast-ws-nal' | 'polycast-moq-ws' | 'nms-mpegts-aggressive' | 'nms-mpegts-livesync' | 'nms-mpegts-default';
 
 export const PLAYER_LABEL: Record<PlayerId, string> = {
   'polycast-ws-nal': 'Polycast player, /ws/nal (WebCodecs → canvas)',
+  // The same player and canvas with moq-lite over QMux on a WebSocket: what decides whether it should go before ws-nal.
+  'polycast-moq-ws': 'Polycast player, wt-raw over WebSocket: moq-lite over QMux at /moq (WebCodecs → canvas)',
   'nms-mpegts-aggressive': 'NMS WS-FLV + mpegts.js, aggressive (latency chasing)',
   'nms-mpegts-livesync': 'NMS WS-FLV + mpegts.js, aggressive (liveSync playback rate)',
   'nms-mpegts-default': 'NMS WS-FLV + mpegts.js, defaults ("milder")',
@@ -210,6 +212,8 @@ export interface PaintContext {
   clip: string;
   timing: PaintTiming;
   log(line: string): void;
+  /** Only these players (default: all). */
+  players?: readonly PlayerId[];
 }
 
 export interface PaintRun {
@@ -231,25 +235,25 @@ export async function runPaint(ctx: PaintContext): Promise<PaintRun> {
       return { results: (Object.keys(PLAYER_LABEL) as PlayerId[]).map((player) => failed(player, notes)) };
     }
     browserVersion = context.browser()?.version();
+    const wanted = <T extends { player: PlayerId }>(list: T[]): T[] => list.filter((p) => ctx.players?.includes(p.player) ?? true);
+    const polycastPlayers = wanted([
+      { player: 'polycast-ws-nal' as const, url: (live: LiveServer) => `http://127.0.0.1:${live.server.httpPort}/${STREAM_PATH}/?transport=ws-nal` },
+      { player: 'polycast-moq-ws' as const, url: (live: LiveServer) => `http://127.0.0.1:${live.server.httpPort}/${STREAM_PATH}/?transport=wt-raw&protocol=websocket` },
+    ]);
     const playerBundle = join(ctx.root, 'public/dist/player.js');
-    if (!existsSync(playerBundle)) {
-      results.push({ ...failed('polycast-ws-nal', ['public/dist/player.js is missing: run `npm run build` once the player exists']), status: 'not available' });
-    } else {
-      results.push(
-        ...(await withLive('polycast', ctx, [
-          { player: 'polycast-ws-nal', url: (live) => `http://127.0.0.1:${live.server.httpPort}/${STREAM_PATH}/?transport=ws-nal` },
-        ], context)),
-      );
+    if (polycastPlayers.length > 0 && !existsSync(playerBundle)) {
+      for (const { player } of polycastPlayers) results.push({ ...failed(player, ['public/dist/player.js is missing: run `npm run build` once the player exists']), status: 'not available' });
+    } else if (polycastPlayers.length > 0) {
+      results.push(...(await withLive('polycast', ctx, polycastPlayers, context)));
     }
     const nmsUrl = (live: LiveServer, config: object): string =>
       `${pages.origin}/nms.html?url=${encodeURIComponent(`ws://127.0.0.1:${live.server.httpPort}/${STREAM_PATH}.flv`)}&config=${encodeURIComponent(JSON.stringify(config))}`;
-    results.push(
-      ...(await withLive('nms', ctx, [
-        { player: 'nms-mpegts-aggressive', url: (live) => nmsUrl(live, MPEGTS_AGGRESSIVE) },
-        { player: 'nms-mpegts-livesync', url: (live) => nmsUrl(live, MPEGTS_LIVESYNC) },
-        { player: 'nms-mpegts-default', url: (live) => nmsUrl(live, {}) },
-      ], context)),
-    );
+    const nmsPlayers = wanted([
+      { player: 'nms-mpegts-aggressive' as const, url: (live: LiveServer) => nmsUrl(live, MPEGTS_AGGRESSIVE) },
+      { player: 'nms-mpegts-livesync' as const, url: (live: LiveServer) => nmsUrl(live, MPEGTS_LIVESYNC) },
+      { player: 'nms-mpegts-default' as const, url: (live: LiveServer) => nmsUrl(live, {}) },
+    ]);
+    if (nmsPlayers.length > 0) results.push(...(await withLive('nms', ctx, nmsPlayers, context)));
   } finally {
     await context?.close().catch(() => undefined);
     await new Promise((resolve) => pages.server.close(resolve));
@@ -266,7 +270,8 @@ async function withLive(
 ): Promise<PaintResult[]> {
   let live: LiveServer;
   try {
-    live = await startLive(kind, ctx.clip, { root: ctx.root });
+    // /moq (WebSocket included) exists only with WebTransport on; ws-nal does not notice it.
+    live = await startLive(kind, ctx.clip, { root: ctx.root, webTransport: kind === 'polycast' });
   } catch (err) {
     return players.map(({ player }) => failed(player, [(err as Error).message]));
   }
@@ -299,7 +304,7 @@ async function measurePlayer(player: PlayerId, url: string, live: LiveServer, co
     if (state.error !== null) result.notes.push(`sampler: ${state.error}`);
     if (state.firstPresentAt === null) {
       // Without window.__polycast the page is not (yet) the player this bench was written against.
-      result.status = player === 'polycast-ws-nal' && state.player === null ? 'not available' : 'error';
+      result.status = player.startsWith('polycast-') && state.player === null ? 'not available' : 'error';
       const p = state.player;
       result.notes.push(`nothing painted in ${timing.timeoutMs / 1000} s` + (p ? ` (player state ${p.state}${p.detail ? `: ${p.detail}` : ''})` : ` (target: ${state.target ?? 'none found'})`));
       return result;

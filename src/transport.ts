@@ -57,8 +57,10 @@ export interface SessionInfo {
 
 /** An HTTP upgrade handled by a transport, e.g. `ws/nal` in `/<path>/ws/nal`. */
 export interface UpgradeRoute {
-  /** Path suffix after the stream path, without a leading slash. */
+  /** Path suffix after the stream path, without a leading slash; with `exact`, the whole URL path (`moq` for `/moq`). */
   readonly suffix: string;
+  /** The route is one fixed URL, not a suffix of stream paths; `pathName` is then ''. */
+  readonly exact?: boolean;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pathName: string): void;
 }
 

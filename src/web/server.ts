@@ -15,6 +15,7 @@ import { pathsListing } from './paths-listing.js';
 import { answerErrors, loggedPath, requireResourceTarget, ServerErrorLog } from './http-errors.js';
 import { applyReadTimeout, httpServerOptions, limitPendingPerIp } from './http-limits.js';
 import { listenOrExplain } from './listen.js';
+import { refuseUpgrade } from './upgrade-refusal.js';
 import { tlsAlpnChallengeOptions, type AlpnChallenges } from './tls-alpn-challenge.js';
 
 export interface WebServerOptions {
@@ -221,12 +222,7 @@ export class WebServer {
     socket.on('error', () => socket.destroy());
     const reject = (status: number, text: string) => {
       this.log.debug({ path: loggedPath(req.url), status }, `upgrade refused: ${text}`);
-      // Upgraded sockets are half-open capable and out of Node's timeouts: without the destroy, a client that never
-      // closes its side would keep this one forever. Reading on discards whatever it still sends meanwhile.
-      socket.resume();
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`, () =>
-        socket.destroy(),
-      );
+      refuseUpgrade(socket, status, text);
     };
     let pathname: string;
     try {
@@ -245,6 +241,11 @@ export class WebServer {
     }
     for (const [suffix, route] of this.upgrades) {
       const tail = `/${suffix}`;
+      if (route.exact === true) {
+        if (pathname !== tail) continue;
+        route.handleUpgrade(req, socket, head, '');
+        return;
+      }
       if (!pathname.endsWith(tail)) continue;
       const pathName = pathname.slice(1, -tail.length);
       if (pathName === '') break;

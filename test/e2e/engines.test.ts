@@ -50,7 +50,14 @@ const CASES: readonly EngineCase[] = [
   },
   // WebKitGTK 2.50 as it ships: VideoDecoder and AudioDecoder, no WebTransport.
   // WebKitGTK has no native HLS (Safari has): hls plays through hls.js there.
-  { title: 'webkit', engine: 'webkit', auto: 'ws-nal', pictures: ['ws-nal', 'ws-fmp4', 'jpeg', 'hls'], sound: ['ws-nal', 'ws-fmp4', 'hls'] },
+  // wt-raw is moq-lite over QMux on a WebSocket there, as @moq/net does on Safari.
+  {
+    title: 'webkit',
+    engine: 'webkit',
+    auto: 'ws-nal',
+    pictures: ['ws-nal', 'ws-fmp4', 'jpeg', 'hls', 'wt-raw'],
+    sound: ['ws-nal', 'ws-fmp4', 'hls', 'wt-raw'],
+  },
   // Safari 16.4–18: VideoDecoder without AudioDecoder, so ws-nal must find its sound another way.
   { title: 'webkit -WebCodecsAudio', engine: 'webkit', webkitFeatures: ['-WebCodecsAudio'], auto: 'ws-nal', pictures: ['ws-nal'], sound: ['ws-nal'] },
   // WebKit's experimental WebTransport rejects its handshake with nothing at all; negotiation must say so and move on at once.
@@ -60,7 +67,7 @@ const CASES: readonly EngineCase[] = [
     webkitFeatures: ['+WebTransport'],
     webTransport: true,
     auto: 'ws-nal',
-    autoSkipped: [/^wt-raw: WebTransport handshake failed: the browser gave no error at all/],
+    autoSkipped: [/^wt-raw\/webtransport: WebTransport handshake failed: the browser gave no error at all/],
     pictures: [],
     sound: [],
   },

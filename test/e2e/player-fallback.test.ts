@@ -33,7 +33,7 @@ describe('mid-stream fallback', () => {
     let refuse = false;
     const open: WebSocketRoute[] = [];
     let refused = 0;
-    await page.routeWebSocket(/\/ws\/nal$/, (ws) => {
+    await page.routeWebSocket(/\/ws\/nal(\?.*)?$/, (ws) => {
       if (refuse) {
         refused++;
         void ws.close({ code: 1011, reason: 'refused by the test' });

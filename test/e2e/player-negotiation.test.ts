@@ -50,17 +50,18 @@ async function expectMsePlayback(page: Awaited<ReturnType<typeof openPlayer>>): 
 }
 
 describe('transport negotiation in headless Chromium', () => {
-  it('without WebTransport picks ws-nal, and says why wt-raw was skipped', async () => {
+  it('without WebTransport picks ws-nal ahead of moq over a WebSocket, and says why wt-raw/webtransport was skipped', async () => {
     const page = await openPlayer(browser.context, url, { without: ['WebTransport'] });
     const s = await waitForStats(page, (x) => x.framesPainted > 20, 20_000, 'ws-nal frames');
     expect(s.transport).toBe('ws-nal');
     expect(s.state).toBe('playing');
     // Everything unsupported is listed up front, also what comes after the winner.
-    expect(s.skipped).toEqual(['wt-raw: no WebTransport', 'wt-fmp4: no WebTransport']);
+    expect(s.skipped).toEqual(['wt-raw/webtransport: no WebTransport', 'wt-fmp4: no WebTransport']);
+    expect(s.log.some((line) => line.includes('transports: ws-nal → wt-raw/websocket → ws-fmp4/rtwebsocket'))).toBe(true);
     // The overlay names the transport and each skipped one with its reason.
     const overlay = await page.evaluate(() => document.querySelector('polycast-player')!.shadowRoot!.querySelector('.overlay')!.textContent);
     expect(overlay).toContain('ws-nal');
-    expect(overlay).toContain('wt-raw: no WebTransport');
+    expect(overlay).toContain('wt-raw/webtransport: no WebTransport');
     await page.close();
   });
 
@@ -68,7 +69,7 @@ describe('transport negotiation in headless Chromium', () => {
     const page = await openPlayer(browser.context, url);
     const s = await waitForStats(page, (x) => x.framesPainted > 5, 20_000, 'ws-nal frames');
     expect(s.transport).toBe('ws-nal');
-    expect(s.skipped).toEqual(['wt-raw: not available on this server']);
+    expect(s.skipped).toEqual(['wt-raw/webtransport: not available on this server']);
     // Well inside the 4 s connect timeout: the slot fails fast instead of timing out.
     expect(s.firstPaintAt!).toBeLessThan(4000);
     await page.close();
@@ -81,7 +82,7 @@ describe('transport negotiation in headless Chromium', () => {
     expect(s.transport).toBe('ws-fmp4');
     // Its tracks come apart: video alone in the SourceBuffer, the sound through WebCodecs (AudioDecoder is still there).
     expect(s.transportDetail).toBe('rtwebsocket · WebSocketStream · MediaSource · sound apart (webcodecs)');
-    expect(s.skipped).toEqual(['wt-raw: no WebTransport', 'ws-nal: no VideoDecoder', 'wt-fmp4: no WebTransport']);
+    expect(s.skipped).toEqual(['wt-raw: no VideoDecoder', 'ws-nal: no VideoDecoder', 'wt-fmp4: no WebTransport']);
     // The RTWebSocket connection's own RTT, measured with its pings.
     await waitForStats(page, (x) => x.rttMs !== null && x.rttMs < 150, 5000, 'RTWebSocket RTT');
     expect(s.abandoned).toBe(0);
@@ -130,7 +131,7 @@ describe('transport negotiation in headless Chromium', () => {
     expect(s.transport).toBe('jpeg');
     expect(s.state).toBe('playing');
     expect(s.skipped.slice(0, 4)).toEqual([
-      'wt-raw: no WebTransport',
+      'wt-raw: no VideoDecoder',
       'ws-nal: no VideoDecoder',
       'wt-fmp4: no WebTransport',
       'ws-fmp4: MediaSource missing',
@@ -153,7 +154,7 @@ describe('transport negotiation in headless Chromium', () => {
     const second = await openPlayer(browser.context, url, { keepMemory: true });
     const s = await waitForStats(second, (x) => x.framesPainted > 5, 20_000, 'frames');
     expect(s.transport).toBe('ws-fmp4');
-    expect(s.log.some((line) => line.includes('transports: ws-fmp4/rtwebsocket → wt-raw → ws-nal'))).toBe(true);
+    expect(s.log.some((line) => line.includes('transports: ws-fmp4/rtwebsocket → wt-raw/webtransport → ws-nal → wt-raw/websocket'))).toBe(true);
     await second.evaluate(() => localStorage.clear());
     await second.close();
   });

@@ -1,10 +1,10 @@
 import type { WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WebTransportRoute } from '../../src/transport.js';
 import { launchChromium, type Browser } from '../helpers/browser.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { openPlayer, stats, waitForStats } from '../player/page.js';
+import { withoutMoq } from './without-moq.js';
 
 /**
  * Negotiation with a server that has WebTransport: which transport the
@@ -30,40 +30,38 @@ afterAll(async () => {
   await srv?.stop();
 });
 
-/** The listener's route table, to take `/moq` out as if the server had no moq transport. */
-function webTransportRoutes(): WebTransportRoute[] {
-  return (srv.server.webTransport as unknown as { routes: WebTransportRoute[] }).routes;
-}
-
 describe('negotiation with WebTransport on the server', () => {
   it('picks wt-raw when everything is there', async () => {
     const page = await openPlayer(browser.context, url);
     const s = await waitForStats(page, (x) => x.framesPainted > 20, 20_000, 'frames');
     expect(s.transport).toBe('wt-raw');
     expect(s.skipped).toEqual([]);
-    expect(s.log.some((line) => line.includes('transports: wt-raw → ws-nal → wt-fmp4 → ws-fmp4/rtwebsocket → ws-fmp4/standard → hls → jpeg'))).toBe(true);
+    expect(s.transportDetail).toBe('moq-lite · WebTransport');
+    expect(
+      s.log.some((line) =>
+        line.includes('transports: wt-raw/webtransport → ws-nal → wt-raw/websocket → wt-fmp4 → ws-fmp4/rtwebsocket → ws-fmp4/standard → hls → jpeg'),
+      ),
+    ).toBe(true);
     // Well inside the 4 s a candidate gets to show a picture.
     expect(s.firstPaintAt!).toBeLessThan(4000);
     await page.close();
   });
 
-  it('without the /moq endpoint, and with ws-nal refused, picks wt-fmp4', async () => {
-    const routes = webTransportRoutes();
-    const moq = routes.findIndex((r) => r.kind === 'exact' && r.path === 'moq');
-    expect(moq).toBeGreaterThanOrEqual(0);
-    const [removed] = routes.splice(moq, 1);
+  it('without the /moq endpoint (WebTransport and WebSocket), and with ws-nal refused, picks wt-fmp4', async () => {
+    const restore = withoutMoq(srv.server);
     try {
       const page = await browser.context.newPage();
-      await page.routeWebSocket(/\/ws\/nal$/, (ws: WebSocketRoute) => void ws.close({ code: 1011, reason: 'refused by the test' }));
+      await page.routeWebSocket(/\/ws\/nal(\?.*)?$/, (ws: WebSocketRoute) => void ws.close({ code: 1011, reason: 'refused by the test' }));
       await page.addInitScript(() => localStorage.clear());
       await page.goto(url);
       const s = await waitForStats(page, (x) => x.transport === 'wt-fmp4' && x.framesPainted > 20, 20_000, 'wt-fmp4 frames');
-      expect(s.skipped).toHaveLength(2);
-      expect(s.skipped[0]).toMatch(/^wt-raw: WebTransport handshake failed/);
+      expect(s.skipped).toHaveLength(3);
+      expect(s.skipped[0]).toMatch(/^wt-raw\/webtransport: WebTransport handshake failed/);
       expect(s.skipped[1]).toBe('ws-nal: refused by the test');
+      expect(s.skipped[2]).toMatch(/^wt-raw\/websocket: /);
       await page.close();
     } finally {
-      routes.splice(moq, 0, removed!);
+      restore();
     }
   });
 
@@ -78,7 +76,7 @@ describe('negotiation with WebTransport on the server', () => {
     expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
     const after = await stats(page);
     // The session dropped, two reconnects found no WebTransport, and ws-nal (next in line) took over.
-    expect(after.skipped).toEqual(['wt-raw: WebTransport handshake failed: Opening handshake failed. (2 reconnects failed)']);
+    expect(after.skipped).toEqual(['wt-raw/webtransport: WebTransport handshake failed: Opening handshake failed. (2 reconnects failed)']);
     expect(after.log.some((line) => line.includes('wt-raw closed: 4000 connection lost'))).toBe(true);
     expect(after.reconnects).toBeGreaterThanOrEqual(2);
     await page.close();

@@ -41,12 +41,16 @@ async function call(page: Page, method: 'unmute' | 'setVideoEnabled', ...args: u
 }
 
 describe('wt-raw in the player', () => {
-  it('paints WebCodecs frames from /moq and plays the sound', async () => {
-    const page = await openPlayer(browser.context, srv.httpUrl('/live/raw/?transport=wt-raw'));
+  it.each([
+    ['WebTransport', '?transport=wt-raw', [], 'moq-lite · WebTransport'],
+    // As on Safari, where @moq/net and the player leave WebTransport alone: QMux over a WebSocket to the same /moq.
+    ['a WebSocket, the page having no WebTransport', '?transport=wt-raw&protocol=websocket', ['WebTransport'], 'moq-lite · QMux over WebSocket'],
+  ])('paints WebCodecs frames from /moq over %s and plays the sound', async (_how, query, without, detail) => {
+    const page = await openPlayer(browser.context, srv.httpUrl(`/live/raw/${query}`), { without });
     const s = await waitForStats(page, (x) => x.framesPainted > 30, 20_000, 'wt-raw frames');
     expect(s.state).toBe('playing');
     expect(s.transport).toBe('wt-raw');
-    expect(s.transportDetail).toBe('moq-lite · WebTransport');
+    expect(s.transportDetail).toBe(detail);
     expect([s.width, s.height]).toEqual([640, 360]);
     expect(s.framesDecoded).toBeGreaterThanOrEqual(s.framesPainted);
     expect(s.log.some((line) => line.includes('moq moq-lite-04 session open, broadcast live/raw'))).toBe(true);

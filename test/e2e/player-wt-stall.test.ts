@@ -1,11 +1,11 @@
 import type { WebSocketRoute } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { WebTransportRoute } from '../../src/transport.js';
 import { launchChromium, type Browser } from '../helpers/browser.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { startLoopbackRelay, type LoopbackRelay } from '../helpers/loopback-relay.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { openPlayer, stats, waitForStats } from '../player/page.js';
+import { withoutMoq } from './without-moq.js';
 
 /**
  * A WebTransport session that stays open while nothing arrives, the way
@@ -54,7 +54,7 @@ describe('a WebTransport session that stalls while the stream is live', () => {
       const after = await stats(page);
       console.log(`wt-raw stall → ws-nal playing after ${tookMs} ms (${relay.dropped} datagrams dropped)`);
       expect(after.skipped).toHaveLength(1);
-      expect(after.skipped[0]).toMatch(/^wt-raw: WebTransport stalled: no media for \d+\.\d s while the broadcast is live$/);
+      expect(after.skipped[0]).toMatch(/^wt-raw\/webtransport: WebTransport stalled: no media for \d+\.\d s while the broadcast is live$/);
       expect(after.reconnects, 'moved on at once, no reconnect to the stalled transport').toBe(0);
       expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
       expect(relay.dropped).toBeGreaterThan(0);
@@ -65,12 +65,10 @@ describe('a WebTransport session that stalls while the stream is live', () => {
 
   it('wt-fmp4: the player moves on to ws-fmp4', async () => {
     // Without /moq and with ws-nal refused, wt-fmp4 is the first candidate that plays.
-    const routes = (srv.server.webTransport as unknown as { routes: WebTransportRoute[] }).routes;
-    const moq = routes.findIndex((r) => r.kind === 'exact' && r.path === 'moq');
-    const [removed] = routes.splice(moq, 1);
+    const restore = withoutMoq(srv.server);
     const page = await browser.context.newPage();
     try {
-      await page.routeWebSocket(/\/ws\/nal$/, (ws: WebSocketRoute) => void ws.close({ code: 1011, reason: 'refused by the test' }));
+      await page.routeWebSocket(/\/ws\/nal(\?.*)?$/, (ws: WebSocketRoute) => void ws.close({ code: 1011, reason: 'refused by the test' }));
       await page.addInitScript(() => localStorage.clear());
       await page.goto(relay.url(`/${STREAM}/`));
       await waitForStats(page, (x) => x.transport === 'wt-fmp4' && x.state === 'playing' && x.framesPainted > 20, 20_000, 'wt-fmp4 frames');
@@ -81,7 +79,7 @@ describe('a WebTransport session that stalls while the stream is live', () => {
       expect(s.skipped.at(-1)).toMatch(/^wt-fmp4: WebTransport stalled: no media for \d+\.\d s while the stream is live$/);
     } finally {
       await page.close();
-      routes.splice(moq, 0, removed!);
+      restore();
     }
   });
 

@@ -4,88 +4,23 @@
  * a hand-driven client for refusals, malformed input and a reader that
  * stops reading.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as Net from '@moq/net';
 import * as Ietf from './net-ietf.js';
 import * as Lite from './net-lite.js';
 import { buildCatalog } from '../../transports/moq/hang.js';
 import { MoqErrorCode } from '../../transports/moq/messages.js';
-import type { MoqTransport } from '../../transports/moq/server.js';
-import { publish, type Publisher } from '../helpers/ffmpeg.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { publish } from '../helpers/ffmpeg.js';
+import { startServer } from '../helpers/server.js';
 import { legacy, nalTypes, RawMoqClient, readGroup, resetCodeOf } from './raw-client.js';
 import { connectWebTransport, StreamResetError } from './wt-client.js';
+import { expectVideoThenClose, liveServerFixture, readGroups, sleep, until } from './live-server.js';
 
-// @moq/net's connect() uses Promise.withResolvers (Node 22); the tests run on Node 20.
-const P = Promise as unknown as { withResolvers?: () => unknown };
-P.withResolvers ??= () => {
-  let resolve!: (v: unknown) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise((a, b) => {
-    resolve = a;
-    reject = b;
-  });
-  return { promise, resolve, reject };
-};
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-let srv: TestServer;
-let pub: Publisher;
-let moq: MoqTransport;
-const { debug, error } = console;
-
-beforeAll(async () => {
-  // @moq/net narrates every announce and subscription at debug level, and reports our own close() of a connection as fatal.
-  console.debug = () => {};
-  console.error = (...args: unknown[]) => {
-    if (typeof args[0] === 'string' && args[0].startsWith('fatal error running connection')) return;
-    error(...args);
-  };
-  srv = await startServer('paths:\n  live/x:\n  live/slow:\n  live/gone:\n', { webTransport: true });
-  moq = srv.server.transports.find((t) => t.name === 'moq') as MoqTransport;
-  // Half-second GOPs keep group boundaries frequent.
-  pub = publish(srv.rtmpUrl('live/x'), { gop: 15 });
-  await until(() => srv.server.paths.get('live/x')?.stream?.ready === true, 'live/x to go live');
-});
-
-afterAll(async () => {
-  await pub?.stop();
-  await srv?.stop();
-  console.debug = debug;
-  console.error = error;
-});
+const fx = liveServerFixture('paths:\n  live/x:\n  live/slow:\n  live/gone:\n', 'live/x');
 
 async function connectNet(protocols?: string[]): Promise<Net.Connection.Established> {
-  const wt = await connectWebTransport(srv.wtUrl('/moq'), { protocols });
-  return Net.Connection.connect(new URL(srv.wtUrl('/moq')), { transport: wt as unknown as WebTransport });
-}
-
-/** Reads `n` groups of a track with @moq/net, frame payloads decoded from the legacy container. */
-async function readGroups(track: Net.Track.Subscriber, n: number): Promise<Array<{ sequence: number; frames: Array<{ ts: number; data: Uint8Array }> }>> {
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    const group = await track.nextGroup();
-    if (group === undefined) throw new Error('track ended');
-    const frames = [];
-    for (;;) {
-      const frame = await group.readFrame();
-      if (frame === undefined) break;
-      const payload = frame instanceof Uint8Array ? frame : (frame as { payload: Uint8Array }).payload;
-      const [ts, data] = Net.Varint.decode(payload);
-      frames.push({ ts, data });
-    }
-    out.push({ sequence: group.sequence, frames });
-  }
-  return out;
+  const wt = await connectWebTransport(fx.srv.wtUrl('/moq'), { protocols });
+  return Net.Connection.connect(new URL(fx.srv.wtUrl('/moq')), { transport: wt as unknown as WebTransport });
 }
 
 describe('@moq/net as the subscriber', () => {
@@ -102,7 +37,7 @@ describe('@moq/net as the subscriber', () => {
       const catalogGroup = await catalogTrack.nextGroup();
       const catalogFrame = await catalogGroup!.readFrame();
       const json = new TextDecoder().decode(catalogFrame instanceof Uint8Array ? catalogFrame : (catalogFrame as { payload: Uint8Array }).payload);
-      expect(JSON.parse(json)).toEqual(buildCatalog(srv.server.paths.get('live/x')!.stream!.description));
+      expect(JSON.parse(json)).toEqual(buildCatalog(fx.srv.server.paths.get('live/x')!.stream!.description));
 
       const video = await readGroups(broadcast.track('video').subscribe({ priority: 60 }), 3);
       for (const [i, g] of video.entries()) {
@@ -129,20 +64,16 @@ describe('@moq/net as the subscriber', () => {
     }
   });
 
-  it('speaks moq-lite-04 when the client offers it as a WebTransport subprotocol', async () => {
-    const conn = await connectNet(['moq-lite-05', 'moq-lite-04', 'moq-lite-03', 'moql', 'moqt-16']);
-    try {
-      expect(conn.version).toBe('moq-lite-04');
-      const announced = conn.announced(Net.Path.from('live/x'));
-      expect(await announced.next()).toEqual({ path: '', active: true });
-      announced.close();
-      const broadcast = conn.consume(Net.Path.from('live/x'));
-      const [g] = await readGroups(broadcast.track('video').subscribe({ priority: 60 }), 1);
-      expect(nalTypes(g!.frames[0]!.data)).toContain(5);
-      broadcast.close();
-    } finally {
-      conn.close();
-    }
+  it.each([
+    [['moq-lite-05', 'moq-lite-04', 'moq-lite-03', 'moql', 'moqt-16'], 'moq-lite-05'],
+    [['moq-lite-04', 'moq-lite-03', 'moql'], 'moq-lite-04'],
+  ])('offered %j as WebTransport subprotocols, speaks %s', async (protocols, version) => {
+    const conn = await connectNet(protocols);
+    expect(conn.version).toBe(version);
+    const announced = conn.announced(Net.Path.from('live/x'));
+    expect(await announced.next()).toEqual({ path: '', active: true });
+    announced.close();
+    await expectVideoThenClose(conn, 'live/x');
   });
 
   it('announces broadcasts as publishers come and go', async () => {
@@ -151,7 +82,7 @@ describe('@moq/net as the subscriber', () => {
     const announced = conn.announced(Net.Path.empty());
     try {
       expect(await announced.next()).toEqual({ path: 'live/x', active: true });
-      const p = publish(srv.rtmpUrl('live/gone'), { gop: 15 });
+      const p = publish(fx.srv.rtmpUrl('live/gone'), { gop: 15 });
       try {
         expect(await announced.next()).toEqual({ path: 'live/gone', active: true });
       } finally {
@@ -167,7 +98,7 @@ describe('@moq/net as the subscriber', () => {
 
 describe('refusals and version negotiation', () => {
   it('refuses one subscription (unknown track or broadcast, unserved stream type) and keeps the session', async () => {
-    const c = await RawMoqClient.connect(srv.wtUrl('/moq'));
+    const c = await RawMoqClient.connect(fx.srv.wtUrl('/moq'));
     try {
       expect(await c.setup()).toBe(Lite.Version.DRAFT_02);
       const codeOf = (p: Promise<unknown>): Promise<number | null> =>
@@ -190,7 +121,7 @@ describe('refusals and version negotiation', () => {
   });
 
   it('settles on lite-01 when that is all the client speaks, and closes a session with no common version', async () => {
-    const c1 = await RawMoqClient.connect(srv.wtUrl('/moq'));
+    const c1 = await RawMoqClient.connect(fx.srv.wtUrl('/moq'));
     try {
       expect(await c1.setup([Lite.Version.DRAFT_01])).toBe(Lite.Version.DRAFT_01);
       await c1.subscribe(0n, 'live/x', 'catalog.json', 100);
@@ -200,7 +131,7 @@ describe('refusals and version negotiation', () => {
     } finally {
       c1.close();
     }
-    const c2 = await RawMoqClient.connect(srv.wtUrl('/moq'));
+    const c2 = await RawMoqClient.connect(fx.srv.wtUrl('/moq'));
     await expect(c2.setup([Ietf.Version.DRAFT_14])).rejects.toThrow();
     expect(await c2.wt.closed).toMatchObject({ closeCode: MoqErrorCode.Unsupported });
     c2.close();
@@ -223,7 +154,7 @@ describe('malformed input', () => {
     })();
     try {
       await until(() => received >= 1, 'the healthy session to receive a group');
-      const before = moq.stats.protocolErrors;
+      const before = fx.moq.stats.protocolErrors;
       const cases: Array<[string, (c: RawMoqClient) => Promise<unknown>]> = [
         ['garbage stream type', (c) => c.raw(Uint8Array.of(0x3e, 0xde, 0xad, 0xbe, 0xef))],
         ['garbage instead of a setup', (c) => c.raw(Uint8Array.of(0x20, 0x00, 0x04, 0x7f, 0x01, 0x02, 0x03))],
@@ -251,12 +182,12 @@ describe('malformed input', () => {
         ],
       ];
       for (const [name, act] of cases) {
-        const c = await RawMoqClient.connect(srv.wtUrl('/moq'));
+        const c = await RawMoqClient.connect(fx.srv.wtUrl('/moq'));
         await act(c).catch(() => {});
         expect(await c.wt.closed, name).toMatchObject({ closeCode: MoqErrorCode.ProtocolViolation });
         c.close();
       }
-      expect(moq.stats.protocolErrors - before).toBe(cases.length);
+      expect(fx.moq.stats.protocolErrors - before).toBe(cases.length);
       const seen = received;
       await until(() => received >= seen + 2, 'the healthy session to keep receiving groups');
     } finally {
@@ -270,17 +201,17 @@ describe('malformed input', () => {
 
 describe('a reader that stops reading', () => {
   it('skips to the newest group instead of falling behind', async () => {
-    const p = publish(srv.rtmpUrl('live/slow'), { gop: 15 });
+    const p = publish(fx.srv.rtmpUrl('live/slow'), { gop: 15 });
     // Small receive windows: the server is held back as soon as the client stops reading.
-    const c = await RawMoqClient.connect(srv.wtUrl('/moq'), { streamWindow: 16 * 1024, connectionWindow: 8 * 1024 * 1024 });
+    const c = await RawMoqClient.connect(fx.srv.wtUrl('/moq'), { streamWindow: 16 * 1024, connectionWindow: 8 * 1024 * 1024 });
     try {
-      await until(() => srv.server.paths.get('live/slow')?.stream?.ready === true, 'live/slow to go live');
+      await until(() => fx.srv.server.paths.get('live/slow')?.stream?.ready === true, 'live/slow to go live');
       await c.setup();
       await c.subscribe(0n, 'live/slow', 'video');
       const first = await c.nextGroup();
       expect(first?.complete).toBe(true);
 
-      const sub = () => [...moq.sessions].flatMap((s) => s.tracks).find((t) => t.track === 'video' && t.id === 0n && t.sender.current !== undefined);
+      const sub = () => [...fx.moq.sessions].flatMap((s) => s.tracks).find((t) => t.track === 'video' && t.id === 0n && t.sender.current !== undefined);
       await until(() => sub() !== undefined, 'the subscription');
       const track = sub()!;
       const startedBefore = track.groups;
@@ -289,7 +220,7 @@ describe('a reader that stops reading', () => {
       const newestAtResume = track.groups - 1;
       expect(newestAtResume - startedBefore).toBeGreaterThanOrEqual(5);
       expect(track.dropped).toBeGreaterThanOrEqual(3);
-      expect(moq.stats.groupsDropped).toBeGreaterThanOrEqual(track.dropped);
+      expect(fx.moq.stats.groupsDropped).toBeGreaterThanOrEqual(track.dropped);
 
       // The streams queued meanwhile: the stale ones were reset, the first whole group is the newest (or the one it superseded).
       let complete: Awaited<ReturnType<typeof readGroup>> | undefined;
@@ -314,10 +245,10 @@ describe('a reader that stops reading', () => {
 
 describe('the core ending a reader', () => {
   it('closes the session its reader belongs to', async () => {
-    const c = await RawMoqClient.connect(srv.wtUrl('/moq?tag=a&token=secret'));
+    const c = await RawMoqClient.connect(fx.srv.wtUrl('/moq?tag=a&token=secret'));
     await c.setup();
     await c.subscribe(0n, 'live/x', 'video');
-    const path = srv.server.paths.get('live/x')!;
+    const path = fx.srv.server.paths.get('live/x')!;
     await until(() => [...path.readers].some((r) => r.info.protocol === 'moq'), 'the moq reader');
     const reader = [...path.readers].find((r) => r.info.protocol === 'moq')!;
     expect(reader.query).toBe('tag=a&token=redacted');
@@ -348,25 +279,25 @@ describe('maxConnections', () => {
 
 describe('counters', () => {
   it('counts sessions, subscriptions and groups', async () => {
-    await until(() => moq.stats.sessions === 0, 'earlier sessions to end');
-    const c = await RawMoqClient.connect(srv.wtUrl('/moq'));
+    await until(() => fx.moq.stats.sessions === 0, 'earlier sessions to end');
+    const c = await RawMoqClient.connect(fx.srv.wtUrl('/moq'));
     try {
       await c.setup();
       await c.subscribe(0n, 'live/x', 'catalog.json');
       await c.subscribe(1n, 'live/x', 'video');
-      await until(() => moq.stats.subscriptions === 2, 'two subscriptions');
-      const s = moq.stats;
+      await until(() => fx.moq.stats.subscriptions === 2, 'two subscriptions');
+      const s = fx.moq.stats;
       expect(s.sessions).toBe(1);
       expect(s.sessionsTotal).toBeGreaterThan(5);
       expect(s.subscriptionsTotal).toBeGreaterThan(5);
       expect(s.groupsSent).toBeGreaterThan(10);
-      const reader = srv.server.paths.get('live/x')!.readers;
+      const reader = fx.srv.server.paths.get('live/x')!.readers;
       // One reader per session and broadcast, however many tracks.
       expect([...reader].filter((r) => r.info.protocol === 'moq')).toHaveLength(1);
     } finally {
       c.close();
     }
-    await until(() => moq.stats.sessions === 0 && moq.stats.subscriptions === 0, 'the session to end');
-    expect([...srv.server.paths.get('live/x')!.readers].filter((r) => r.info.protocol === 'moq')).toHaveLength(0);
+    await until(() => fx.moq.stats.sessions === 0 && fx.moq.stats.subscriptions === 0, 'the session to end');
+    expect([...fx.srv.server.paths.get('live/x')!.readers].filter((r) => r.info.protocol === 'moq')).toHaveLength(0);
   });
 });

@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as Ietf from './net-ietf.js';
 import * as Lite from './net-lite.js';
-import { Reader, Writer } from '../../node_modules/@moq/net/stream.js';
+import { Reader } from '../../node_modules/@moq/net/stream.js';
 import * as Varint from '../../node_modules/@moq/net/varint.js';
 import type { AacTrackInfo, Frame, H264TrackInfo } from '../../src/stream/types.js';
 import { buildCatalog, legacyPayload, wireFrame } from '../../transports/moq/hang.js';
@@ -16,11 +16,19 @@ import {
   decodeSubscribe,
   decodeSubscribeUpdate,
   encodeAnnounce,
+  decodeSetup,
+  decodeTrackRequest,
   encodeAnnounceInit,
+  encodeAnnounceOk,
   encodeFrame,
   encodeGroupHeader,
   encodeServerSetup,
+  encodeSetupStream,
   encodeSubscribeOk,
+  encodeSubscribeStart,
+  encodeTimestampDelta,
+  encodeTrackInfo,
+  FRAME_TIMESCALE,
   LiteVersion,
   SetupParameter,
   StreamType,
@@ -30,16 +38,11 @@ import { MessageReader, MoqProtocolError, MoqStreamClosedError, normalizePath, p
 import { parseStringList } from '../../src/web/webtransport-listener.js';
 import { importBundled } from './bundle.js';
 
-const ALL = [LiteVersion.DRAFT_01, LiteVersion.DRAFT_02, LiteVersion.DRAFT_03, LiteVersion.DRAFT_04] as const;
+const ALL = [LiteVersion.DRAFT_01, LiteVersion.DRAFT_02, LiteVersion.DRAFT_03, LiteVersion.DRAFT_04, LiteVersion.DRAFT_05] as const;
+/** lite-05 replaced SUBSCRIBE_OK with SUBSCRIBE_START. */
+const WITH_SUBSCRIBE_OK = ALL.filter((v) => v !== LiteVersion.DRAFT_05);
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-/** The bytes an @moq/net encoder writes. */
-async function netBytes(encode: (w: Writer) => Promise<void>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const w = new Writer(new WritableStream<Uint8Array>({ write: (c) => void chunks.push(Uint8Array.from(c)) }));
-  await encode(w);
-  return Buffer.concat(chunks);
-}
 
 /** A message body as our decoders see it: @moq/net's bytes minus the size prefix it wrote. */
 async function body(bytes: Uint8Array): Promise<MessageReader> {
@@ -56,7 +59,7 @@ describe('compat setup (IETF draft-14 framing)', () => {
     params.setVarint(Ietf.SetupOption.MaxRequestId, 42069n);
     params.setBytes(Ietf.SetupOption.Implementation, new TextEncoder().encode('moq-lite-js'));
     Ietf.solicitIntoSetup(params);
-    const bytes = await netBytes(async (w) => {
+    const bytes = await Lite.netBytes(async (w) => {
       await w.u53(Lite.StreamId.ClientCompat);
       await new Ietf.ClientSetup({ versions: [Lite.Version.DRAFT_02, Lite.Version.DRAFT_01, Ietf.Version.DRAFT_14], parameters: params }).encode(w, Ietf.Version.DRAFT_14);
     });
@@ -84,15 +87,15 @@ describe('compat setup (IETF draft-14 framing)', () => {
 
 describe('announce', () => {
   it.each(ALL)('decodes ANNOUNCE_REQUEST (version %s)', async (v) => {
-    const bytes = await netBytes((w) => new Lite.AnnounceRequest('/live//cams/', 77n).encode(w, v));
+    const bytes = await Lite.netBytes((w) => new Lite.AnnounceRequest('/live//cams/', 77n).encode(w, v));
     const req = decodeAnnounceRequest(await body(bytes), v);
     expect(req.prefix).toBe('live/cams');
-    expect(req.excludeHop).toBe(v === LiteVersion.DRAFT_04 ? 77n : undefined);
+    expect(req.excludeHop).toBe(v === LiteVersion.DRAFT_04 || v === LiteVersion.DRAFT_05 ? 77n : undefined);
   });
 
   it('encodes ANNOUNCE_INIT exactly as @moq/net', async () => {
     const suffixes = ['cam1', 'sub/cam2', ''];
-    expect(hex(encodeAnnounceInit(suffixes))).toBe(hex(await netBytes((w) => new Lite.AnnounceInit(suffixes).encode(w, LiteVersion.DRAFT_02))));
+    expect(hex(encodeAnnounceInit(suffixes))).toBe(hex(await Lite.netBytes((w) => new Lite.AnnounceInit(suffixes).encode(w, LiteVersion.DRAFT_02))));
     expect(hex(encodeAnnounceInit([]))).toBe('0100');
   });
 
@@ -100,7 +103,7 @@ describe('announce', () => {
     for (const active of [true, false]) {
       const ours = encodeAnnounce(v, active, 'live/cam1');
       const msg = (active ? { status: 'active', suffix: 'live/cam1', hops: [] } : { status: 'ended', suffix: 'live/cam1' }) as Parameters<typeof Lite.encodeAnnounceBroadcast>[1];
-      expect(hex(ours)).toBe(hex(await netBytes((w) => Lite.encodeAnnounceBroadcast(w, msg, v))));
+      expect(hex(ours)).toBe(hex(await Lite.netBytes((w) => Lite.encodeAnnounceBroadcast(w, msg, v))));
       const back = await Lite.decodeAnnounceBroadcast(new Reader(undefined, ours), v);
       expect(back).toMatchObject({ status: active ? 'active' : 'ended', suffix: 'live/cam1' });
     }
@@ -110,18 +113,18 @@ describe('announce', () => {
 describe('subscribe', () => {
   it.each(ALL)('decodes SUBSCRIBE (version %s)', async (v) => {
     const big = (1n << 62n) - 5n;
-    const bytes = await netBytes((w) =>
+    const bytes = await Lite.netBytes((w) =>
       new Lite.Subscribe({ id: big, broadcast: 'live/cam1', track: 'video', priority: 60, ordered: true, maxLatency: 250, startGroup: 0, endGroup: 9 }).encode(w, v),
     );
     const s = decodeSubscribe(await body(bytes), v);
     expect(s).toMatchObject({ id: big, broadcast: 'live/cam1', track: 'video', priority: 60 });
-    if (v === LiteVersion.DRAFT_03 || v === LiteVersion.DRAFT_04) expect(s).toMatchObject({ ordered: true, maxLatency: 250, startGroup: 0, endGroup: 9 });
+    if (v !== LiteVersion.DRAFT_01 && v !== LiteVersion.DRAFT_02) expect(s).toMatchObject({ ordered: true, maxLatency: 250, startGroup: 0, endGroup: 9 });
     else expect(s).toMatchObject({ ordered: false, maxLatency: 0, startGroup: undefined, endGroup: undefined });
   });
 
-  it.each(ALL)('encodes SUBSCRIBE_OK exactly as @moq/net (version %s)', async (v) => {
+  it.each(WITH_SUBSCRIBE_OK)('encodes SUBSCRIBE_OK exactly as @moq/net (version %s)', async (v) => {
     const ours = encodeSubscribeOk(v, 60);
-    expect(hex(ours)).toBe(hex(await netBytes((w) => Lite.encodeSubscribeResponse(w, { ok: new Lite.SubscribeOk({ priority: 60 }) }, v))));
+    expect(hex(ours)).toBe(hex(await Lite.netBytes((w) => Lite.encodeSubscribeResponse(w, { ok: new Lite.SubscribeOk({ priority: 60 }) }, v))));
     const back = await Lite.decodeSubscribeResponse(new Reader(undefined, ours), v);
     expect('ok' in back).toBe(true);
   });
@@ -133,10 +136,47 @@ describe('subscribe', () => {
   });
 
   it.each(ALL)('decodes SUBSCRIBE_UPDATE (version %s)', async (v) => {
-    const bytes = await netBytes((w) => new Lite.SubscribeUpdate({ priority: 9, ordered: true, maxLatency: 100, startGroup: 3 }).encode(w, v));
+    const bytes = await Lite.netBytes((w) => new Lite.SubscribeUpdate({ priority: 9, ordered: true, maxLatency: 100, startGroup: 3 }).encode(w, v));
     const u = decodeSubscribeUpdate(await body(bytes), v);
     expect(u.priority).toBe(9);
     if (v === LiteVersion.DRAFT_04) expect(u).toMatchObject({ ordered: true, maxLatency: 100, startGroup: 3, endGroup: undefined });
+  });
+});
+
+describe('lite-05', () => {
+  const v = LiteVersion.DRAFT_05;
+
+  it('encodes ANNOUNCE_OK and SUBSCRIBE_START exactly as @moq/net', async () => {
+    const origin = (1n << 62n) - 3n;
+    expect(hex(encodeAnnounceOk(origin, 3))).toBe(hex(await Lite.netBytes((w) => new Lite.AnnounceOk(origin, 3).encode(w, v))));
+    expect(await Lite.AnnounceOk.decode(new Reader(undefined, encodeAnnounceOk(origin, 3)), v)).toMatchObject({ origin, active: 3 });
+    const start = encodeSubscribeStart(0);
+    expect(hex(start)).toBe(hex(await Lite.netBytes((w) => Lite.encodeSubscribeResponse(w, { start: new Lite.SubscribeStart(0) }, v))));
+    expect(await Lite.decodeSubscribeResponse(new Reader(undefined, start), v)).toMatchObject({ start: { group: 0 } });
+  });
+
+  it('decodes TRACK and answers TRACK_INFO as @moq/net reads it', async () => {
+    const req = decodeTrackRequest(await body(await Lite.netBytes((w) => new Lite.Track('/live/x/', 'video').encode(w, v))));
+    expect(req).toEqual({ broadcast: 'live/x', track: 'video' });
+    const info = encodeTrackInfo(2, FRAME_TIMESCALE);
+    expect(hex(info)).toBe(hex(await Lite.netBytes((w) => new Lite.TrackInfo({ priority: 2, timescale: FRAME_TIMESCALE }).encode(w, v))));
+    expect(await Lite.TrackInfo.decode(new Reader(undefined, info), v)).toMatchObject({ priority: 2, ordered: false, latencyMax: 0, timescale: 1_000_000 });
+  });
+
+  it('reads the SETUP @moq/net sends and writes one it reads', async () => {
+    const client = await Lite.netBytes((w) => new Lite.Setup({ probe: 1, origin: 12345n, role: 2 }).encode(w, v));
+    const parsed = await body(client);
+    decodeSetup(parsed);
+    expect(parsed.remaining).toBe(0);
+    const ours = encodeSetupStream();
+    const r = new Reader(undefined, ours);
+    expect(await r.u53()).toBe(Lite.DataType.Setup);
+    expect(await Lite.Setup.decode(r, v)).toMatchObject({ probe: 0, path: undefined, origin: undefined });
+    expect(await r.done()).toBe(true);
+  });
+
+  it('zigzag-codes timestamp deltas', () => {
+    expect([0, 1, -1, 2, -2, 1_000_000].map((d) => hex(encodeTimestampDelta(d)))).toEqual(['00', '02', '01', '04', '03', hex(Varint.encode(2_000_000))]);
   });
 });
 
@@ -147,7 +187,7 @@ describe('groups and frames', () => {
       [5n, 1234],
       [(1n << 62n) - 1n, 2 ** 40],
     ] as const) {
-      const net = await netBytes(async (w) => {
+      const net = await Lite.netBytes(async (w) => {
         await w.u53(Lite.DataType.Group);
         await new Lite.Group(id, seq).encode(w);
       });
@@ -258,7 +298,7 @@ describe('stream reader', () => {
   }
 
   it('reads messages split into single bytes', async () => {
-    const subscribe = await netBytes(async (w) => {
+    const subscribe = await Lite.netBytes(async (w) => {
       await w.u53(Lite.StreamId.Subscribe);
       await new Lite.Subscribe({ id: 300n, broadcast: 'live/x', track: 'audio', priority: 80 }).encode(w, Lite.Version.DRAFT_02);
       await new Lite.SubscribeUpdate({ priority: 1 }).encode(w, Lite.Version.DRAFT_02);
@@ -279,12 +319,13 @@ describe('stream reader', () => {
 });
 
 describe('subprotocol selection', () => {
-  it('parses wt-available-protocols as Chromium sends it, and prefers lite-04', () => {
+  it('parses wt-available-protocols as Chromium sends it, and prefers lite-05', () => {
     const header = '"moq-lite-05", "moq-lite-04", "moq-lite-03", "moql", "moqt-19", "moqt-16"';
     expect(parseStringList(header)).toEqual(['moq-lite-05', 'moq-lite-04', 'moq-lite-03', 'moql', 'moqt-19', 'moqt-16']);
-    expect(selectProtocol(parseStringList(header))).toBe('moq-lite-04');
+    expect(selectProtocol(parseStringList(header))).toBe('moq-lite-05');
+    expect(selectProtocol(['moq-lite-04', 'moq-lite-03', 'moql'])).toBe('moq-lite-04');
     expect(selectProtocol(['moq-lite-03', 'moql'])).toBe('moq-lite-03');
-    expect(selectProtocol(['moq-lite-05', 'moql', 'moqt-16'])).toBeUndefined();
+    expect(selectProtocol(['moq-lite-06-wip', 'moql', 'moqt-16'])).toBeUndefined();
     expect(parseStringList('"a";q=1, token, "b\\"c", "d')).toEqual(['a', 'b"c']);
     expect(parseStringList('')).toEqual([]);
   });

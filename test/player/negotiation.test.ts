@@ -31,7 +31,31 @@ function ok(plan: NegotiationPlan): Extract<NegotiationPlan, { ok: true }> {
 
 const keys = (plan: NegotiationPlan) => ok(plan).candidates.map((c) => c.key);
 
+/** wt-raw as shipped: moq over WebTransport, or over a WebSocket behind ws-nal. */
+function wtRaw(webTransport: boolean): TransportDefinition {
+  return {
+    ...fake('wt-raw', null, ['webtransport', 'websocket']),
+    variantsAfter: { websocket: 'ws-nal' },
+    variantUnsupportedReason: (v) => (v === 'webtransport' && !webTransport ? 'no WebTransport' : null),
+  };
+}
+
 describe('planNegotiation', () => {
+  it('tries moq over a WebSocket only after ws-nal, with or without WebTransport', () => {
+    const table = (wt: boolean) => [wtRaw(wt), fake('ws-nal', null), fake('wt-fmp4', wt ? null : 'no WebTransport'), fake('jpeg', null)];
+    expect(keys(planNegotiation(table(true), {}))).toEqual(['wt-raw/webtransport', 'ws-nal', 'wt-raw/websocket', 'wt-fmp4', 'jpeg']);
+    const without = ok(planNegotiation(table(false), {}));
+    expect(without.candidates.map((c) => c.key)).toEqual(['ws-nal', 'wt-raw/websocket', 'jpeg']);
+    expect(without.skipped).toEqual(['wt-raw/webtransport: no WebTransport', 'wt-fmp4: no WebTransport']);
+    // Where ws-nal cannot run, nothing holds it back.
+    const noNal = [wtRaw(false), fake('ws-nal', 'no WebSocket'), fake('jpeg', null)];
+    expect(keys(planNegotiation(noNal, {}))).toEqual(['wt-raw/websocket', 'jpeg']);
+    // What won last time still goes first; asked for by name, the WebSocket variant is all there is.
+    expect(keys(planNegotiation(table(false), { remembered: 'wt-raw/websocket' }))).toEqual(['wt-raw/websocket', 'ws-nal', 'jpeg']);
+    expect(keys(planNegotiation(table(false), { forced: 'wt-raw' }))).toEqual(['wt-raw/websocket']);
+    expect(planNegotiation(table(false), { forced: 'wt-raw', protocol: 'webtransport' })).toEqual({ ok: false, reason: 'wt-raw/webtransport: no WebTransport' });
+  });
+
   it('keeps the table order, one candidate per variant, and says why each unsupported transport was skipped', () => {
     const plan = ok(planNegotiation(TABLE, {}));
     expect(plan.candidates.map((c) => c.key)).toEqual(['ws-fmp4/rtwebsocket', 'ws-fmp4/standard', 'jpeg']);

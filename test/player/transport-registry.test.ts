@@ -25,6 +25,9 @@ describe('transport table', () => {
   it('lists the transports best first', () => {
     expect(TRANSPORTS.map((t) => t.id)).toEqual(['wt-raw', 'ws-nal', 'wt-fmp4', 'ws-fmp4', 'hls', 'jpeg']);
     expect(TRANSPORTS.find((t) => t.id === 'ws-fmp4')?.variants).toEqual(['rtwebsocket', 'standard']);
+    const wtRaw = TRANSPORTS.find((t) => t.id === 'wt-raw');
+    expect(wtRaw?.variants).toEqual(['webtransport', 'websocket']);
+    expect(wtRaw?.variantsAfter).toEqual({ websocket: 'ws-nal' });
   });
 
   afterEach(() => {
@@ -35,7 +38,12 @@ describe('transport table', () => {
     // Node 20 has no WebSocket either; give it one so the next missing piece shows.
     vi.stubGlobal('WebSocket', class {});
     const reasons = Object.fromEntries(TRANSPORTS.map((t) => [t.id, t.unsupportedReason()]));
-    expect(reasons['wt-raw']).toBe('no WebTransport');
+    // wt-raw has a WebSocket variant: what it cannot do without WebCodecs comes first, WebTransport is a variant's business.
+    expect(reasons['wt-raw']).toBe('no VideoDecoder');
+    const wtRaw = TRANSPORTS.find((t) => t.id === 'wt-raw')!;
+    expect(wtRaw.variantUnsupportedReason?.('webtransport')).toBe('no WebTransport');
+    expect(wtRaw.variantUnsupportedReason?.('websocket')).toBeNull();
+    expect(reasons['wt-fmp4']).toBe('no WebTransport');
     expect(reasons['ws-nal']).toBe('no VideoDecoder');
     expect(reasons['ws-fmp4']).toBe('MediaSource missing');
     expect(reasons['hls']).toBe('neither native HLS nor MSE');

@@ -1,9 +1,10 @@
 /**
- * moq-lite control messages as @moq/net 0.2.x speaks them (docs/protocols/moq.md),
+ * moq-lite control messages as @moq/net 0.2.8–0.3.4 speak them (docs/protocols/moq.md),
  * for the versions Polycast serves: lite-01 and lite-02 (reached through the
- * IETF-draft-14-shaped compat setup), lite-03 and lite-04 (chosen through the
- * WebTransport subprotocol, no setup exchange).
+ * IETF-draft-14-shaped compat setup), lite-03, lite-04 and lite-05 (chosen
+ * through the WebTransport or WebSocket subprotocol).
  */
+import { encodeVarint } from '../../src/protocols/http3/varint.js';
 import { MessageReader, MessageWriter, MoqProtocolError, normalizePath, prefixVarint } from './wire.js';
 
 export const LiteVersion = {
@@ -11,14 +12,16 @@ export const LiteVersion = {
   DRAFT_02: 0xff0dad02,
   DRAFT_03: 0xff0dad03,
   DRAFT_04: 0xff0dad04,
+  DRAFT_05: 0xff0dad05,
 } as const;
 export type LiteVersion = (typeof LiteVersion)[keyof typeof LiteVersion];
 
 /** Versions the compat setup may choose, most preferred first. */
 export const COMPAT_VERSIONS: readonly LiteVersion[] = [LiteVersion.DRAFT_02, LiteVersion.DRAFT_01];
 
-/** WebTransport subprotocols that pin a version without any setup exchange, most preferred first. */
+/** Subprotocols (WebTransport, or the application part of QMux's) that pin a version, most preferred first. */
 export const PROTOCOL_VERSIONS: ReadonlyMap<string, LiteVersion> = new Map([
+  ['moq-lite-05', LiteVersion.DRAFT_05],
   ['moq-lite-04', LiteVersion.DRAFT_04],
   ['moq-lite-03', LiteVersion.DRAFT_03],
 ]);
@@ -33,6 +36,8 @@ export function versionName(v: number): string {
       return 'moq-lite-03';
     case LiteVersion.DRAFT_04:
       return 'moq-lite-04';
+    case LiteVersion.DRAFT_05:
+      return 'moq-lite-05';
     default:
       return `0x${v.toString(16)}`;
   }
@@ -51,8 +56,18 @@ export const StreamType = {
   ServerCompat: 0x21,
 } as const;
 
-/** The type varint that opens every unidirectional data stream. */
-export const DataType = { Group: 0 } as const;
+/** The type varint that opens every unidirectional stream: groups, and (lite-05) each side's SETUP. */
+export const DataType = { Group: 0, Setup: 1 } as const;
+
+/**
+ * lite-05 reshaped the session: a SETUP on a unidirectional stream from each
+ * side, TRACK streams for a track's fixed properties, ANNOUNCE_OK in front
+ * of announcements, SUBSCRIBE_START instead of SUBSCRIBE_OK, and a
+ * timestamp in front of every frame.
+ */
+export function isLite05(version: LiteVersion): boolean {
+  return version === LiteVersion.DRAFT_05;
+}
 
 /**
  * WebTransport application codes Polycast resets streams and closes sessions
@@ -129,7 +144,7 @@ export interface AnnounceRequest {
 
 export function decodeAnnounceRequest(r: MessageReader, version: LiteVersion): AnnounceRequest {
   const prefix = normalizePath(r.string());
-  const excludeHop = version === LiteVersion.DRAFT_04 ? r.varintBig() : undefined;
+  const excludeHop = version === LiteVersion.DRAFT_04 || version === LiteVersion.DRAFT_05 ? r.varintBig() : undefined;
   r.end();
   return { prefix, excludeHop };
 }
@@ -149,8 +164,17 @@ export function hasAnnounceInit(version: LiteVersion): boolean {
 /** ANNOUNCE: a broadcast under the prefix went live or ended. We originate every broadcast, so the hop list is empty. */
 export function encodeAnnounce(version: LiteVersion, active: boolean, suffix: string): Uint8Array {
   const w = new MessageWriter().u8(active ? 1 : 0).string(suffix);
-  if (version === LiteVersion.DRAFT_03 || version === LiteVersion.DRAFT_04) w.varint(0);
+  if (!hasAnnounceInit(version)) w.varint(0);
   return w.sized();
+}
+
+/**
+ * ANNOUNCE_OK (lite-05): our origin id, which the subscriber appends to the
+ * hop chains itself (@moq/net 0.2.8 rejects 0), and how many ANNOUNCEs
+ * for live broadcasts follow at once.
+ */
+export function encodeAnnounceOk(origin: bigint, active: number): Uint8Array {
+  return new MessageWriter().varint(origin).varint(active).sized();
 }
 
 export interface Subscribe {
@@ -229,6 +253,54 @@ export function encodeSubscribeOk(version: LiteVersion, priority: number): Uint8
     default:
       return prefixVarint(0, new MessageWriter().u8(priority).bool(false).varint(0).varint(0).varint(0).sized());
   }
+}
+
+/** SUBSCRIBE_START (lite-05, response type 0): the first group the subscription delivers. */
+export function encodeSubscribeStart(group: number): Uint8Array {
+  return prefixVarint(0, new MessageWriter().varint(group).sized());
+}
+
+/** TRACK (lite-05): which track's fixed properties the client asks for. */
+export function decodeTrackRequest(r: MessageReader): { broadcast: string; track: string } {
+  const broadcast = normalizePath(r.string());
+  const track = r.string();
+  r.end();
+  return { broadcast, track };
+}
+
+/**
+ * TRACK_INFO (lite-05): publisher priority, delivery order, latency bound
+ * and the timescale of the frame timestamps (never 0).
+ */
+export function encodeTrackInfo(priority: number, timescale: number): Uint8Array {
+  return new MessageWriter().u8(priority).bool(false).varint(0).varint(timescale).sized();
+}
+
+/** Timestamps of lite-05 frames are in microseconds, the unit the hang container already uses. */
+export const FRAME_TIMESCALE = 1_000_000;
+
+/** A lite-05 SETUP carries a parameter bag we read to check it and otherwise do not use. */
+export function decodeSetup(r: MessageReader): void {
+  const count = r.varint();
+  if (count > MAX_PARAMETERS) throw new MoqProtocolError(`setup: ${count} parameters`);
+  const seen = new Set<bigint>();
+  for (let i = 0; i < count; i++) {
+    const id = r.varintBig();
+    if (seen.has(id)) throw new MoqProtocolError(`setup: duplicate parameter ${id}`);
+    seen.add(id);
+    r.bytes(r.varint());
+  }
+  r.end();
+}
+
+/** Our lite-05 SETUP stream: the data type, then SETUP with no parameters (no probing, no path, no role). */
+export function encodeSetupStream(): Uint8Array {
+  return prefixVarint(DataType.Setup, new MessageWriter().varint(0).sized());
+}
+
+/** The zigzag-coded delta from the previous frame's timestamp that opens each lite-05 frame. */
+export function encodeTimestampDelta(delta: number): Uint8Array {
+  return encodeVarint(delta >= 0 ? delta * 2 : -delta * 2 - 1);
 }
 
 /** What opens a group's unidirectional stream: the data type, then GROUP {subscription id, sequence}. */

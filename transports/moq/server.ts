@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Transport, TransportContext, UpgradeRoute, WebTransportRoute } from '../../src/transport.js';
+import type { StreamSession } from '../../src/protocols/stream-session.js';
 import type { WebTransportSession } from '../../src/protocols/webtransport/session.js';
+import type { Transport, TransportContext, UpgradeRoute, WebTransportRoute } from '../../src/transport.js';
 import { BroadcastDirectory } from './directory.js';
 import { MoqErrorCode, PROTOCOL_VERSIONS } from './messages.js';
 import { MoqSession, type MoqCounters } from './session.js';
+import { MoqWebSocketRoute } from './websocket.js';
 
 export interface MoqTransportOptions {
   /** Group streams one subscription may have on the wire at once (default 2). */
@@ -33,12 +36,15 @@ export interface MoqStats {
  */
 export class MoqTransport implements Transport {
   readonly name = 'moq';
-  readonly upgrades: readonly UpgradeRoute[] = [];
+  readonly upgrades: readonly UpgradeRoute[];
   readonly webTransportRoutes: readonly WebTransportRoute[];
   private readonly log: Logger;
   private readonly directory: BroadcastDirectory;
   private readonly open = new Set<MoqSession>();
   private readonly counters: MoqCounters = { sessionsTotal: 0, subscriptionsTotal: 0, groupsSent: 0, groupsDroppedClosed: 0, protocolErrors: 0 };
+  /** lite-05 ANNOUNCE_OK names the responder: a random non-zero 62-bit id for this server's life. */
+  private readonly origin = (randomBytes(8).readBigUInt64BE() & ((1n << 62n) - 1n)) | 1n;
+  private readonly websocket: MoqWebSocketRoute;
 
   constructor(
     private readonly ctx: TransportContext,
@@ -51,9 +57,18 @@ export class MoqTransport implements Transport {
         kind: 'exact',
         path: 'moq',
         selectProtocol: (offered) => selectProtocol(offered),
-        handleSession: (session, _pathName, protocol) => this.handleSession(session, protocol),
+        handleSession: (session, _pathName, protocol) => this.handleSession(fromWebTransport(session), protocol, 'webtransport'),
       },
     ];
+    // The same URL as a WebSocket upgrade: QMux carries the same moq-lite session.
+    this.websocket = new MoqWebSocketRoute({
+      ctx,
+      log: this.log,
+      applications: [...PROTOCOL_VERSIONS.keys(), COMPAT_APPLICATION],
+      onSession: (session, application) =>
+        this.handleSession(session, application === COMPAT_APPLICATION ? undefined : application, 'websocket'),
+    });
+    this.upgrades = [this.websocket];
   }
 
   get sessions(): ReadonlySet<MoqSession> {
@@ -85,8 +100,8 @@ export class MoqTransport implements Transport {
     };
   }
 
-  /** `protocol`: the WebTransport subprotocol selected for it, which pins the moq-lite version; none means the compat setup decides. */
-  handleSession(session: WebTransportSession, protocol?: string): void {
+  /** `protocol`: the subprotocol selected for it, which pins the moq-lite version; none means the compat setup decides. */
+  handleSession(session: StreamSession, protocol: string | undefined, binding: 'webtransport' | 'websocket'): void {
     const req = session.request;
     const lease = this.ctx.connections?.reserve(`${req.remoteAddress}:${req.remotePort}`);
     if (lease !== undefined && 'refused' in lease) {
@@ -98,6 +113,8 @@ export class MoqTransport implements Transport {
       lease,
       version: protocol === undefined ? undefined : PROTOCOL_VERSIONS.get(protocol),
       session,
+      binding,
+      origin: this.origin,
       ctx: this.ctx,
       directory: this.directory,
       counters: this.counters,
@@ -116,13 +133,31 @@ export class MoqTransport implements Transport {
 
   close(reason: string): void {
     for (const s of [...this.open]) s.close(MoqErrorCode.GoingAway, reason);
+    this.websocket.close();
     this.directory.close();
   }
 }
 
+/** `moql` over QMux (and no application protocol at all) leaves the version to the compat setup. */
+const COMPAT_APPLICATION = 'moql';
+
+/** A WebTransport session in the shape moq-lite is written against. */
+function fromWebTransport(s: WebTransportSession): StreamSession {
+  return {
+    request: s.request,
+    closed: s.closed,
+    acceptStreams: (h) => {
+      s.onBidiStream = h.bidi;
+      s.onUniStream = h.uni;
+    },
+    createUniStream: (priority) => s.createUniStream(priority),
+    close: (code, reason) => s.close(code, reason),
+  };
+}
+
 /**
  * Our preferred moq-lite subprotocol among those offered. Offers of other
- * versions only (lite-05, IETF drafts, `moql`) select none: such a client
+ * versions only (IETF drafts, `moql`, lite-06-wip) select none: such a client
  * then runs the compat setup, which settles on lite-02 or lite-01.
  */
 export function selectProtocol(offered: readonly string[]): string | undefined {

@@ -6,7 +6,9 @@ import type { ConnectionLease } from '../../src/limits.js';
 import { PathError } from '../../src/stream/path.js';
 import type { KickCode } from '../../src/stream/reader.js';
 import type { TransportContext } from '../../src/transport.js';
-import { WebTransportSessionClosedError, WebTransportStreamError, type WebTransportBidiStream, type WebTransportSession } from '../../src/protocols/webtransport/session.js';
+import { QmuxStreamError } from '../../src/protocols/qmux/errors.js';
+import type { BidiStream, ReceiveStream, StreamSession } from '../../src/protocols/stream-session.js';
+import { WebTransportSessionClosedError, WebTransportStreamError } from '../../src/protocols/webtransport/session.js';
 import { BroadcastViewer } from './broadcast.js';
 import type { BroadcastDirectory } from './directory.js';
 import {
@@ -14,19 +16,28 @@ import {
   decodeAnnounceRequest,
   decodeClientSetup,
   decodeSubscribe,
+  decodeSetup,
   decodeSubscribeUpdate,
+  decodeTrackRequest,
+  DataType,
   encodeAnnounce,
   encodeAnnounceInit,
+  encodeAnnounceOk,
   encodeServerSetup,
+  encodeSetupStream,
   encodeSubscribeOk,
+  encodeSubscribeStart,
+  encodeTrackInfo,
+  FRAME_TIMESCALE,
   hasAnnounceInit,
+  isLite05,
   MoqErrorCode,
   SetupParameter,
   StreamType,
   versionName,
   type LiteVersion,
 } from './messages.js';
-import { isTrackName, TrackSubscription } from './tracks.js';
+import { isTrackName, TRACK_PRIORITY, TrackSubscription } from './tracks.js';
 import { MoqProtocolError, MoqStreamClosedError, pathSuffix, StreamReader } from './wire.js';
 
 /** Counters the transport aggregates over its sessions. */
@@ -40,7 +51,12 @@ export interface MoqCounters {
 }
 
 export interface MoqSessionOptions {
-  readonly session: WebTransportSession;
+  /** WebTransport or QMux: the session logic is the same. */
+  readonly session: StreamSession;
+  /** How the client reached us, for logs and stats. */
+  readonly binding: 'webtransport' | 'websocket';
+  /** Our origin id for lite-05's ANNOUNCE_OK: one per server, never 0. */
+  readonly origin: bigint;
   readonly ctx: TransportContext;
   readonly directory: BroadcastDirectory;
   readonly counters: MoqCounters;
@@ -67,9 +83,11 @@ class Refusal extends Error {
   }
 }
 
-const SERVED_STREAM_TYPES = new Set<number>([StreamType.Announce, StreamType.Subscribe]);
-/** Defined by moq-lite but not served at these versions (or by an origin, with nothing to fetch or probe): refused, not fatal. */
-const REFUSED_STREAM_TYPES = new Set<number>([StreamType.Session, StreamType.Fetch, StreamType.Probe, StreamType.Goaway, StreamType.Track]);
+const SERVED_STREAM_TYPES = new Set<number>([StreamType.Announce, StreamType.Subscribe, StreamType.Track]);
+/** Defined by moq-lite but not served (an origin has nothing to fetch; we do not probe): refused, not fatal. */
+const REFUSED_STREAM_TYPES = new Set<number>([StreamType.Session, StreamType.Fetch, StreamType.Probe, StreamType.Goaway]);
+/** A lite-05 SETUP is a few bytes of parameters. */
+const MAX_SETUP_BYTES = 4096;
 
 /** The core's reasons to end a reader, as moq session close codes. */
 const KICK_CODES: Record<KickCode, number> = {
@@ -118,10 +136,12 @@ export class MoqSession {
       this.setupTimer = setTimeout(() => this.protocolError(new MoqProtocolError('no setup within the time limit')), o.setupTimeoutMs ?? 10_000);
       this.setupTimer.unref();
     }
-    o.session.onBidiStream = (stream) => this.accept(stream);
-    // moq-lite up to draft 04 has no client unidirectional streams.
-    o.session.onUniStream = (stream) => stream.stopSending(MoqErrorCode.Unsupported);
+    o.session.acceptStreams({ bidi: (stream) => this.accept(stream), uni: (stream) => this.acceptUni(stream) });
     void o.session.closed.then((info) => this.finish(`session closed (${info.code}${info.reason ? ` ${info.reason}` : ''})`));
+  }
+
+  get binding(): 'webtransport' | 'websocket' {
+    return this.o.binding;
   }
 
   get negotiatedVersion(): string | undefined {
@@ -155,10 +175,42 @@ export class MoqSession {
     if (this.setupTimer) clearTimeout(this.setupTimer);
     this.resolveVersion(v);
     this.o.lease?.identify(apiTypeOf('moq'), this.id);
-    this.o.log.debug({ session: this.id, version: versionName(v) }, 'moq session set up');
+    this.o.log.debug({ session: this.id, version: versionName(v), binding: this.o.binding }, 'moq session set up');
+    if (isLite05(v)) this.sendSetup();
   }
 
-  private accept(stream: WebTransportBidiStream): void {
+  /** lite-05: each side's SETUP goes on a unidirectional stream of its own. Ours advertises nothing. */
+  private sendSetup(): void {
+    this.o.session.createUniStream({ urgency: 0 }).then(
+      (out) => {
+        out.write(encodeSetupStream()).catch(() => {});
+        out.end().catch(() => {});
+      },
+      () => {},
+    );
+  }
+
+  /** Client unidirectional streams exist from lite-05 on, and only to carry its SETUP. */
+  private acceptUni(stream: ReceiveStream): void {
+    if (this.closed || this.version === undefined || !isLite05(this.version)) {
+      stream.stopSending(MoqErrorCode.Unsupported);
+      return;
+    }
+    const reader = new StreamReader(stream.readable, 'uni stream');
+    void (async () => {
+      const type = await reader.varint();
+      if (type !== DataType.Setup) throw new MoqProtocolError(`client unidirectional stream of type ${type}`);
+      if (this.setupSeen) throw new MoqProtocolError('a second setup');
+      this.setupSeen = true;
+      decodeSetup(await reader.message('setup', MAX_SETUP_BYTES));
+      if (!(await reader.done())) throw new MoqProtocolError('data after the setup');
+    })().catch((err: unknown) => {
+      if (err instanceof MoqProtocolError) this.protocolError(err);
+      else stream.stopSending(MoqErrorCode.None);
+    });
+  }
+
+  private accept(stream: BidiStream): void {
     if (this.closed) {
       refuse(stream, MoqErrorCode.GoingAway);
       return;
@@ -167,7 +219,7 @@ export class MoqSession {
     this.serve(stream, reader).catch((err: unknown) => this.streamFailed(stream, err));
   }
 
-  private async serve(stream: WebTransportBidiStream, reader: StreamReader): Promise<void> {
+  private async serve(stream: BidiStream, reader: StreamReader): Promise<void> {
     const type = await reader.varint();
     if (type === StreamType.ClientCompat) {
       if (this.setupSeen || this.version !== undefined) throw new MoqProtocolError('a second setup');
@@ -186,6 +238,13 @@ export class MoqSession {
       case StreamType.Subscribe:
         await this.runSubscribe(stream, reader, version);
         return;
+      case StreamType.Track:
+        if (isLite05(version)) {
+          await this.runTrack(stream, reader);
+          return;
+        }
+        refuse(stream, MoqErrorCode.Unsupported);
+        return;
       default:
         refuse(stream, MoqErrorCode.Unsupported);
     }
@@ -196,7 +255,7 @@ export class MoqSession {
    * versions; we answer with the moq-lite one we speak. The stream then stays
    * open as the session stream, and its end is the session's end.
    */
-  private async runSetup(stream: WebTransportBidiStream, reader: StreamReader): Promise<void> {
+  private async runSetup(stream: BidiStream, reader: StreamReader): Promise<void> {
     // A real setup is a few dozen bytes; a huge length would only hold the session open until the setup timeout.
     const setup = decodeClientSetup(await reader.messageU16('client setup', 4096));
     const chosen = COMPAT_VERSIONS.find((v) => setup.versions.includes(v));
@@ -218,7 +277,7 @@ export class MoqSession {
     this.close(MoqErrorCode.None, 'session stream ended');
   }
 
-  private async runAnnounce(stream: WebTransportBidiStream, reader: StreamReader, version: LiteVersion): Promise<void> {
+  private async runAnnounce(stream: BidiStream, reader: StreamReader, version: LiteVersion): Promise<void> {
     const req = decodeAnnounceRequest(await reader.message('announce request'), version);
     if (this.announceCleanups.size >= MAX_ANNOUNCE_STREAMS) {
       refuse(stream, MoqErrorCode.TooMany);
@@ -234,7 +293,10 @@ export class MoqSession {
       if (suffix !== undefined) initial.push(suffix);
     }
     if (hasAnnounceInit(version)) send(encodeAnnounceInit(initial));
-    else for (const suffix of initial) send(encodeAnnounce(version, true, suffix));
+    else {
+      if (isLite05(version)) send(encodeAnnounceOk(this.o.origin, initial.length));
+      for (const suffix of initial) send(encodeAnnounce(version, true, suffix));
+    }
     const onChange = (name: string, live: boolean): void => {
       const suffix = pathSuffix(req.prefix, name);
       if (suffix !== undefined) send(encodeAnnounce(version, live, suffix));
@@ -254,7 +316,24 @@ export class MoqSession {
     }
   }
 
-  private async runSubscribe(stream: WebTransportBidiStream, reader: StreamReader, version: LiteVersion): Promise<void> {
+  /**
+   * TRACK (lite-05): the track's fixed properties, asked before subscribing.
+   * Any of our track names is answered; the subscription is where a
+   * broadcast is looked up and authorized.
+   */
+  private async runTrack(stream: BidiStream, reader: StreamReader): Promise<void> {
+    const req = decodeTrackRequest(await reader.message('track'));
+    if (!isTrackName(req.track)) {
+      refuse(stream, MoqErrorCode.NotFound);
+      return;
+    }
+    await stream.write(encodeTrackInfo(TRACK_PRIORITY[req.track], FRAME_TIMESCALE));
+    await stream.end();
+    // The client finishes its side once it has read the answer; reading to that FIN is what retires the stream.
+    if (!(await reader.done())) throw new MoqProtocolError('data after the track request');
+  }
+
+  private async runSubscribe(stream: BidiStream, reader: StreamReader, version: LiteVersion): Promise<void> {
     const msg = decodeSubscribe(await reader.message('subscribe'), version);
     if (this.subscriptions.has(msg.id)) throw new MoqProtocolError(`subscription id ${msg.id} reused`);
     let active: ActiveSubscription;
@@ -271,6 +350,7 @@ export class MoqSession {
         session: this.o.session,
         id: msg.id,
         track: msg.track,
+        timestamps: isLite05(version),
         maxInFlight: this.o.maxGroupsInFlight,
         maxQueuedBytes: this.o.maxQueuedBytes,
       });
@@ -284,7 +364,8 @@ export class MoqSession {
     const { sub, viewer } = active;
     this.subscriptions.set(msg.id, active);
     this.o.counters.subscriptionsTotal++;
-    stream.write(encodeSubscribeOk(version, msg.priority)).catch(() => {});
+    // lite-05 has no SUBSCRIBE_OK: SUBSCRIBE_START names the first group, and ours always starts at 0.
+    stream.write(isLite05(version) ? encodeSubscribeStart(0) : encodeSubscribeOk(version, msg.priority)).catch(() => {});
     viewer.add(sub);
     this.o.log.debug({ session: this.id, id: String(msg.id), broadcast: msg.broadcast, track: msg.track }, 'moq subscribed');
     try {
@@ -360,10 +441,16 @@ export class MoqSession {
     this.o.log.info({ path: viewer.path.name, remoteAddress: this.remoteAddress, id: viewer.id, session: this.id, reason }, 'viewer disconnected');
   }
 
-  private streamFailed(stream: WebTransportBidiStream, err: unknown): void {
-    const gone = err instanceof MoqStreamClosedError || err instanceof WebTransportStreamError || err instanceof WebTransportSessionClosedError;
+  private streamFailed(stream: BidiStream, err: unknown): void {
+    const gone =
+      err instanceof MoqStreamClosedError ||
+      err instanceof QmuxStreamError ||
+      err instanceof WebTransportStreamError ||
+      err instanceof WebTransportSessionClosedError;
     if (gone || this.closed) {
-      // The peer reset or stopped this stream (or the session is gone): that stream's business only.
+      // The peer reset or stopped this stream (or the session is gone): that stream's business only. Our
+      // half is ended too, or the stream would stay open and count against the client's stream limit.
+      if (!this.closed) refuse(stream, MoqErrorCode.None);
       return;
     }
     if (err instanceof MoqProtocolError) {
@@ -395,7 +482,7 @@ export class MoqSession {
 }
 
 /** Ends both directions of a stream we will not serve. */
-function refuse(stream: WebTransportBidiStream, code: number): void {
+function refuse(stream: BidiStream, code: number): void {
   try {
     stream.stopSending(code);
     stream.abort(code);

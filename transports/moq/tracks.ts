@@ -4,10 +4,9 @@
  * their own unidirectional streams, newest first, at most two in flight.
  */
 import type { Frame, StreamDescription } from '../../src/stream/types.js';
-import { GroupSender } from '../../src/protocols/webtransport/group-sender.js';
-import type { WebTransportSession } from '../../src/protocols/webtransport/session.js';
-import { AUDIO_TRACK, buildCatalog, CATALOG_TRACK, VIDEO_TRACK, wireFrame } from './hang.js';
-import { encodeFrame, encodeGroupHeader, MoqErrorCode } from './messages.js';
+import { GroupSender, type UniStreamOpener } from '../../src/protocols/webtransport/group-sender.js';
+import { AUDIO_TRACK, buildCatalog, CATALOG_TRACK, legacyTimestampUs, VIDEO_TRACK, wireFrame } from './hang.js';
+import { encodeFrame, encodeGroupHeader, encodeTimestampDelta, MoqErrorCode } from './messages.js';
 
 export type TrackName = typeof CATALOG_TRACK | typeof VIDEO_TRACK | typeof AUDIO_TRACK;
 
@@ -26,13 +25,22 @@ const URGENCY: Record<TrackName, { newest: number; superseded: number }> = {
   [VIDEO_TRACK]: { newest: 3, superseded: 4 },
 };
 
+/** lite-05 TRACK_INFO publisher priority (higher first): the catalog, then audio, then video. */
+export const TRACK_PRIORITY: Record<TrackName, number> = {
+  [CATALOG_TRACK]: 2,
+  [AUDIO_TRACK]: 1,
+  [VIDEO_TRACK]: 0,
+};
+
 /** An audio-only stream has no GOPs to follow: start an audio group this often (µs of media). */
 const AUDIO_ONLY_GROUP_US = 1_000_000;
 
 export interface TrackSubscriptionOptions {
-  readonly session: WebTransportSession;
+  readonly session: UniStreamOpener;
   readonly id: bigint;
   readonly track: TrackName;
+  /** lite-05: every frame opens with its timestamp, as a delta from the previous one in its group. */
+  readonly timestamps?: boolean;
   readonly maxInFlight?: number;
   readonly maxQueuedBytes?: number;
 }
@@ -55,6 +63,8 @@ export class TrackSubscription {
   /** Audio: the GOP (or, audio-only, the start time) the open group belongs to. */
   private groupGop = -1;
   private groupStartPts = 0;
+  /** lite-05: the timestamp of the group's previous frame (a group starts from 0). */
+  private lastTimestamp = 0;
 
   constructor(private readonly o: TrackSubscriptionOptions) {
     const u = URGENCY[o.track];
@@ -83,6 +93,16 @@ export class TrackSubscription {
     const sequence = this.nextSequence++;
     this.groups++;
     this.sender.startGroup(sequence, encodeGroupHeader(this.o.id, sequence));
+    this.lastTimestamp = 0;
+  }
+
+  /** A frame into the open group; the serialized frame is shared, the lite-05 timestamp delta is this group's own. */
+  private send(wire: Uint8Array, timestampUs: number): void {
+    if (this.o.timestamps === true) {
+      this.sender.write(encodeTimestampDelta(timestampUs - this.lastTimestamp));
+      this.lastTimestamp = timestampUs;
+    }
+    this.sender.write(wire);
   }
 
   /** The tracks are known or changed. */
@@ -94,7 +114,7 @@ export class TrackSubscription {
         if (json === this.lastCatalog) return;
         this.lastCatalog = json;
         this.startGroup();
-        this.sender.write(encodeFrame(new TextEncoder().encode(json)));
+        this.send(encodeFrame(new TextEncoder().encode(json)), 0);
         this.sender.endCurrent();
         return;
       }
@@ -116,7 +136,7 @@ export class TrackSubscription {
       if (frame.kind !== 'video') return;
       // A group is a GOP: it starts at a keyframe, and nothing is sent until the first one.
       if (frame.key) this.startGroup();
-      this.sender.write(wireFrame(frame));
+      this.send(wireFrame(frame), legacyTimestampUs(frame));
     } else if (this.o.track === AUDIO_TRACK) {
       if (frame.kind !== 'audio') return;
       const hasVideo = at.description?.video !== undefined;
@@ -128,7 +148,7 @@ export class TrackSubscription {
         this.groupStartPts = frame.pts;
         this.startGroup();
       }
-      this.sender.write(wireFrame(frame));
+      this.send(wireFrame(frame), legacyTimestampUs(frame));
     }
   }
 

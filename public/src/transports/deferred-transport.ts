@@ -74,8 +74,10 @@ export interface DeferredTransportSpec {
   readonly description: string;
   readonly surface: SurfaceKind;
   readonly variants?: readonly string[];
+  readonly variantsAfter?: Readonly<Record<string, string>>;
   readonly connectTimeoutMs?: number;
   unsupportedReason(): string | null;
+  variantUnsupportedReason?(variant: string): string | null;
   /** Async, so that a bundler's synchronous "not in bundle" error arrives as a rejection too. */
   load(id: string): Promise<TransportModule>;
 }

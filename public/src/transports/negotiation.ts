@@ -46,11 +46,32 @@ export function candidateKey(id: string, variant: string | null): string {
   return variant ? `${id}/${variant}` : id;
 }
 
-function candidatesOf(transport: TransportDefinition, protocol: string | null | undefined): Candidate[] {
+/** The transport's candidates this browser can run; variants it cannot go to `skipped` with their reason. */
+function candidatesOf(transport: TransportDefinition, protocol: string | null | undefined, skipped: string[]): Candidate[] {
   const variants = transport.variants ?? [];
   if (variants.length === 0) return [{ transport, variant: null, key: transport.id }];
   const chosen = protocol && variants.includes(protocol) ? [protocol] : variants;
-  return chosen.map((variant) => ({ transport, variant, key: candidateKey(transport.id, variant) }));
+  const out: Candidate[] = [];
+  for (const variant of chosen) {
+    const key = candidateKey(transport.id, variant);
+    const reason = transport.variantUnsupportedReason?.(variant) ?? null;
+    if (reason) skipped.push(`${key}: ${reason}`);
+    else out.push({ transport, variant, key });
+  }
+  return out;
+}
+
+/** Moves candidates whose variant must wait for another transport (`variantsAfter`) behind that transport's last candidate. */
+function applyVariantsAfter(candidates: Candidate[]): void {
+  for (const c of [...candidates]) {
+    const after = c.variant === null ? undefined : c.transport.variantsAfter?.[c.variant];
+    if (after === undefined) continue;
+    const last = candidates.findLastIndex((x) => x.transport.id === after);
+    const at = candidates.indexOf(c);
+    if (last < at) continue; // already behind it, or that transport is not a candidate here
+    candidates.splice(at, 1);
+    candidates.splice(last, 0, c);
+  }
 }
 
 export function planNegotiation(transports: readonly TransportDefinition[], request: NegotiationRequest): NegotiationPlan {
@@ -62,16 +83,20 @@ export function planNegotiation(transports: readonly TransportDefinition[], requ
     }
     const reason = transport.unsupportedReason();
     if (reason) return { ok: false, reason: `${transport.id}: ${reason}` };
-    return { ok: true, candidates: candidatesOf(transport, protocol), skipped: [], forced: true };
+    const skipped: string[] = [];
+    const candidates = candidatesOf(transport, protocol, skipped);
+    if (candidates.length === 0) return { ok: false, reason: skipped.join('; ') };
+    return { ok: true, candidates, skipped, forced: true };
   }
   const candidates: Candidate[] = [];
   const skipped: string[] = [];
   for (const transport of transports) {
     const reason = transport.unsupportedReason();
     if (reason) skipped.push(`${transport.id}: ${reason}`);
-    else candidates.push(...candidatesOf(transport, protocol));
+    else candidates.push(...candidatesOf(transport, protocol, skipped));
   }
   if (candidates.length === 0) return { ok: false, reason: skipped.join('; ') || 'no transports' };
+  applyVariantsAfter(candidates);
   const winner = candidates.findIndex((c) => c.key === remembered);
   if (winner > 0) candidates.unshift(...candidates.splice(winner, 1));
   else if (winner < 0 && preferred) {

@@ -92,6 +92,13 @@ export interface TransportDefinition {
   readonly variants?: readonly string[];
   /** Null when this browser can run the transport, else why not, in a few words ("no WebTransport"). */
   unsupportedReason(): string | null;
+  /** The same for one variant of a transport this browser can run (`wt-raw/webtransport` needs WebTransport). */
+  variantUnsupportedReason?(variant: string): string | null;
+  /**
+   * Variants negotiated only after another transport's candidates, by id:
+   * `{ websocket: 'ws-nal' }` puts moq-lite over WebSocket behind ws-nal.
+   */
+  readonly variantsAfter?: Readonly<Record<string, string>>;
   /** How long an attempt may take to show its first picture before the next transport is tried; default 4 s. */
   readonly connectTimeoutMs?: number;
   connect(context: TransportContext): TransportSession;

@@ -1,4 +1,10 @@
-import type { StreamPriority, WebTransportSendStream, WebTransportSession } from './session.js';
+import type { SendStream } from '../stream-session.js';
+import type { StreamPriority } from './session.js';
+
+/** What a GroupSender needs of its session: WebTransport and QMux sessions both qualify. */
+export interface UniStreamOpener {
+  createUniStream(priority?: StreamPriority): Promise<SendStream>;
+}
 
 export interface GroupSenderOptions {
   /** Groups allowed on the wire at once, newest included; starting one more resets the oldest. */
@@ -15,7 +21,7 @@ export interface GroupSenderOptions {
 
 interface Group {
   readonly sequence: number;
-  stream: WebTransportSendStream | undefined;
+  stream: SendStream | undefined;
   /** Writes made before the stream opened. */
   pending: Uint8Array[];
   ended: boolean;
@@ -38,7 +44,7 @@ export class GroupSender {
   private closed = false;
 
   constructor(
-    private readonly session: WebTransportSession,
+    private readonly session: UniStreamOpener,
     private readonly o: GroupSenderOptions = {},
   ) {
     this.maxInFlight = o.maxInFlight ?? 2;

@@ -10,6 +10,7 @@
  * browsers refuse to pin by hash (pins are for certificates valid at most
  * 14 days), so it first connects the ordinary way and pins only if that fails.
  */
+import Qmux from '@moq/qmux';
 import { encodeStreamPath, type StreamLocation } from '../../stream-path.js';
 
 /** What TypeScript's DOM library does not describe yet: subprotocol negotiation (Chromium 126+). */
@@ -112,6 +113,35 @@ export async function openWebTransport(stream: StreamLocation, pathname: string,
     }
   }
   throw new HandshakeError(`WebTransport handshake failed: ${describeHandshakeError(last)}`, hash !== null);
+}
+
+/** `ws(s)://host:port/<endpoint>`: the same URL as WebTransport's, upgraded over TCP. */
+export function webSocketUrl(stream: StreamLocation, pathname: string): string {
+  const url = new URL(stream.origin);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.pathname = pathname;
+  return url.href;
+}
+
+/**
+ * The same session over a WebSocket carrying QMux, through @moq/qmux (what
+ * @moq/net itself falls back to): each offered application protocol with
+ * every QMux draft, as `qmux-VV.<protocol>`. The result behaves as a
+ * WebTransport, `protocol` included.
+ */
+export async function openQmux(stream: StreamLocation, pathname: string, options: OpenOptions): Promise<WebTransportWithProtocol> {
+  const url = webSocketUrl(stream, pathname);
+  options.log(`WebSocket (QMux) connecting to ${url}`);
+  const protocols = [...(options.protocols ?? [])];
+  const session = new Qmux(url, { protocols, versions: Object.fromEntries(protocols.map((p) => [p, null])), requireProtocol: protocols.length > 0 });
+  session.closed.catch(() => undefined);
+  try {
+    await session.ready;
+  } catch (err) {
+    // A WebSocket says nothing of why (refused upgrade, no server): the next attempt or transport will tell.
+    throw new HandshakeError(`WebSocket (QMux) handshake failed: ${describeHandshakeError(err)}`, true);
+  }
+  return session as unknown as WebTransportWithProtocol;
 }
 
 /** WebKit's WebTransport rejects `ready` with `undefined`: no error object to read a reason from. */

@@ -1,6 +1,7 @@
 /**
- * The `wt-raw` transport: moq-lite over WebTransport at `/moq`
- * (docs/protocols/moq.md), through `@moq/net`, the reference client. The
+ * The `wt-raw` transport: moq-lite at `/moq` (docs/protocols/moq.md), over
+ * WebTransport or (variant `websocket`) over QMux on a WebSocket, through
+ * `@moq/net`, the reference client, which runs the same on both. The
  * path is the broadcast; its hang catalog names the video and audio tracks
  * and carries their decoder configurations, and their frames (legacy
  * container: a varint µs timestamp, then AVCC or raw AAC) go straight into
@@ -18,15 +19,17 @@ import { wallClockUs } from '../../wall-clock.js';
 import type { SessionCapabilities, TransportContext, TransportSession } from '../types.js';
 import { GroupSwitch, type SwitchGroup } from './group-switch.js';
 import { CATALOG_TRACK, decodeLegacyFrame, parseCatalog, type HangCatalog } from './hang.js';
-import { describeClose, HandshakeError, openWebTransport, WEBTRANSPORT_STALL_MS, type WebTransportWithProtocol } from './open.js';
+import { describeClose, HandshakeError, openQmux, openWebTransport, WEBTRANSPORT_STALL_MS, type WebTransportWithProtocol } from './open.js';
 import { MOQ_LITE_03, MOQ_LITE_04, probeRtt } from './rtt-probe.js';
 import { TransitClock } from './transit.js';
 import { reportEnd, type EndReport } from '../session-end.js';
 
 /**
- * Offered as WebTransport subprotocols. A browser that cannot negotiate one
- * gets moq-lite 02 through `@moq/net`'s compat setup instead, whose announce
- * request the RTT probe writes the same way as 03's.
+ * Offered as WebTransport subprotocols (or inside QMux's). A browser that
+ * cannot negotiate one gets moq-lite 02 through `@moq/net`'s compat setup
+ * instead, whose announce request the RTT probe writes the same way as 03's.
+ * lite-05 is not offered: the probe reads an announce stream's first byte,
+ * which lite-05's ANNOUNCE_OK sends even when nothing is live.
  */
 const PROTOCOLS = [MOQ_LITE_04, MOQ_LITE_03];
 /** Subscriber priorities (higher first): the catalog unblocks everything, sound is small and the ear least forgiving. */
@@ -110,7 +113,7 @@ class WtRawSession implements TransportSession {
       onPaint: () => this.markPlaying(),
     });
     this.audioRenderer = createSoundRenderer(context.soundPath, context.audio, recorder);
-    recorder.stats.transportDetail = 'moq-lite · WebTransport';
+    recorder.stats.transportDetail = context.variant === 'websocket' ? 'moq-lite · QMux over WebSocket' : 'moq-lite · WebTransport';
     context.events.state('connecting');
     void this.connect();
   }
@@ -147,7 +150,8 @@ class WtRawSession implements TransportSession {
     }
     let transport: WebTransportWithProtocol;
     try {
-      transport = await openWebTransport(stream, '/moq', { protocols: PROTOCOLS, log: (m) => recorder.log(m) });
+      const open = this.context.variant === 'websocket' ? openQmux : openWebTransport;
+      transport = await open(stream, '/moq', { protocols: PROTOCOLS, log: (m) => recorder.log(m) });
     } catch (err) {
       if (err instanceof HandshakeError && !err.reachable) this.finish(4001, 'not available on this server', 'failed');
       else this.finish(4000, (err as Error).message, 'closed');
@@ -371,7 +375,7 @@ class WtRawSession implements TransportSession {
     const subscribed = this.video !== null || this.audio !== null;
     const silentMs = performance.now() - this.lastFrameAt;
     if (this.live && subscribed && this.playing && silentMs > WEBTRANSPORT_STALL_MS) {
-      this.finish(4000, `WebTransport stalled: no media for ${(silentMs / 1000).toFixed(1)} s while the broadcast is live`, 'stalled');
+      this.finish(4000, `${this.context.variant === 'websocket' ? 'moq over WebSocket' : 'WebTransport'} stalled: no media for ${(silentMs / 1000).toFixed(1)} s while the broadcast is live`, 'stalled');
     } else if (this.live && subscribed && silentMs > SILENCE_TIMEOUT_MS) {
       this.finish(4000, `no media from the server for ${SILENCE_TIMEOUT_MS / 1000} s`, 'closed');
     }
