@@ -14,7 +14,9 @@ import type { PathConf, ResolvedConfig } from './config/schema.js';
 import { locateFfmpeg, type FfmpegLocation } from './ffmpeg.js';
 import { Hook, HookPool, PathHooks, withPolycastNames } from './hooks.js';
 import { PullSources } from './ingest/pull/pull-sources.js';
+import { LogLimiter } from './ingest/rtmp/log-limiter.js';
 import { RtmpIngest } from './ingest/rtmp/rtmp-server.js';
+import { SrtIngest } from './ingest/srt/srt-server.js';
 import { Connections, type ConnectionInfo } from './limits.js';
 import { MetricsServer } from './metrics/metrics.js';
 import { ReaderTotals } from './metrics/totals.js';
@@ -31,12 +33,15 @@ import { WebTransportListener } from './web/webtransport-listener.js';
 import { HlsTransport, hlsSettingsOf } from '../transports/hls/server.js';
 import { JpegTransport } from '../transports/jpeg/server.js';
 import { MoqTransport } from '../transports/moq/server.js';
+import { MoqtTransport } from '../transports/moqt/server.js';
 import { WtFmp4Transport } from '../transports/wt-fmp4/server.js';
 import { WsFmp4Transport, type WsFmp4Options } from '../transports/ws-fmp4/server.js';
 import { WsNalTransport } from '../transports/ws-nal/server.js';
 
 export interface ListeningAddresses {
   rtmp?: number;
+  /** UDP port of the SRT listener, when enabled. */
+  srt?: number;
   web: number;
   /** UDP port of WebTransport (HTTP/3), when enabled. */
   webTransport?: number;
@@ -93,6 +98,7 @@ export class Polycast {
   private readonly httpRedirect: HttpRedirect | undefined;
   private current: ResolvedConfig;
   private rtmp: RtmpIngest | undefined;
+  private srt: SrtIngest | undefined;
   private readonly web: WebServer;
   private api: ApiServer | undefined;
   private metrics: MetricsServer | undefined;
@@ -122,17 +128,23 @@ export class Polycast {
     this.pulls = new PullSources({ paths: this.paths, config: () => this.current, log });
     this.paths.on('pathCreated', (path, conf) => this.pathHooks.set(path, this.newPathHooks(path, conf)));
     // A reader whose transport threw is ended by the path; the stack is worth keeping for the bug report.
-    this.paths.on('pathCreated', (path) =>
+    this.paths.on('pathCreated', (path) => {
       path.on('readerFailed', (reader, method, err) =>
         this.log.error({ path: path.name, transport: reader.info.protocol, id: reader.info.id, remoteAddress: reader.info.remoteAddress, method, err }, 'closing reader: its transport failed'),
-      ),
-    );
+      );
+      // A publisher decides how often this happens: one line a second per path, the rest counted.
+      const refusals = new LogLimiter(1, (count) => this.log.warn({ path: path.name, count }, `${count} more malformed frame(s) dropped on ${path.name}`));
+      path.on('frameRefused', (publisher, reason) =>
+        refusals.log(() => this.log.warn({ path: path.name, publisher: publisher.id, protocol: publisher.protocol, remoteAddress: publisher.remoteAddress, reason }, `malformed frame from the publisher of ${path.name}: ${reason}`)),
+      );
+    });
     this.paths.on('pathRemoved', (path) => {
       this.pathHooks.get(path)?.close();
       this.pathHooks.delete(path);
     });
     this.paths.on('pathReconfigured', (path, _previous, conf) => this.pathHooks.get(path)?.reconfigure(conf));
     if (config.rtmp) this.rtmp = this.newRtmp();
+    if (config.srt) this.srt = this.newSrt();
     this.certificates = newCertificateSource(config, log, () => this.addresses?.webTLSHTTP !== undefined);
     const tls = this.certificates?.current;
     this.web = new WebServer({
@@ -199,7 +211,9 @@ export class Polycast {
     // A reload's HLS settings apply to the next muxer; `hls` itself only at a restart (its routes are set up once).
     if (config.hls) this.transports.push(new HlsTransport(ctx, () => hlsSettingsOf(this.current)));
     if (config.webTransport) this.transports.push(new WtFmp4Transport(ctx));
-    if (config.webTransport) this.transports.push(new MoqTransport(ctx));
+    // moq also has a WebSocket binding (QMux, for browsers without WebTransport): it serves without the UDP listener.
+    this.transports.push(new MoqTransport(ctx));
+    if (config.webTransport) this.transports.push(new MoqtTransport(ctx));
     if (config.webTransport) {
       this.webTransport = new WebTransportListener({
         host: config.webTransportAddress?.host ?? config.webAddress.host,
@@ -229,6 +243,11 @@ export class Polycast {
     return this.current;
   }
 
+  /** The SRT listener, while `srt: yes` (its connections and dropped-datagram counts). */
+  get srtIngest(): SrtIngest | undefined {
+    return this.srt;
+  }
+
   /** Where each listener is, once started. */
   get listening(): ListeningAddresses | undefined {
     return this.addresses;
@@ -240,6 +259,8 @@ export class Polycast {
     try {
       const rtmp = this.rtmp ? (await this.rtmp.start()).port : undefined;
       if (this.rtmp) started.push(() => this.rtmp!.stop());
+      const srt = this.srt ? (await this.srt.start()).port : undefined;
+      if (this.srt) started.push(() => this.srt!.stop());
       const web = (await this.web.start()).port;
       started.push(() => this.web.stop());
       let webTransport: number | undefined;
@@ -247,7 +268,7 @@ export class Polycast {
         webTransport = (await this.webTransport.start(config.webTransportAddress === undefined ? web : undefined)).port;
         started.push(() => this.webTransport!.stop());
       }
-      this.addresses = { rtmp, web, webTransport };
+      this.addresses = { rtmp, srt, web, webTransport };
       if (this.httpRedirect !== undefined) {
         this.addresses.webTLSHTTP = await this.startHttpRedirect(config);
         if (this.addresses.webTLSHTTP !== undefined) started.push(() => this.httpRedirect!.stop());
@@ -263,8 +284,8 @@ export class Polycast {
     }
     const a = this.addresses;
     this.log.info(
-      { version: this.version, rtmp: a.rtmp, web: a.web, api: a.api, metrics: a.metrics, ffmpeg: this.ffmpeg?.path ?? 'none' },
-      `Polycast ${this.version} listening: RTMP :${a.rtmp ?? 'off'}, web :${a.web}${this.web.secure ? ' (https)' : ''}${a.webTLSHTTP !== undefined ? ` + :${a.webTLSHTTP} (http, redirects)` : ''}, WebTransport :${a.webTransport ?? 'off'}/udp, API :${a.api ?? 'off'}, metrics :${a.metrics ?? 'off'}`,
+      { version: this.version, rtmp: a.rtmp, srt: a.srt, web: a.web, api: a.api, metrics: a.metrics, ffmpeg: this.ffmpeg?.path ?? 'none' },
+      `Polycast ${this.version} listening: RTMP :${a.rtmp ?? 'off'}, SRT :${a.srt ?? 'off'}/udp, web :${a.web}${this.web.secure ? ' (https)' : ''}${a.webTLSHTTP !== undefined ? ` + :${a.webTLSHTTP} (http, redirects)` : ''}, WebTransport :${a.webTransport ?? 'off'}/udp, API :${a.api ?? 'off'}, metrics :${a.metrics ?? 'off'}`,
     );
     for (const warning of configSource(config).warnings) this.log.warn(warning);
     // Orders (auto) begin once the challenge port is up.
@@ -296,6 +317,8 @@ export class Polycast {
     await this.pool.stopAll();
     this.pulls.close(reason);
     await this.rtmp?.drainPublishers(PUBLISHER_DRAIN_MS);
+    // SRT publishers hear SHUTDOWN; what they sent is already past the latency buffer or lost with them.
+    await this.srt?.stop(reason);
     await Promise.all(this.transports.map((t) => t.flushed?.(Math.min(READER_FLUSH_MS, this.current.writeTimeout))));
     for (const transport of this.transports) await transport.close(reason);
     this.paths.closeAll(reason);
@@ -410,6 +433,19 @@ export class Polycast {
         a.rtmp = (await this.rtmp.relisten(next.rtmpAddress.host, next.rtmpAddress.port)).port;
         this.log.info({ port: a.rtmp }, 'RTMP listener moved');
       }
+      if (!next.srt && this.srt !== undefined) {
+        await this.srt.stop('srt: no');
+        this.srt = undefined;
+        a.srt = undefined;
+        this.log.info('SRT listener stopped (srt: no)');
+      } else if (next.srt && this.srt === undefined) {
+        this.srt = this.newSrt();
+        a.srt = (await this.srt.start()).port;
+        this.log.info({ port: a.srt }, 'SRT listener started');
+      } else if (this.srt !== undefined && !sameAddress(prev.srtAddress, next.srtAddress)) {
+        a.srt = (await this.srt.relisten(next.srtAddress.host, next.srtAddress.port)).port;
+        this.log.info({ port: a.srt }, 'SRT listener moved');
+      }
       if (!sameAddress(prev.webAddress, next.webAddress)) {
         a.web = (await this.web.relisten(next.webAddress.host, next.webAddress.port)).port;
         this.log.info({ port: a.web }, 'web listener moved');
@@ -482,6 +518,27 @@ export class Polycast {
       redactQuery,
       authorizePublish: async (r) => {
         const result = await this.auth.authorize({ action: 'publish', path: r.path, protocol: 'rtmp', query: r.rawQuery, remoteAddress: r.remoteAddress, ip: r.ip, id: r.id });
+        return result.ok ? undefined : result.reason;
+      },
+    });
+  }
+
+  private newSrt(): SrtIngest {
+    const config = this.current;
+    const self = this;
+    return new SrtIngest({
+      host: config.srtAddress.host,
+      port: config.srtAddress.port,
+      get readTimeoutMs() {
+        return self.current.readTimeout;
+      },
+      paths: this.paths as PathManager,
+      log: this.log,
+      connections: this.connections,
+      redactQuery,
+      passphrase: (name) => matchPath(this.current, name)?.pathConf.srtPublishPassphrase ?? '',
+      authorizePublish: async (r) => {
+        const result = await this.auth.authorize({ action: 'publish', path: r.path, protocol: 'srt', query: r.rawQuery, remoteAddress: r.remoteAddress, ip: r.ip, id: r.id });
         return result.ok ? undefined : result.reason;
       },
     });
@@ -587,6 +644,7 @@ export class Polycast {
   private portsEnv(): Record<string, string> {
     const env: Record<string, string> = { WEB_PORT: String(this.addresses?.web ?? '') };
     if (this.addresses?.rtmp !== undefined) env.RTMP_PORT = String(this.addresses.rtmp);
+    if (this.addresses?.srt !== undefined) env.SRT_PORT = String(this.addresses.srt);
     if (this.ffmpeg !== undefined) env.POLYCAST_FFMPEG = this.ffmpeg.path;
     return env;
   }
