@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { newSubscriptionCounters, subscriptionStats, type SubscriptionStats } from '../../src/metrics/subscription-stats.js';
 import type { StreamSession } from '../../src/protocols/stream-session.js';
 import type { WebTransportSession } from '../../src/protocols/webtransport/session.js';
 import type { Transport, TransportContext, UpgradeRoute, WebTransportRoute } from '../../src/transport.js';
 import { BroadcastDirectory } from './directory.js';
 import { MoqErrorCode, PROTOCOL_VERSIONS } from './messages.js';
-import { MoqSession, type MoqCounters } from './session.js';
+import { MoqSession } from './session.js';
 import { MoqWebSocketRoute } from './websocket.js';
 
 export interface MoqTransportOptions {
@@ -13,21 +14,6 @@ export interface MoqTransportOptions {
   maxGroupsInFlight?: number;
   /** Bytes one group may have waiting for flow control before it is dropped (default 4 MiB). */
   maxQueuedBytes?: number;
-}
-
-export interface MoqStats {
-  /** Open sessions. */
-  sessions: number;
-  sessionsTotal: number;
-  /** Open track subscriptions, over all sessions. */
-  subscriptions: number;
-  subscriptionsTotal: number;
-  /** Groups started, each on its own stream. */
-  groupsSent: number;
-  /** Groups reset before they were through because newer ones superseded them (or a flow-control stall). */
-  groupsDropped: number;
-  /** Sessions closed for a protocol violation. */
-  protocolErrors: number;
 }
 
 /**
@@ -41,7 +27,7 @@ export class MoqTransport implements Transport {
   private readonly log: Logger;
   private readonly directory: BroadcastDirectory;
   private readonly open = new Set<MoqSession>();
-  private readonly counters: MoqCounters = { sessionsTotal: 0, subscriptionsTotal: 0, groupsSent: 0, groupsDroppedClosed: 0, protocolErrors: 0 };
+  private readonly counters = newSubscriptionCounters();
   /** lite-05 ANNOUNCE_OK names the responder: a random non-zero 62-bit id for this server's life. */
   private readonly origin = (randomBytes(8).readBigUInt64BE() & ((1n << 62n) - 1n)) | 1n;
   private readonly websocket: MoqWebSocketRoute;
@@ -80,24 +66,8 @@ export class MoqTransport implements Transport {
     return this.stats.groupsDropped;
   }
 
-  get stats(): MoqStats {
-    let subscriptions = 0;
-    let groupsSent = this.counters.groupsSent;
-    let groupsDropped = this.counters.groupsDroppedClosed;
-    for (const s of this.open) {
-      subscriptions += s.subscriptionCount;
-      groupsDropped += s.groupsDropped;
-      for (const t of s.tracks) groupsSent += t.groups;
-    }
-    return {
-      sessions: this.open.size,
-      sessionsTotal: this.counters.sessionsTotal,
-      subscriptions,
-      subscriptionsTotal: this.counters.subscriptionsTotal,
-      groupsSent,
-      groupsDropped,
-      protocolErrors: this.counters.protocolErrors,
-    };
+  get stats(): SubscriptionStats {
+    return subscriptionStats(this.counters, this.open);
   }
 
   /** `protocol`: the subprotocol selected for it, which pins the moq-lite version; none means the compat setup decides. */

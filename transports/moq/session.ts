@@ -39,16 +39,9 @@ import {
 } from './messages.js';
 import { isTrackName, TRACK_PRIORITY, TrackSubscription } from './tracks.js';
 import { MoqProtocolError, MoqStreamClosedError, pathSuffix, StreamReader } from './wire.js';
+import type { SubscriptionCounters } from '../../src/metrics/subscription-stats.js';
 
 /** Counters the transport aggregates over its sessions. */
-export interface MoqCounters {
-  sessionsTotal: number;
-  subscriptionsTotal: number;
-  groupsSent: number;
-  /** Groups of subscriptions that have ended (live ones are summed on demand). */
-  groupsDroppedClosed: number;
-  protocolErrors: number;
-}
 
 export interface MoqSessionOptions {
   /** WebTransport or QMux: the session logic is the same. */
@@ -59,7 +52,7 @@ export interface MoqSessionOptions {
   readonly origin: bigint;
   readonly ctx: TransportContext;
   readonly directory: BroadcastDirectory;
-  readonly counters: MoqCounters;
+  readonly counters: SubscriptionCounters;
   readonly log: Logger;
   /** Set when the WebTransport subprotocol fixed the version; otherwise the client's compat setup chooses it. */
   readonly version?: LiteVersion;
@@ -156,6 +149,13 @@ export class MoqSession {
   get groupsDropped(): number {
     let n = 0;
     for (const { sub } of this.subscriptions.values()) n += sub.dropped;
+    return n;
+  }
+
+  /** Groups started by this session's live subscriptions. */
+  get groupsSent(): number {
+    let n = 0;
+    for (const { sub } of this.subscriptions.values()) n += sub.groups;
     return n;
   }
 

@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
+import { newSubscriptionCounters, subscriptionStats, type SubscriptionStats } from '../../src/metrics/subscription-stats.js';
 import { MoqtSessionCode } from '../../src/protocols/moqt/errors.js';
 import { draftOfSubprotocol, selectDraft, subprotocolOf } from '../../src/protocols/moqt/version.js';
 import type { WebTransportSession } from '../../src/protocols/webtransport/session.js';
 import { reserveSession } from '../../src/session-reader.js';
 import type { Transport, TransportContext, UpgradeRoute, WebTransportRoute } from '../../src/transport.js';
-import { MoqtSession, type MoqtCounters } from './session.js';
+import { MoqtSession } from './session.js';
 
 export interface MoqtTransportOptions {
   /** Group streams one subscription may have on the wire at once (default 2). */
@@ -13,16 +14,6 @@ export interface MoqtTransportOptions {
   maxQueuedBytes?: number;
   /** A session that has not completed SETUP by then is closed (default 10 s). */
   setupTimeoutMs?: number;
-}
-
-export interface MoqtStats {
-  sessions: number;
-  sessionsTotal: number;
-  subscriptions: number;
-  subscriptionsTotal: number;
-  groupsSent: number;
-  groupsDropped: number;
-  protocolErrors: number;
 }
 
 /**
@@ -36,7 +27,7 @@ export class MoqtTransport implements Transport {
   readonly webTransportRoutes: readonly WebTransportRoute[];
   private readonly log: Logger;
   private readonly open = new Set<MoqtSession>();
-  private readonly counters: MoqtCounters = { sessionsTotal: 0, subscriptionsTotal: 0, groupsSent: 0, groupsDroppedClosed: 0, protocolErrors: 0 };
+  private readonly counters = newSubscriptionCounters();
 
   constructor(
     private readonly ctx: TransportContext,
@@ -64,24 +55,8 @@ export class MoqtTransport implements Transport {
     return this.stats.groupsDropped;
   }
 
-  get stats(): MoqtStats {
-    let subscriptions = 0;
-    let groupsSent = this.counters.groupsSent;
-    let groupsDropped = this.counters.groupsDroppedClosed;
-    for (const s of this.open) {
-      subscriptions += s.subscriptionCount;
-      groupsSent += s.groupsSent;
-      groupsDropped += s.groupsDropped;
-    }
-    return {
-      sessions: this.open.size,
-      sessionsTotal: this.counters.sessionsTotal,
-      subscriptions,
-      subscriptionsTotal: this.counters.subscriptionsTotal,
-      groupsSent,
-      groupsDropped,
-      protocolErrors: this.counters.protocolErrors,
-    };
+  get stats(): SubscriptionStats {
+    return subscriptionStats(this.counters, this.open);
   }
 
   private handleSession(session: WebTransportSession, protocol: string | undefined): void {

@@ -35,21 +35,15 @@ import type { TransportContext } from '../../src/transport.js';
 import { isMoqtTrackName } from './msf.js';
 import { PathView } from './path-view.js';
 import { MoqtSubscription } from './subscription.js';
+import type { SubscriptionCounters } from '../../src/metrics/subscription-stats.js';
 
-export interface MoqtCounters {
-  sessionsTotal: number;
-  subscriptionsTotal: number;
-  groupsSent: number;
-  groupsDroppedClosed: number;
-  protocolErrors: number;
-}
 
 export interface MoqtSessionOptions {
   readonly session: WebTransportSession;
   readonly draft: MoqtDraft;
   readonly ctx: TransportContext;
   readonly log: Logger;
-  readonly counters: MoqtCounters;
+  readonly counters: SubscriptionCounters;
   readonly lease?: ConnectionLease;
   readonly maxGroupsInFlight?: number;
   readonly maxQueuedBytes?: number;
