@@ -4,6 +4,7 @@ import { launchChromium, type Browser } from '../helpers/browser.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { stats, waitForStats } from '../player/page.js';
+import { withoutMoq } from './without-moq.js';
 
 /**
  * A transport that dies mid-stream and cannot come back: the player moves
@@ -42,6 +43,8 @@ describe('mid-stream fallback', () => {
       open.push(ws);
       ws.connectToServer();
     });
+    // moq over a WebSocket comes between ws-nal and ws-fmp4; this test is about the way down to MSE.
+    const restoreMoq = withoutMoq(srv.server);
     await page.goto(srv.httpUrl('/live/fall/'));
     await waitForStats(page, (s) => s.transport === 'ws-nal' && s.framesPainted > 20, 20_000, 'ws-nal frames');
     await page.evaluate(() => ((window as unknown as { sameDocument: boolean }).sameDocument = true));
@@ -58,6 +61,8 @@ describe('mid-stream fallback', () => {
     expect(after.reconnects).toBeGreaterThanOrEqual(2);
     expect(after.skipped).toContain('ws-nal: refused by the test (2 reconnects failed)');
     expect(after.skipped).toContain('wt-fmp4: not available on this server');
+    expect(after.skipped.some((r) => r.startsWith('wt-raw/websocket: '))).toBe(true);
+    restoreMoq();
     expect(after.log.some((line) => line.includes('falling back: refused by the test'))).toBe(true);
     expect(refused).toBeGreaterThanOrEqual(2);
     await page.close();

@@ -59,11 +59,11 @@ describe('the hls transport', () => {
     try {
       // Playwright routes the classic WebSocket only: without WebSocketStream, ws-fmp4 uses it too.
       await withoutGlobals(page, ['WebSocketStream']);
-      await page.routeWebSocket(/\/ws\/(nal|fmp4)/, (ws) => void ws.close({ code: 1011, reason: 'refused by the test' }));
+      await page.routeWebSocket(/\/(ws\/(nal|fmp4)|moq)(\?|$)/, (ws) => void ws.close({ code: 1011, reason: 'refused by the test' }));
       await page.addInitScript(() => localStorage.clear());
       await page.goto(srv.httpUrl(`/${STREAM}/`));
       const s = await waitForStats(page, (x) => x.transport === 'hls' && x.state === 'playing' && x.framesPainted > 10, 30_000, 'hls after the others');
-      expect(s.skipped.map((r) => r.split(':')[0])).toEqual(expect.arrayContaining(['ws-nal', 'ws-fmp4/rtwebsocket', 'ws-fmp4/standard']));
+      expect(s.skipped.map((r) => r.split(':')[0])).toEqual(expect.arrayContaining(['ws-nal', 'wt-raw/websocket', 'ws-fmp4/rtwebsocket', 'ws-fmp4/standard']));
     } finally {
       await page.close();
     }

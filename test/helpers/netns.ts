@@ -42,6 +42,7 @@ export function createNamespace(tag: string, index: number, net = 81): Namespace
   const hostAddress = `10.${net}.${index}.1`;
   const address = `10.${net}.${index}.2`;
   spawnSync('ip', ['netns', 'del', name]);
+  removeOrphans(tag, index);
   ip(['netns', 'add', name]);
   try {
     ip(['link', 'add', hostInterface, 'type', 'veth', 'peer', 'name', inner]);
@@ -68,3 +69,29 @@ export function createNamespace(tag: string, index: number, net = 81): Namespace
     },
   };
 }
+
+/**
+ * Namespaces of this tag and index left by a test process that no longer
+ * exists (killed before its cleanup): their veth holds the same subnet, and
+ * the host would route this test's packets to the dead one.
+ */
+function removeOrphans(tag: string, index: number): void {
+  const prefix = `pc-${tag}${index}-`;
+  const listed = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
+  for (const line of listed.split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length));
+    if (!Number.isInteger(pid) || pid === process.pid % 100_000 || processAlive(pid)) continue;
+    // The host end goes at once; the namespace itself lingers while anything (an nginx) still runs in it.
+    spawnSync('ip', ['link', 'del', `h${name.slice('pc-'.length)}`.slice(0, 15)]);
+    spawnSync('ip', ['netns', 'del', name]);
+  }
+}
+
+/** PIDs are cut to five digits in names: a live process whose PID ends so keeps its namespace (a rare, harmless miss). */
+function processAlive(shortPid: number): boolean {
+  const pids = spawnSync('pgrep', ['-f', '.'], { encoding: 'utf8' }).stdout ?? '';
+  return pids.split('\n').some((p) => p !== '' && Number(p) % 100_000 === shortPid);
+}
+

@@ -25,6 +25,7 @@ const EDGE_PORT = 8080;
 let srv: TestServer;
 let pub: Publisher;
 const edges: Array<{ ns: Namespace; nginx: Nginx }> = [];
+const namespaces: Namespace[] = [];
 /** Origin requests: by edge (the veth address they came from), then by file and query. */
 const origin = new Map<string, Map<string, number>>();
 
@@ -43,15 +44,15 @@ beforeAll(async () => {
   };
   for (const index of [1, 2]) {
     const ns = createNamespace('cdn', index);
+    // Kept before nginx starts, so that a failed start still removes the namespace.
+    namespaces.push(ns);
     edges.push({ ns, nginx: await startNginx({ listen: `${ns.address}:${EDGE_PORT}`, origin: `${ns.hostAddress}:${srv.webPort}`, spawn: ns.spawn }) });
   }
 }, 60_000);
 
 afterAll(async () => {
-  for (const { nginx, ns } of edges) {
-    await nginx.stop().catch(() => undefined);
-    ns.remove();
-  }
+  for (const { nginx } of edges) await nginx.stop().catch(() => undefined);
+  for (const ns of namespaces) ns.remove();
   await pub?.stop();
   await srv?.stop();
 });

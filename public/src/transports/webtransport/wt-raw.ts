@@ -224,6 +224,12 @@ class WtRawSession implements TransportSession {
       recorder.log('moq catalog has nothing this player can play');
       return;
     }
+    const unplayableVideo = catalog.video ? undefined : catalog.skipped.find((why) => why.startsWith('video '));
+    if (unplayableVideo !== undefined && this.videoEnabled) {
+      // Sound alone would look like a stalled picture: a transport that can show this video (MSE, JPEG) is the answer.
+      this.finish(4001, `the stream's video cannot be played over moq here (${unplayableVideo})`, 'failed');
+      return;
+    }
     if (catalog.video && this.videoEnabled) {
       this.videoRenderer.configure(catalog.video.init);
       this.video = this.follow(this.video, catalog.video.track, PRIORITY.video, (frame, first) => this.playVideo(frame, first));
