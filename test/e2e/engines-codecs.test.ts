@@ -1,7 +1,8 @@
 /**
  * AV1 and VP9 with Opus, from an enhanced-RTMP publish of real encoder
  * output, painted and heard in Chromium and in Firefox: through ws-nal
- * (WebCodecs) and ws-fmp4 (MSE). Sound is the publisher's 440 Hz tone in a
+ * (WebCodecs), ws-fmp4 (MSE over a WebSocket) and wt-fmp4 (MSE over
+ * WebTransport). Sound is the publisher's 440 Hz tone in a
  * PulseAudio null sink after a real click on unmute, as in engines.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +12,7 @@ import { encodeClip, enhancedTags, publishTags, type Clip } from '../helpers/ert
 import { startPulse, toneOnset, toneStrip, type PulseServer, type Recording } from '../helpers/pulse.js';
 import { useErtmpServer } from '../ertmp/fixture.js';
 
-const fx = useErtmpServer('paths:\n  all_others:\n');
+const fx = useErtmpServer('paths:\n  all_others:\n', { webTransport: true });
 const SOUND_WITHIN_MS = 6000;
 const CODECS = [
   { video: 'av1', size: [320, 240] },
@@ -56,7 +57,7 @@ for (const engineName of ['chromium', 'firefox'] as const satisfies readonly Eng
     });
 
     for (const c of CODECS) {
-      for (const transport of ['ws-nal', 'ws-fmp4'] as const) {
+      for (const transport of ['ws-nal', 'ws-fmp4', 'wt-fmp4'] as const) {
         it(`${c.video} + Opus over ${transport}: pictures of the stream's size, and the tone after a click on unmute`, async () => {
           const path = `codecs/${engineName}-${c.video}-${transport}`;
           await live(path, clips.get(c.video)!);

@@ -29,13 +29,13 @@ export interface ErtmpFixture {
 }
 
 /** Starts the server (with `yaml`) before the file's tests and stops it after. */
-export function useErtmpServer(yaml?: string): ErtmpFixture {
+export function useErtmpServer(yaml?: string, options: { webTransport?: boolean } = {}): ErtmpFixture {
   let srv: TestServer | undefined;
   let dir: string | undefined;
   let cleanup: (() => Promise<void>) | undefined;
   const clients: TestRtmpClient[] = [];
   beforeAll(async () => {
-    srv = await startServer(yaml);
+    srv = await startServer(yaml, options);
     ({ dir, cleanup } = await makeTempDir());
   });
   afterAll(async () => {
