@@ -531,12 +531,14 @@ function pushNal(nals: Uint8Array[], data: Uint8Array, start: number, end: numbe
 /**
  * Convert Annex B to length-prefixed NAL units (4-byte lengths by default).
  * NAL units whose type is in `omit` are left out: the parameter sets, say,
- * for an `avc1` decoder that has them from its `avcC` already.
+ * for an `avc1` decoder that has them from its `avcC` already. `typeOf`
+ * reads the type from a NAL unit's first byte: H.264's by default, HEVC's
+ * for HEVC (`hevcNalTypeOfByte`).
  */
-export function annexBToAvcc(data: Uint8Array, nalLengthSize = 4, omit?: ReadonlySet<number>): Uint8Array {
+export function annexBToAvcc(data: Uint8Array, nalLengthSize = 4, omit?: ReadonlySet<number>, typeOf: (firstByte: number) => number = (b) => b & 0x1f): Uint8Array {
   checkLengthSize(nalLengthSize);
   const all = splitAnnexB(data);
-  const nals = omit ? all.filter((nal) => !omit.has(nal[0]! & 0x1f)) : all;
+  const nals = omit ? all.filter((nal) => !omit.has(typeOf(nal[0]!))) : all;
   const max = nalLengthSize === 4 ? 0xffffffff : 2 ** (8 * nalLengthSize) - 1;
   let size = 0;
   for (const nal of nals) {

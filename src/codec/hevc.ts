@@ -15,6 +15,12 @@ export class HevcError extends Error {
 
 export const HevcNalType = { vps: 32, sps: 33, pps: 34, aud: 35, sei: 39 } as const;
 
+/** What a decoder with an `hvcC` has already, or needs not: kept out of frames, as `OUT_OF_BAND_NAL_TYPES` for H.264. */
+export const HEVC_OUT_OF_BAND_NAL_TYPES: ReadonlySet<number> = new Set([HevcNalType.vps, HevcNalType.sps, HevcNalType.pps, HevcNalType.aud]);
+
+/** The type of an HEVC NAL unit from its first byte (the two-byte header's `nal_unit_type`). */
+export const hevcNalTypeOfByte = (firstByte: number): number => (firstByte >> 1) & 0x3f;
+
 /** The profile_tier_level "general" fields, as hvcC repeats them. */
 export interface HevcProfile {
   readonly profileSpace: number;

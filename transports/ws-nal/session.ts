@@ -44,8 +44,12 @@ export function requestedVersion(url: string | undefined): WsNalVersion {
   return Number.isInteger(asked) && asked >= 2 ? WS_NAL_VERSION : 1;
 }
 
-/** base64 of a track's decoder configuration, where it has one. */
-function describedBy(track: TrackInfo): { description?: string } {
+/**
+ * base64 of a track's decoder configuration, where WebCodecs takes one; VP9's
+ * `vpcC` goes in a field of its own, which players ignore and edges need.
+ */
+function describedBy(track: TrackInfo): { description?: string; vpcC?: string } {
+  if (track.codec === 'vp9') return { vpcC: Buffer.from(track.vpcC).toString('base64') };
   const bytes = webCodecsDescription(track);
   return bytes === undefined ? {} : { description: Buffer.from(bytes).toString('base64') };
 }

@@ -8,7 +8,7 @@
 import { aacTrackInfo } from '../../codec/aac.js';
 import { annexBToAvcc, buildAvcDecoderConfig, h264TrackInfo, NalType, OUT_OF_BAND_NAL_TYPES, splitAnnexB } from '../../codec/h264.js';
 import { buildHevcDecoderConfig } from '../../codec/hevc-config-build.js';
-import { h265TrackInfo, HevcNalType } from '../../codec/hevc.js';
+import { h265TrackInfo, HEVC_OUT_OF_BAND_NAL_TYPES, hevcNalTypeOfByte, HevcNalType } from '../../codec/hevc.js';
 import { opusPacketSamples } from '../../codec/opus.js';
 import { splitAdts } from '../../protocols/mpegts/adts.js';
 import { OPUS_REGISTRATION, splitOpusPackets } from '../../protocols/mpegts/opus-in-ts.js';
@@ -32,7 +32,6 @@ export const StreamType = { aacAdts: 0x0f, h264: 0x1b, hevc: 0x24, privateData: 
 
 type Codec = 'h264' | 'h265' | 'aac' | 'opus';
 
-const HEVC_OUT_OF_BAND: ReadonlySet<number> = new Set([HevcNalType.vps, HevcNalType.sps, HevcNalType.pps, HevcNalType.aud]);
 /** IRAP pictures (BLA, IDR, CRA: types 16–23) are where a decoder may start. */
 const HEVC_IRAP_FIRST = 16;
 const HEVC_IRAP_LAST = 23;
@@ -170,7 +169,7 @@ export function createTsTap(path: Path, stream: Stream, events: TsTapEvents): Ts
       if (ok) Object.assign(sets, copySets(found));
     }
     if (stream.description.video === undefined || pes.dts === undefined) return;
-    const data = annexBToAvcc(pes.data, 4, codec === 'h264' ? OUT_OF_BAND_NAL_TYPES : HEVC_OUT_OF_BAND);
+    const data = codec === 'h264' ? annexBToAvcc(pes.data, 4, OUT_OF_BAND_NAL_TYPES) : annexBToAvcc(pes.data, 4, HEVC_OUT_OF_BAND_NAL_TYPES, hevcNalTypeOfByte);
     if (data.length === 0) return;
     write({ kind: 'video', dts: toUs(pes.pid, pes.dts), pts: toUs(pes.pid, pes.pts ?? pes.dts), key, data, receivedAt: wallClockMs() });
   };

@@ -6,18 +6,24 @@
  * answers the origin's pings, which are both its keep-alive and its pacing.
  */
 import WebSocket from 'ws';
+import { stripTemporalDelimiters } from '../../codec/av1.js';
 import { annexBToAvcc, NalType } from '../../codec/h264.js';
+import { hevcNalTypeOfByte, HevcNalType } from '../../codec/hevc.js';
 import type { SourceTarget } from '../../config/source.js';
 import { FLAG_KEYFRAME, MEDIA_HEADER_SIZE, MSG_AUDIO, MSG_VIDEO, readMediaHeader } from '../../protocols/ws-nal/media-header.js';
-import type { Frame } from '../../stream/types.js';
+import type { Frame, VideoTrackInfo } from '../../stream/types.js';
 import type { PathFeed } from '../pull/path-feed.js';
 import type { PullConnection, PullEvents, PullOptions, Puller } from '../pull/puller.js';
 import { tracksOfInit } from './init-tracks.js';
 
 export type WsNalTarget = Extract<SourceTarget, { protocol: 'ws-nal' }>;
 
-/** The origin puts SPS and PPS in front of every keyframe; the stream model keeps them in the track, as the RTMP ingest does. */
-const PARAMETER_SETS: ReadonlySet<number> = new Set([NalType.sps, NalType.pps]);
+/** The origin puts parameter sets in front of every keyframe; the stream model keeps them in the track, as the ingests do. */
+const H264_PARAMETER_SETS: ReadonlySet<number> = new Set([NalType.sps, NalType.pps]);
+const HEVC_PARAMETER_SETS: ReadonlySet<number> = new Set([HevcNalType.vps, HevcNalType.sps, HevcNalType.pps]);
+
+/** The ws-nal version edges ask for: version 2 carries every codec of the stream model (version 1 only H.264 and AAC). */
+const PULL_VERSION = 2;
 
 const wallClockMs = (): number => performance.timeOrigin + performance.now();
 
@@ -26,7 +32,7 @@ export function wsNalPuller(target: WsNalTarget): Puller {
 }
 
 function pullWsNal(target: WsNalTarget, feed: PathFeed, events: PullEvents, o: PullOptions): PullConnection {
-  const ws = new WebSocket(target.url, { perMessageDeflate: false, handshakeTimeout: o.readTimeoutMs, maxPayload: o.maxMessageSize });
+  const ws = new WebSocket(withVersion(target.url), { perMessageDeflate: false, handshakeTimeout: o.readTimeoutMs, maxPayload: o.maxMessageSize });
   let over = false;
   let heardAt = performance.now();
   const finish = () => {
@@ -94,9 +100,8 @@ function pullWsNal(target: WsNalTarget, feed: PathFeed, events: PullEvents, o: P
     let data: Uint8Array;
     if (header.type === MSG_VIDEO) {
       const video = stream.description.video;
-      // ws-nal v1 origins send H.264 only; the track came from their init.
-      if (video?.codec !== 'h264') return;
-      data = annexBToAvcc(payload, video.nalLengthSize, PARAMETER_SETS);
+      if (video === undefined) return;
+      data = videoFrameData(video, payload);
     } else {
       // A copy: the message may be a view into the socket's read buffer, which a cached frame would keep alive.
       data = payload.slice();
@@ -114,4 +119,29 @@ function pullWsNal(target: WsNalTarget, feed: PathFeed, events: PullEvents, o: P
   };
 
   return { close: finish };
+}
+
+/** The origin's URL asking for the newest version this edge reads (a `version` already in it is the operator's choice). */
+function withVersion(url: string): string {
+  const u = new URL(url);
+  if (!u.searchParams.has('version')) u.searchParams.set('version', String(PULL_VERSION));
+  return u.href;
+}
+
+/**
+ * A video payload as the stream model holds it: NAL units length-prefixed
+ * again, and AV1 without temporal delimiters, which the model has no use for.
+ */
+function videoFrameData(video: VideoTrackInfo, payload: Buffer): Uint8Array {
+  switch (video.codec) {
+    case 'h264':
+      return annexBToAvcc(payload, video.nalLengthSize, H264_PARAMETER_SETS);
+    case 'h265':
+      return annexBToAvcc(payload, video.nalLengthSize, HEVC_PARAMETER_SETS, hevcNalTypeOfByte);
+    case 'av1':
+      return stripTemporalDelimiters(payload).slice();
+    case 'vp9':
+      // A copy, as for audio: the message may be a view into the socket's read buffer.
+      return payload.slice();
+  }
 }
