@@ -13,7 +13,7 @@ import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { Worker } from 'node:worker_threads';
 import { collectGarbage, inspectorUrlIn, isInspectorNoise } from '../../bench/inspector.js';
 import type { WatchMessage } from './watch-worker.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, freeUdpPort } from '../helpers/ports.js';
 
 /** The path the publisher feeds and the watching reader reads; fuzzers keep their own paths. */
 export const WATCH_PATH = 'live/watch';
@@ -28,6 +28,8 @@ export interface Ports {
   api: number;
   /** Where the `rtmp-origin` target plays a hostile origin that `fuzzorigin/<n>` pulls from. */
   origin: number;
+  /** UDP: the SRT listener. */
+  srt: number;
 }
 
 function canConnect(port: number): Promise<boolean> {
@@ -57,6 +59,8 @@ function configText(p: Ports): string {
     `rtmpAddress: 127.0.0.1:${p.rtmp}`,
     `webAddress: 127.0.0.1:${p.web}`,
     'webTransport: yes',
+    'srt: yes',
+    `srtAddress: 127.0.0.1:${p.srt}`,
     'api: yes',
     `apiAddress: 127.0.0.1:${p.api}`,
     // Every fuzz client comes from 127.0.0.1, like the watcher and the publisher:
@@ -135,7 +139,7 @@ export class ServerProcess {
 
   static async start(serverScript: string, env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
     const web = await freePort();
-    const ports = { rtmp: await freePort(), web, webTransport: web, api: await freePort(), origin: await freePort() };
+    const ports = { rtmp: await freePort(), web, webTransport: web, api: await freePort(), origin: await freePort(), srt: await freeUdpPort() };
     const server = new ServerProcess(serverScript, ports, env);
     const deadline = Date.now() + 20_000;
     for (;;) {
