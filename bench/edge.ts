@@ -9,7 +9,7 @@ import { wallClock } from './flv-sink.js';
 import { ARRIVAL_STRIDE, LeanReader } from './lean-reader.js';
 import { startLive, type LiveServer } from './live.js';
 import { sleep, startServer, STREAM_PATH, type ServerProcess } from './servers.js';
-import { latencySummary, median, percentile, sortedCopy } from './stats.js';
+import { latencySummary, median, percentile, sortedCopy, type KeyframeReadersSide } from './stats.js';
 
 export interface EdgeTiming {
   /** After every reader has its first keyframe, before the window. */
@@ -19,15 +19,8 @@ export interface EdgeTiming {
   graceMs: number;
 }
 
-export interface EdgeSide {
+export interface EdgeSide extends KeyframeReadersSide {
   where: 'origin' | 'edge';
-  readers: number;
-  samples: number;
-  /** Reader × keyframe pairs of the window that never arrived. */
-  missed: number;
-  p50?: number;
-  p99?: number;
-  max?: number;
 }
 
 export interface EdgeLatencyResult {

@@ -12,6 +12,7 @@ import type { EnginePaintResult } from './paint-engines.js';
 import { firstPaintSummary, MPEGTS_AGGRESSIVE, MPEGTS_LIVESYNC, PLAYER_LABEL, type PaintResult, type PaintTiming } from './paint.js';
 import { SERVER_LABEL, type ServerKind } from './servers.js';
 import { HEAD_BYTES } from './ws-wire.js';
+import type { KeyframeReadersSide } from './stats.js';
 
 /**
  * What a run may take, waits and repeats included: a noisy fan-out phase is
@@ -187,19 +188,17 @@ function engineRows(results: EnginePaintResult[]): Cell[][] {
 
 const EDGE_HEADERS = ['Reader on', 'Readers', 'Keyframes', 'p50 ms', 'p99 ms', 'max ms', 'Missed', 'Status'];
 
-function edgeRows(r: EdgeLatencyResult): Cell[][] {
+/** Rows of a keyframe-latency phase: one per group of readers, `label` naming it. */
+function keyframeSideRows<S extends KeyframeReadersSide>(r: { status: string; notes: string[]; keyframes: number; sides: S[] }, label: (s: S) => string): Cell[][] {
   const status = `${r.status}${r.notes.length ? `: ${r.notes.join('; ')}` : ''}`;
   if (r.sides.length === 0) return [['—', '', '', '', '', '', '', status]];
-  const rows = r.sides.map((s) => [
-    s.where === 'origin' ? 'origin' : 'edge (pulls the origin over ws-nal)',
-    String(s.readers),
-    String(r.keyframes),
-    fmt(s.p50, 1),
-    fmt(s.p99, 1),
-    fmt(s.max, 1),
-    String(s.missed),
-    status,
-  ]);
+  return r.sides.map((s) => [label(s), String(s.readers), String(r.keyframes), fmt(s.p50, 1), fmt(s.p99, 1), fmt(s.max, 1), String(s.missed), status]);
+}
+
+function edgeRows(r: EdgeLatencyResult): Cell[][] {
+  const rows = keyframeSideRows(r, (s) => (s.where === 'origin' ? 'origin' : 'edge (pulls the origin over ws-nal)'));
+  if (r.sides.length === 0) return rows;
+  const status = `${r.status}${r.notes.length ? `: ${r.notes.join('; ')}` : ''}`;
   rows.push(['edge − origin, per keyframe', '', String(r.keyframes), fmt(r.addedP50, 1), fmt(r.addedP99, 1), '', '', status]);
   return rows;
 }
@@ -207,18 +206,7 @@ function edgeRows(r: EdgeLatencyResult): Cell[][] {
 const SRT_HEADERS = ['Ingest', 'Readers', 'Keyframes', 'p50 ms', 'p99 ms', 'max ms', 'Missed', 'Status'];
 
 function srtRows(r: SrtLatencyResult): Cell[][] {
-  const status = `${r.status}${r.notes.length ? `: ${r.notes.join('; ')}` : ''}`;
-  if (r.sides.length === 0) return [['—', '', '', '', '', '', '', status]];
-  return r.sides.map((s) => [
-    s.ingest === 'rtmp' ? 'RTMP (FLV)' : `SRT (MPEG-TS, latency ${r.srtLatencyMs} ms)`,
-    String(s.readers),
-    String(r.keyframes),
-    fmt(s.p50, 1),
-    fmt(s.p99, 1),
-    fmt(s.max, 1),
-    String(s.missed),
-    status,
-  ]);
+  return keyframeSideRows(r, (s) => (s.ingest === 'rtmp' ? 'RTMP (FLV)' : `SRT (MPEG-TS, latency ${r.srtLatencyMs} ms)`));
 }
 
 const HLS_HEADERS = ['Readers get it from', 'Readers', 'Keyframe parts', 'p50 ms', 'p99 ms', 'Origin requests per part (max)', 'Origin requests per part per edge (mean)', 'Failed readers', 'Status'];

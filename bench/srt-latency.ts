@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { ReferenceSink, wallClock } from './flv-sink.js';
 import { ARRIVAL_STRIDE, LeanReader } from './lean-reader.js';
 import { freePort, sleep, startServer, STREAM_PATH, type ServerProcess } from './servers.js';
-import { latencySummary } from './stats.js';
+import { latencySummary, type KeyframeReadersSide } from './stats.js';
 
 export interface SrtLatencyTiming {
   warmupMs: number;
@@ -19,14 +19,8 @@ export interface SrtLatencyTiming {
   graceMs: number;
 }
 
-export interface SrtLatencySide {
+export interface SrtLatencySide extends KeyframeReadersSide {
   ingest: 'rtmp' | 'srt';
-  readers: number;
-  samples: number;
-  missed: number;
-  p50?: number;
-  p99?: number;
-  max?: number;
 }
 
 export interface SrtLatencyResult {

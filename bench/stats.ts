@@ -14,7 +14,21 @@ export function median(values: Iterable<number>): number {
 }
 
 /** Count, p50, p99 and max of latency samples (ms); the statistics only when there are samples. */
-export function latencySummary(values: Iterable<number>): { samples: number; p50?: number; p99?: number; max?: number } {
+export interface LatencySummary {
+  samples: number;
+  p50?: number;
+  p99?: number;
+  max?: number;
+}
+
+/** One group of keyframe readers in a latency phase (origin or edge, RTMP or SRT). */
+export interface KeyframeReadersSide extends LatencySummary {
+  readers: number;
+  /** Reader × keyframe pairs of the window that never arrived. */
+  missed: number;
+}
+
+export function latencySummary(values: Iterable<number>): LatencySummary {
   const sorted = sortedCopy(values);
   if (sorted.length === 0) return { samples: 0 };
   return { samples: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]! };

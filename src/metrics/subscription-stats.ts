@@ -36,6 +36,17 @@ export interface SubscriptionStats {
   protocolErrors: number;
 }
 
+/** Groups started and dropped by a session's live subscriptions. */
+export function liveGroupFigures(subscriptions: Iterable<{ readonly sub: { readonly groups: number; readonly dropped: number } }>): { groupsSent: number; groupsDropped: number } {
+  let groupsSent = 0;
+  let groupsDropped = 0;
+  for (const { sub } of subscriptions) {
+    groupsSent += sub.groups;
+    groupsDropped += sub.dropped;
+  }
+  return { groupsSent, groupsDropped };
+}
+
 export function newSubscriptionCounters(): SubscriptionCounters {
   return { sessionsTotal: 0, subscriptionsTotal: 0, groupsSent: 0, groupsDroppedClosed: 0, protocolErrors: 0 };
 }

@@ -39,7 +39,7 @@ import {
 } from './messages.js';
 import { isTrackName, TRACK_PRIORITY, TrackSubscription } from './tracks.js';
 import { MoqProtocolError, MoqStreamClosedError, pathSuffix, StreamReader } from './wire.js';
-import type { SubscriptionCounters } from '../../src/metrics/subscription-stats.js';
+import { liveGroupFigures, type SubscriptionCounters } from '../../src/metrics/subscription-stats.js';
 
 /** Counters the transport aggregates over its sessions. */
 
@@ -147,16 +147,12 @@ export class MoqSession {
 
   /** Groups dropped by this session's live subscriptions. */
   get groupsDropped(): number {
-    let n = 0;
-    for (const { sub } of this.subscriptions.values()) n += sub.dropped;
-    return n;
+    return liveGroupFigures(this.subscriptions.values()).groupsDropped;
   }
 
   /** Groups started by this session's live subscriptions. */
   get groupsSent(): number {
-    let n = 0;
-    for (const { sub } of this.subscriptions.values()) n += sub.groups;
-    return n;
+    return liveGroupFigures(this.subscriptions.values()).groupsSent;
   }
 
   /** Live subscriptions, for the transport's stats and tests. */

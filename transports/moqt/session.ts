@@ -35,7 +35,7 @@ import type { TransportContext } from '../../src/transport.js';
 import { isMoqtTrackName } from './msf.js';
 import { PathView } from './path-view.js';
 import { MoqtSubscription } from './subscription.js';
-import type { SubscriptionCounters } from '../../src/metrics/subscription-stats.js';
+import { liveGroupFigures, type SubscriptionCounters } from '../../src/metrics/subscription-stats.js';
 
 
 export interface MoqtSessionOptions {
@@ -138,15 +138,11 @@ export class MoqtSession {
   }
 
   get groupsDropped(): number {
-    let n = 0;
-    for (const { sub } of this.subscriptions.values()) n += sub.dropped;
-    return n;
+    return liveGroupFigures(this.subscriptions.values()).groupsDropped;
   }
 
   get groupsSent(): number {
-    let n = 0;
-    for (const { sub } of this.subscriptions.values()) n += sub.groups;
-    return n;
+    return liveGroupFigures(this.subscriptions.values()).groupsSent;
   }
 
   close(code: number, reason: string): void {
