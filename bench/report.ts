@@ -9,6 +9,8 @@ import type { SrtLatencyResult } from './srt-latency.js';
 import type { FanoutResult, FanoutTiming } from './fanout.js';
 import type { HlsResult, HlsTiming } from './hls.js';
 import type { EnginePaintResult } from './paint-engines.js';
+import { WT_HEADERS, WT_METHOD, wtRows, wtVerdicts } from './wt-report.js';
+import type { WtFanoutResult } from './wt-fanout.js';
 import { firstPaintSummary, MPEGTS_AGGRESSIVE, MPEGTS_LIVESYNC, PLAYER_LABEL, type PaintResult, type PaintTiming } from './paint.js';
 import { SERVER_LABEL, type ServerKind } from './servers.js';
 import { HEAD_BYTES } from './ws-wire.js';
@@ -42,6 +44,8 @@ export interface BenchRun {
   fanoutTiming: FanoutTiming;
   paintTiming: PaintTiming;
   fanout: FanoutResult[];
+  /** WebTransport sessions (wt-raw, wt-fmp4) beside ws-nal readers at the same counts; empty when the phase did not run. */
+  webTransport: WtFanoutResult[];
   paint: PaintResult[];
   /** The Polycast player in Chromium, Firefox and WebKitGTK: auto's choice and ws-fmp4, sound on. */
   engines: EnginePaintResult[];
@@ -74,7 +78,7 @@ function textTable(headers: string[], rows: Cell[][]): string {
 }
 
 /** Columns of words rather than figures, aligned left. */
-const TEXT_COLUMNS = new Set(['Reader on', 'Server', 'Player', 'Engine', 'Asked', 'Transport', 'Sound', 'Readers get it from', 'Status', 'Notes', 'First paint per load ms']);
+const TEXT_COLUMNS = new Set(['Transport', 'Failed/stalled', 'Keyframes missed', 'Load clients (cores)', 'Reader on', 'Server', 'Player', 'Engine', 'Asked', 'Transport', 'Sound', 'Readers get it from', 'Status', 'Notes', 'First paint per load ms']);
 
 function markdownTable(headers: string[], rows: Cell[][]): string {
   const esc = (c: string): string => c.replace(/\|/g, '\\|');
@@ -299,8 +303,65 @@ export function verdicts(run: BenchRun): Verdict[] {
           measured: `median ${first.toFixed(0)} ms over ${paint!.firstPaintMs.length} page loads (${paint!.firstPaintMs.map((v) => v.toFixed(0)).join(', ')} ms)`,
         },
   );
+  out.push(...fanoutTailVerdicts(run));
+  out.push(...firstPaintVerdicts(run));
   out.push(...engineVerdicts(run));
+  out.push(...wtVerdicts(run.webTransport ?? []));
   return out;
+}
+
+/** ws-nal's tail against NMS's at 800 and 1200 readers, and its CPU per reader at 800 (issue 11's figures). */
+function fanoutTailVerdicts(run: BenchRun): Verdict[] {
+  const out: Verdict[] = [];
+  for (const n of [800, 1200]) {
+    const p = find(run, 'polycast', n);
+    const q = find(run, 'nms', n);
+    const target = `Polycast p99 ≤ NMS's p99 and ≤ 50 ms at ${n} readers`;
+    if (p?.p99 === undefined || q?.p99 === undefined) {
+      out.push({ target, status: 'not measured', measured: 'a phase is missing' });
+      continue;
+    }
+    out.push({
+      target,
+      status: p.p99 <= q.p99 && p.p99 <= 50 && p.status === 'ok' ? 'met' : 'not met',
+      measured: `p99 ${p.p99.toFixed(1)} ms against NMS ${q.p99.toFixed(1)} ms (p50 ${fmt(p.p50, 1)} against ${fmt(q.p50, 1)})`,
+    });
+  }
+  const p800 = find(run, 'polycast', 800);
+  const n800 = find(run, 'nms', 800);
+  const pm = p800 ? perReaderMilli(p800) : undefined;
+  const nm = n800 ? perReaderMilli(n800) : undefined;
+  out.push(
+    pm === undefined || nm === undefined || nm === 0
+      ? { target: 'Polycast CPU per reader ≤ 0.5 × NMS at 800 readers', status: 'not measured', measured: 'a phase at 800 readers is missing' }
+      : {
+          target: 'Polycast CPU per reader ≤ 0.5 × NMS at 800 readers',
+          status: pm <= 0.5 * nm ? 'met' : 'not met',
+          measured: `${(pm / nm).toFixed(3)} × NMS`,
+        },
+  );
+  return out;
+}
+
+/** ws-nal's first paint against NMS + mpegts.js's median in the same run. */
+function firstPaintVerdicts(run: BenchRun): Verdict[] {
+  const target = 'First paint ≤ 100 ms and ≤ 0.8 × NMS + mpegts.js (median of its three configurations) in the same run';
+  const own = run.paint.find((r) => r.player === 'polycast-ws-nal');
+  const mine = own ? firstPaintSummary(own) : undefined;
+  const theirs = run.paint
+    .filter((r) => r.player.startsWith('nms-'))
+    .map((r) => firstPaintSummary(r))
+    .filter((v): v is number => v !== undefined)
+    .sort((a, b) => a - b);
+  if (mine === undefined || theirs.length === 0) return [{ target, status: 'not measured', measured: 'paint phase not run' }];
+  const peer = theirs[Math.floor(theirs.length / 2)]!;
+  return [
+    {
+      target,
+      status: mine <= 100 && mine <= 0.8 * peer ? 'met' : 'not met',
+      measured: `Polycast /ws/nal median ${mine.toFixed(0)} ms against ${peer.toFixed(0)} ms = ${(mine / peer).toFixed(2)} ×`,
+    },
+  ];
 }
 
 /** Plain sentences from the numbers: comparisons, collapse points, and what the machine itself limited. */
@@ -399,6 +460,7 @@ const PEER_CONTEXT = [
 export function consoleReport(run: BenchRun): string {
   const parts: string[] = [];
   if (run.fanout.length) parts.push('Fan-out', textTable(FANOUT_HEADERS, fanoutRows(run.fanout)), '', 'Phase details', textTable(DETAIL_HEADERS, detailRows(run.fanout)));
+  if (run.webTransport?.length) parts.push('', 'WebTransport fan-out', textTable(WT_HEADERS, wtRows(run.webTransport)));
   if (run.paint.length) parts.push('', 'Painted latency in Chromium', textTable(PAINT_HEADERS, paintRows(run.paint)));
   if (run.engines.length) parts.push('', 'Painted latency of the Polycast player per engine', textTable(ENGINE_HEADERS, engineRows(run.engines)));
   if (run.hls.length) parts.push('', 'LL-HLS', textTable(HLS_HEADERS, hlsRows(run.hls)));
@@ -472,6 +534,12 @@ export function markdownReport(run: BenchRun): string {
       "the median latency of the window's last third minus its first: a queue that grows shows here.",
     '',
     run.fanout.length ? markdownTable(DETAIL_HEADERS, detailRows(run.fanout)) : '(not run)',
+    '',
+    '## WebTransport fan-out: sessions of the same stream, beside ws-nal',
+    '',
+    WT_METHOD,
+    '',
+    run.webTransport?.length ? markdownTable(WT_HEADERS, wtRows(run.webTransport)) : '(not run)',
     '',
     '## Encoder to painted picture in Chromium',
     '',

@@ -5,6 +5,7 @@
  *
  *   --quick            fewer reader counts and shorter windows (a smoke run)
  *   --only=fanout      only the WebSocket fan-out phases
+ *   --only=wt          only WebTransport sessions (wt-raw, wt-fmp4) beside ws-nal readers
  *   --only=paint       only the Chromium painted-latency phase (Polycast and mpegts.js)
  *   --only=engines     only the Polycast player in Chromium, Firefox and WebKitGTK
  *   --only=hls         only LL-HLS: latency, and origin requests behind nginx edges
@@ -29,12 +30,13 @@ import { runEdgeLatency, type EdgeLatencyResult, type EdgeTiming } from './edge.
 import { runHls, type HlsResult, type HlsTiming } from './hls.js';
 import { runSrtLatency, type SrtLatencyResult, type SrtLatencyTiming } from './srt-latency.js';
 import { waitForQuiet } from './proc.js';
+import { runWtSeries, type WtFanoutResult } from './wt-fanout.js';
 import { consoleReport, markdownReport, RUN_BUDGET_MS, type BenchRun, type MachineFacts } from './report.js';
 import { SERVER_LABEL, type ServerKind } from './servers.js';
 
 interface Options {
   quick: boolean;
-  only: 'fanout' | 'paint' | 'engines' | 'hls' | 'edge' | 'srt' | undefined;
+  only: 'fanout' | 'wt' | 'paint' | 'engines' | 'hls' | 'edge' | 'srt' | undefined;
   readers: number[] | undefined;
   cpuProf: boolean;
   out: string | undefined;
@@ -42,6 +44,9 @@ interface Options {
 
 const FULL_READERS = [50, 400, 800, 1200];
 const QUICK_READERS = [50, 400];
+/** WebTransport sessions per phase (issue 11); a kind stops at the first count that does not hold. */
+const WT_SESSIONS = [50, 200, 500, 1000];
+const QUICK_WT_SESSIONS = [50];
 /** Each reader is a socket in the load client and one in the server: a bound well past what two cores can serve. */
 const MAX_READERS = 5000;
 const QUIET_WAIT_PHASE_MS = 30_000;
@@ -54,7 +59,7 @@ function parseArgs(argv: string[]): Options {
     const [key, value] = arg.split('=', 2) as [string, string | undefined];
     if (key === '--quick') o.quick = true;
     else if (key === '--cpu-prof') o.cpuProf = true;
-    else if (key === '--only' && (value === 'fanout' || value === 'paint' || value === 'engines' || value === 'hls' || value === 'edge' || value === 'srt')) o.only = value;
+    else if (key === '--only' && (value === 'fanout' || value === 'wt' || value === 'paint' || value === 'engines' || value === 'hls' || value === 'edge' || value === 'srt')) o.only = value;
     else if (key === '--readers' && value) {
       const counts = value.split(',').map(Number);
       if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_READERS)) usage(`--readers takes counts from 1 to ${MAX_READERS}`);
@@ -66,7 +71,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 function usage(problem: string): never {
-  process.stderr.write(`${problem}\nusage: npm run bench -- [--quick] [--only=fanout|paint|engines|hls|edge|srt] [--readers=50,400] [--cpu-prof] [--out=FILE]\n`);
+  process.stderr.write(`${problem}\nusage: npm run bench -- [--quick] [--only=fanout|wt|paint|engines|hls|edge|srt] [--readers=50,400] [--cpu-prof] [--out=FILE]\n`);
   process.exit(2);
 }
 
@@ -199,6 +204,18 @@ async function main(): Promise<void> {
     }
   }
 
+  let webTransport: WtFanoutResult[] = [];
+  if (o.only === undefined || o.only === 'wt') {
+    log('WebTransport fan-out');
+    const wtTiming: FanoutTiming = o.quick
+      ? { idleMs: 1500, warmupMs: 3000, windowMs: 5000, graceMs: 5000, connectTimeoutMs: 60_000 }
+      : { idleMs: 2000, warmupMs: 4000, windowMs: 15_000, graceMs: 5000, connectTimeoutMs: 60_000 };
+    webTransport = await runWtSeries(
+      { root, clip, timing: wtTiming, log },
+      { counts: o.quick ? QUICK_WT_SESSIONS : WT_SESSIONS, kinds: ['wt-raw', 'wt-fmp4', 'ws-nal'], settle: () => settle(spareMs(0)) },
+    );
+  }
+
   let chromiumVersion: string | undefined;
   if (o.only === undefined || o.only === 'paint') {
     log('painted latency in Chromium');
@@ -267,6 +284,7 @@ async function main(): Promise<void> {
     fanoutTiming,
     paintTiming,
     fanout,
+    webTransport,
     paint,
     engines,
     hlsTiming,

@@ -119,6 +119,41 @@ function fmp4Alignment(live: LiveServer): TimelineAlignment {
   };
 }
 
+export interface WtSeriesOptions {
+  /** Session counts, smallest first; a kind stops at its first count that does not hold. */
+  counts: number[];
+  kinds: Array<WtKind | 'ws-nal'>;
+  /** Sessions per load-client process (default 100: one process of the lean client serves about that many). */
+  sessionsPerClient?: number;
+  /** Runs before each phase (waiting for a quiet machine); its note is added to the phase. */
+  settle?: () => Promise<string | undefined>;
+}
+
+/**
+ * The bench's WebTransport section: each kind at each count until one does
+ * not hold; `ws-nal` is measured at the counts WebTransport reached, in the
+ * same run, for the ratio.
+ */
+export async function runWtSeries(ctx: FanoutContext, o: WtSeriesOptions): Promise<WtFanoutResult[]> {
+  const results: WtFanoutResult[] = [];
+  const reached = new Set<number>();
+  for (const kind of o.kinds) {
+    const counts = kind === 'ws-nal' && reached.size > 0 ? o.counts.filter((n) => reached.has(n)) : o.counts;
+    for (const n of counts) {
+      ctx.log(`WebTransport fan-out: ${kind} × ${n}`);
+      const busy = await o.settle?.();
+      const clients = Math.max(1, Math.ceil(n / (o.sessionsPerClient ?? 100)));
+      const r = await runWtFanoutPhase(kind, n, ctx, { clients });
+      if (busy) r.notes.push(busy);
+      results.push(r);
+      ctx.log(formatWtResult(r).replace(/^/gm, '  '));
+      if (kind !== 'ws-nal') reached.add(n);
+      if (r.status !== 'ok') break;
+    }
+  }
+  return results;
+}
+
 const f = (v: number | undefined, digits = 1): string => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
 
 export function formatWtResult(r: WtFanoutResult): string {

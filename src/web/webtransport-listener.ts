@@ -73,6 +73,9 @@ export class WebTransportListener {
     this.server = server;
     try {
       const addr = await server.listen();
+      const out = server.outputMode;
+      if (out.why !== undefined) this.o.log.warn({ output: out.mode, why: out.why }, 'WebTransport: packets go out one by one through dgram, which costs more CPU per viewer');
+      else this.o.log.debug({ output: out.mode }, 'WebTransport: batched UDP output');
       // Less than asked (Linux reports double what it grants) means net.core.rmem_max capped it.
       if (server.receiveBufferSize < server.requestedReceiveBufferSize) {
         this.o.log.warn(

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:dgram';
 import { quiche, Shutdown } from '@matrixai/quic/native/index.js';
 import type { Connection, Host } from '@matrixai/quic/native/types.js';
+import type { PacketOutput } from '../udp/batch-output.js';
 import {
   CapsuleReader,
   CapsuleType,
@@ -73,7 +74,8 @@ export interface ConnectionOwner {
   readonly maxSessionsPerConnection: number;
   readonly keepAliveMs: number;
   readonly handshakeTimeoutMs: number;
-  readonly packets: PacketSlab;
+  /** Where flushes put their packets: batched into one sendmmsg where the native helper is built. */
+  readonly output: PacketOutput;
   connectionClosed(c: Http3Connection): void;
   /** The QUIC handshake completed, or (false) was given up on. Called at most once. */
   handshakeDone(c: Http3Connection, completed: boolean): void;
@@ -268,7 +270,8 @@ export class Http3Connection implements SessionHost {
     }
     if (!this.established || this.conn.isClosed()) return;
     for (const id of this.conn.readable()) this.readStream(id);
-    this.readDatagrams();
+    // Datagrams name a session; before there is one, quiche's bounded queue keeps them.
+    if (this.sessions.size > 0) this.readDatagrams();
     this.retryBlocked();
     this.wakeCreditWaiters();
   }
@@ -278,24 +281,25 @@ export class Http3Connection implements SessionHost {
     if (this.finalized || this.inFlush) return;
     this.inFlush = true;
     try {
-      const slab = this.owner.packets;
-      for (;;) {
-        const buf = slab.next();
-        let r;
-        try {
-          r = this.conn.send(buf);
-        } catch {
-          break;
+      const out = this.owner.output;
+      try {
+        for (;;) {
+          const buf = out.next();
+          let r;
+          try {
+            r = this.conn.send(buf);
+          } catch {
+            break;
+          }
+          if (r === null) break;
+          out.commit(r[0], r[1].to);
         }
-        if (r === null) break;
-        const [len, info] = r;
+      } finally {
         try {
-          this.owner.socket.send(buf, 0, len, info.to.port, info.to.host);
+          out.end();
         } catch {
           // The socket is closing; the connection goes with it.
-          break;
         }
-        slab.commit(len);
       }
     } finally {
       this.inFlush = false;
@@ -502,6 +506,8 @@ export class Http3Connection implements SessionHost {
   }
 
   private wakeCreditWaiters(): void {
+    // Runs after every packet received (mostly ACKs): asking quiche costs two crossings, so only when someone waits.
+    if (this.creditWaiters.uni.length === 0 && this.creditWaiters.bidi.length === 0) return;
     for (const kind of ['uni', 'bidi'] as const) {
       const waiters = this.creditWaiters[kind];
       let left = kind === 'uni' ? this.conn.peerStreamsLeftUni() : this.conn.peerStreamsLeftBidi();
@@ -1056,37 +1062,7 @@ export class Http3Connection implements SessionHost {
   }
 }
 
-/**
- * Outgoing packets are carved one after another from a large buffer: the
- * socket keeps a reference to each until it is sent, so regions are never
- * reused, and a new slab replaces a full one (the old is freed once its
- * sends complete). One allocation per few dozen packets instead of one each.
- */
-export class PacketSlab {
-  private slab: Buffer;
-  private pos = 0;
-
-  constructor(
-    readonly packetSize: number,
-    private readonly slabSize = 256 * 1024,
-  ) {
-    this.slab = Buffer.allocUnsafe(slabSize);
-  }
-
-  /** Room for one packet. */
-  next(): Buffer {
-    if (this.slab.length - this.pos < this.packetSize) {
-      this.slab = Buffer.allocUnsafe(this.slabSize);
-      this.pos = 0;
-    }
-    return this.slab.subarray(this.pos, this.pos + this.packetSize);
-  }
-
-  /** The last `next()` region holds `len` bytes now owned by the socket. */
-  commit(len: number): void {
-    this.pos += len;
-  }
-}
+export { PacketSlab } from '../udp/packet-slab.js';
 
 /** A fresh random connection id of quiche's maximum length. */
 export function newConnectionId(): Buffer {

@@ -20,14 +20,17 @@ import { encodeInitialClose, H3ErrorCode, QuicTransportError } from '../http3/in
 import {
   Http3Connection,
   newConnectionId,
-  PacketSlab,
   type ConnectionOwner,
   type RequestHandler,
   type WebTransportRequest,
   type WebTransportResponse,
 } from './connection.js';
+import { packetOutput, type PacketOutput } from '../udp/batch-output.js';
 import { RetryTokens } from './retry-token.js';
 import type { WebTransportSession } from './session.js';
+
+/** First byte, a server-chosen connection id, and at least a packet number and an AEAD tag. */
+const SHORT_HEADER_MIN = 1 + quiche.MAX_CONN_ID_LEN + 1 + 16;
 
 export interface WebTransportServerOptions {
   /** Address to bind; default `0.0.0.0`. */
@@ -93,7 +96,9 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
   readonly maxSessionsPerConnection: number;
   readonly keepAliveMs: number;
   readonly handshakeTimeoutMs: number;
-  readonly packets: PacketSlab;
+  private out: PacketOutput | undefined;
+  /** Why packets go through `dgram` one by one, when they do. */
+  private outputWhy: string | undefined;
   readonly counters: HandshakeCounters = { accepted: 0, retries: 0, refused: 0, handshakeTimeouts: 0 };
   private config: Config;
   private readonly payload: number;
@@ -119,7 +124,6 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     this.maxHandshakes = opts.maxHandshakes ?? 1024;
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
     this.payload = opts.maxUdpPayloadSize ?? 1350;
-    this.packets = new PacketSlab(this.payload);
     this.config = buildConfig(opts, this.payload);
   }
 
@@ -134,6 +138,16 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
   get socket(): Socket {
     if (this.sock === undefined) throw new Error('WebTransportServer is not listening');
     return this.sock;
+  }
+
+  get output(): PacketOutput {
+    if (this.out === undefined) throw new Error('WebTransportServer is not listening');
+    return this.out;
+  }
+
+  /** How packets leave (`sendmmsg+gso`, `sendmmsg`, `dgram`), and why not batched when they are not. */
+  get outputMode(): { mode: string; why?: string } {
+    return { mode: this.out?.mode ?? 'none', ...(this.outputWhy !== undefined && { why: this.outputWhy }) };
   }
 
   get localHost(): Host {
@@ -181,6 +195,9 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     sock.on('error', () => {});
     sock.on('message', (msg, rinfo) => this.onPacket(msg, rinfo));
     this.sock = sock;
+    const chosen = packetOutput(sock, this.payload);
+    this.out = chosen.output;
+    this.outputWhy = chosen.why;
     const a = sock.address();
     this.local = { host: a.address, port: a.port };
     return { host: a.address, port: a.port };
@@ -207,6 +224,15 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
   }
 
   private onPacket(msg: Buffer, rinfo: RemoteInfo): void {
+    // Short header (RFC 9000 §17.3): the destination id follows the first byte, at the length we gave it.
+    // Almost every packet after the handshake is one, so it is routed without quiche's header parse.
+    if (msg.length > SHORT_HEADER_MIN && (msg[0]! & 0x80) === 0) {
+      const c = this.connections.get(msg.toString('hex', 1, 1 + quiche.MAX_CONN_ID_LEN));
+      if (c !== undefined) {
+        c.recv(msg, { host: rinfo.address, port: rinfo.port });
+        return;
+      }
+    }
     let header;
     try {
       header = quiche.Header.fromSlice(msg, quiche.MAX_CONN_ID_LEN);
