@@ -47,7 +47,7 @@ export interface BenchRun {
   /** WebTransport sessions (wt-raw, wt-fmp4) beside ws-nal readers at the same counts; empty when the phase did not run. */
   webTransport: WtFanoutResult[];
   paint: PaintResult[];
-  /** The Polycast player in Chromium, Firefox and WebKitGTK: auto's choice and ws-fmp4, sound on. */
+  /** The Polycast player in Chromium, Firefox and WebKitGTK: auto's choice and each other transport by name, sound on. */
   engines: EnginePaintResult[];
   hlsTiming: HlsTiming;
   hls: HlsResult[];
@@ -550,7 +550,8 @@ export function markdownReport(run: BenchRun): string {
     '',
     'The same sampler and stamps, in Chromium (playwright-core), Firefox ESR (puppeteer-core over WebDriver BiDi) and WebKitGTK ' +
       "(MiniBrowser under Xvfb, selenium-webdriver to WebKitWebDriver: the engine Safari is built on, with GStreamer as its media backend). " +
-      'Polycast runs with WebTransport on, so *auto* is what each engine negotiates by itself. Before measuring, the unmute button is clicked ' +
+      'Polycast runs with WebTransport on, so *auto* is what each engine negotiates by itself; the other rows ask for a transport by name ' +
+      '(`?transport=`), so first paint and painted latency are known per transport. Before measuring, the unmute button is clicked ' +
       "for real and each browser plays into a private PulseAudio null sink, so these are a listening viewer's figures, with the sound path " +
       "(WebCodecs `AudioDecoder`, or an audio-only MSE SourceBuffer where WebKit's WebCodecs sound is not safe) running. The sampler is " +
       "injected after the load event (only Chromium's driver injects earlier), so *first paint* here is the player's own `firstPaintAt`: " +
