@@ -32,6 +32,7 @@ import {
   StreamType,
   varintLengthFromFirstByte,
 } from '../src/protocols/http3/index.js';
+import { QuicTimer } from '../src/protocols/webtransport/client.js';
 import { PacketSlab } from '../src/protocols/webtransport/connection.js';
 import { wallClock } from './flv-sink.js';
 import { ARRIVAL_STRIDE } from './lean-reader.js';
@@ -138,8 +139,7 @@ export abstract class WtClientSession<S> {
   private gotResponse = false;
   private established = false;
   private nextBidi = SESSION_ID + 4;
-  private timer: NodeJS.Timeout | undefined;
-  private timerDeadline = Infinity;
+  private readonly timer = new QuicTimer(() => this.onTimer());
   private readonly connectTimer: NodeJS.Timeout;
   private readonly ackEvery: number;
   private unanswered = 0;
@@ -424,35 +424,24 @@ export abstract class WtClientSession<S> {
       this.finish(this.state === 'open' ? 'closed' : 'failed', why);
       return;
     }
-    this.armTimer(conn);
+    this.timer.arm(conn);
   }
 
-  private armTimer(conn: Connection): void {
-    const ms = conn.timeout();
-    if (ms === null) return;
-    const deadline = Date.now() + ms;
-    // An earlier pending timer is fine: quiche ignores a timeout that is not due yet, and we rearm then.
-    if (this.timer !== undefined && this.timerDeadline <= deadline + 1) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerDeadline = deadline;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerDeadline = Infinity;
-      if (this.closedOrFailed) return;
-      try {
-        conn.onTimeout();
-      } catch {
-        // quiche records its own failure; flush below notices a closed connection.
-      }
-      this.afterInput();
-      this.flush();
-    }, ms + 1);
+  private onTimer(): void {
+    const conn = this.conn;
+    if (conn === undefined || this.closedOrFailed) return;
+    try {
+      conn.onTimeout();
+    } catch {
+      // quiche records its own failure; flush below notices a closed connection.
+    }
+    this.afterInput();
+    this.flush();
   }
 
   private teardown(): void {
     clearTimeout(this.connectTimer);
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.timer.cancel();
     const conn = this.conn;
     this.uni.clear();
     if (conn !== undefined && !conn.isClosed()) {

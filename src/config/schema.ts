@@ -243,7 +243,7 @@ const PATH_SETTINGS: ReadonlyArray<[key: string, definition: string, description
   [
     'source',
     'source',
-    'Where the stream comes from: "publisher" (an RTMP client pushes it), or the URL of a server to pull it from: rtmp://, rtmps://, ws://…/ws/nal, wss://…/ws/nal, polycast:// (docs/edges.md).',
+    'Where the stream comes from: "publisher" (an RTMP client pushes it), or the URL of a server to pull it from: rtmp://, rtmps://, ws://…/ws/nal, wss://…/ws/nal, polycast://, moqt:// (IETF moq-transport over WebTransport; docs/edges.md).',
     'publisher',
   ],
   ['sourceOnDemand', 'boolean', 'With a URL source: pull only while someone reads the path (required on ~regex paths).', false],
@@ -523,7 +523,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
     },
     domain: { description: 'A DNS name such as media.example.com.', type: 'string', pattern: DOMAIN_PATTERN },
     source: {
-      description: 'publisher, or a URL Polycast pulls the stream from: rtmp://, rtmps://, ws://…/ws/nal, wss://…/ws/nal, polycast://, polycasts://.',
+      description: 'publisher, or a URL Polycast pulls the stream from: rtmp://, rtmps://, ws://…/ws/nal, wss://…/ws/nal, polycast://, polycasts://, moqt://.',
       type: ['string', 'null'],
       pattern: SOURCE_PATTERN,
     },

@@ -3,9 +3,10 @@
  * server Polycast pulls it from (docs/edges.md). Parsing is shared by the
  * configuration checks and by the pull clients, so what loads is what runs.
  */
+import { MOQT_DRAFTS, type MoqtDraft } from '../protocols/moqt/version.js';
 
 /** Schemes Polycast can pull, for messages and the JSON Schema. */
-export const PULL_SCHEMES = ['rtmp', 'rtmps', 'ws', 'wss', 'polycast', 'polycasts'] as const;
+export const PULL_SCHEMES = ['rtmp', 'rtmps', 'ws', 'wss', 'polycast', 'polycasts', 'moqt'] as const;
 
 /** The `source` value rule for editors: `publisher` or a URL of a scheme Polycast pulls; the resolver has the better words. */
 export const SOURCE_PATTERN = `^(?:publisher|(?:${PULL_SCHEMES.join('|')})://.+)$`;
@@ -17,6 +18,20 @@ const POLYCAST_DEFAULT_PORT = 4443;
 /** As MediaMTX: RTMPS defaults to 1936 when the URL names no port. */
 const RTMP_DEFAULT_PORT = { 'rtmp:': 1935, 'rtmps:': 1936 } as const;
 const WS_NAL_SUFFIX = '/ws/nal';
+/** The MOQT URI default (draft-ietf-moq-transport §6.1.2), as MediaMTX uses it: QUIC is always TLS. */
+const MOQT_DEFAULT_PORT = 443;
+/** Query parameters of a `moqt://` URL that are Polycast's, not the origin's. */
+const MOQT_FINGERPRINT = 'fingerprint';
+const MOQT_LAYOUT = 'layout';
+const MOQT_DRAFT = 'draft';
+
+/**
+ * Where a moq-transport origin keeps a path: `polycast`, the endpoint
+ * `/moqt` with the path as the track namespace and a `catalog` track; or
+ * `mediamtx`, the path as the WebTransport request path with an empty
+ * namespace and a `.catalog` track (MediaMTX's `moqTransport: webtransport`).
+ */
+export type MoqtLayout = 'polycast' | 'mediamtx';
 
 export type SourceTarget =
   | {
@@ -37,7 +52,27 @@ export type SourceTarget =
       /** ws:// or wss:// URL of the origin's `/<path>/ws/nal`, credentials included. */
       readonly url: string;
       readonly display: string;
-    };
+    }
+  | MoqtTarget;
+
+/** A `moqt://` origin: IETF moq-transport over WebTransport (docs/edges.md). */
+export interface MoqtTarget {
+  readonly protocol: 'moqt';
+  readonly host: string;
+  readonly port: number;
+  /** The WebTransport request path, with the URL's query minus Polycast's own parameters (a `token` goes to the origin). */
+  readonly requestPath: string;
+  readonly namespace: readonly string[];
+  readonly catalogTrack: string;
+  readonly layout: MoqtLayout;
+  /** Pinned SHA-256 of the origin's certificate (`?fingerprint=`), lower-case hex; undefined: the system's CAs. */
+  readonly fingerprint: string | undefined;
+  /** `Basic …` from the URL's credentials, sent with the CONNECT request. */
+  readonly authorization: string | undefined;
+  /** `?draft=NN`: offer only this draft; undefined: every draft Polycast speaks, newest first. */
+  readonly draft: MoqtDraft | undefined;
+  readonly display: string;
+}
 
 /** True when `source` names a server to pull from rather than `publisher`. */
 export const isPullSource = (source: string): boolean => source !== 'publisher' && source !== '';
@@ -88,6 +123,8 @@ export function parseSource(source: string): SourceTarget | { error: string } {
       if (url.port === '') ws.port = String(POLYCAST_DEFAULT_PORT);
       return { protocol: 'ws-nal', url: ws.href, display: displayUrl(ws) };
     }
+    case 'moqt:':
+      return moqtTarget(url);
     default:
       return { error: `Polycast cannot pull '${url.protocol.slice(0, -1)}' sources (it pulls ${PULL_SCHEMES.join(', ')})` };
   }
@@ -113,6 +150,48 @@ function rtmpTarget(url: URL): SourceTarget | { error: string } {
     app: app!,
     streamName: `${rest.join('/')}${search === '' ? '' : `?${search}`}`,
     tcUrl: `${url.protocol}//${url.host}/${app}`,
+    display: displayUrl(url),
+  };
+}
+
+function moqtTarget(url: URL): SourceTarget | { error: string } {
+  const segments = url.pathname.split('/').filter((s) => s !== '');
+  if (segments.length === 0) return { error: `'${displayUrl(url)}' names no path: write moqt://host[:port]/<path>` };
+  const query = new URLSearchParams(url.search);
+  const layout = query.get(MOQT_LAYOUT) ?? 'polycast';
+  if (layout !== 'polycast' && layout !== 'mediamtx') return { error: `'${displayUrl(url)}': layout '${layout.slice(0, 20)}' is not 'polycast' or 'mediamtx'` };
+  const pin = query.get(MOQT_FINGERPRINT);
+  let fingerprint: string | undefined;
+  if (pin !== null) {
+    fingerprint = pin.replace(/:/g, '').toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(fingerprint)) return { error: `'${displayUrl(url)}': fingerprint is not a SHA-256 (64 hex digits, as /certificate.sha256 serves it)` };
+  }
+  const draftText = query.get(MOQT_DRAFT);
+  const draft = draftText === null ? undefined : MOQT_DRAFTS.find((d) => String(d) === draftText);
+  if (draftText !== null && draft === undefined) return { error: `'${displayUrl(url)}': draft '${draftText.slice(0, 10)}' is not one Polycast speaks (${MOQT_DRAFTS.join(', ')})` };
+  query.delete(MOQT_LAYOUT);
+  query.delete(MOQT_FINGERPRINT);
+  query.delete(MOQT_DRAFT);
+  const search = query.toString();
+  let path: string[];
+  try {
+    path = segments.map((s) => decodeURIComponent(s));
+  } catch {
+    return { error: `'${displayUrl(url)}': the path is not valid percent-encoding` };
+  }
+  const user = decodeURIComponent(url.username);
+  const pass = decodeURIComponent(url.password);
+  return {
+    protocol: 'moqt',
+    host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+    port: url.port === '' ? MOQT_DEFAULT_PORT : Number(url.port),
+    requestPath: `${layout === 'polycast' ? '/moqt' : url.pathname.replace(/\/+$/, '')}${search === '' ? '' : `?${search}`}`,
+    namespace: layout === 'polycast' ? path : [],
+    catalogTrack: layout === 'polycast' ? 'catalog' : '.catalog',
+    layout,
+    fingerprint,
+    authorization: user === '' && pass === '' ? undefined : `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`,
+    draft,
     display: displayUrl(url),
   };
 }

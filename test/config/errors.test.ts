@@ -32,7 +32,7 @@ describe('error reports', () => {
       "mediamtx.yml:6:20: webSocketProtocol: 'binary' is not a WebSocket protocol (one of: rtwebsocket, standard)",
       'mediamtx.yml:7:23: webSocketSegmentSize: must be an integer ≥ 1',
       'mediamtx.yml:8:13: ffmpegPath: a list is not a string (quote it)',
-      "mediamtx.yml:11:13: paths.cam1.source: 'rtsp' is not a supported source (publisher, or a URL: rtmp://, rtmps://, ws://, wss://, polycast://, polycasts://)",
+      "mediamtx.yml:11:13: paths.cam1.source: 'rtsp' is not a supported source (publisher, or a URL: rtmp://, rtmps://, ws://, wss://, polycast://, polycasts://, moqt://)",
       'mediamtx.yml:12:17: paths.cam1.maxReaders: must be an integer ≥ 0',
       "mediamtx.yml:13:1: rtmpAdress: unknown key (did you mean 'rtmpAddress'?)",
     ]);

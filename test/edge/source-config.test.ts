@@ -37,12 +37,12 @@ describe('source URLs', () => {
   });
 
   it.each([
-    ['rtsp://cam/stream', "Polycast cannot pull 'rtsp' sources (it pulls rtmp, rtmps, ws, wss, polycast, polycasts)"],
-    ['http://origin/live/x/index.m3u8', "Polycast cannot pull 'http' sources (it pulls rtmp, rtmps, ws, wss, polycast, polycasts)"],
+    ['rtsp://cam/stream', "Polycast cannot pull 'rtsp' sources (it pulls rtmp, rtmps, ws, wss, polycast, polycasts, moqt)"],
+    ['http://origin/live/x/index.m3u8', "Polycast cannot pull 'http' sources (it pulls rtmp, rtmps, ws, wss, polycast, polycasts, moqt)"],
     ['rtmp://origin/live', "'rtmp://origin/live' needs an app and a stream name: rtmp://host[:port]/app/stream"],
     ['ws://origin:4443/live/x', "'ws://origin:4443/live/x' is not a Polycast ws-nal endpoint: write ws://host:port/<path>/ws/nal, or polycast://host:port/<path>"],
     ['polycast://origin:4443/', "'polycast://origin:4443/' names no path: write polycast://host:port/<path>"],
-    ['camera', "'camera' is not a supported source (publisher, or a URL: rtmp://, rtmps://, ws://, wss://, polycast://, polycasts://)"],
+    ['camera', "'camera' is not a supported source (publisher, or a URL: rtmp://, rtmps://, ws://, wss://, polycast://, polycasts://, moqt://)"],
   ])('refuses %s', (source, error) => {
     expect(parseSource(source)).toEqual({ error });
   });
@@ -91,7 +91,7 @@ describe('source settings in the configuration', () => {
       ),
     ).toEqual([
       "mediamtx.yml:2:11: pathDefaults.source: 'rtmp://origin' needs an app and a stream name: rtmp://host[:port]/app/stream",
-      "mediamtx.yml:5:13: paths.cam1.source: Polycast cannot pull 'rtsp' sources (it pulls rtmp, rtmps, ws, wss, polycast, polycasts)",
+      "mediamtx.yml:5:13: paths.cam1.source: Polycast cannot pull 'rtsp' sources (it pulls rtmp, rtmps, ws, wss, polycast, polycasts, moqt)",
       "mediamtx.yml:7:13: paths.cam2.source: 'ws://origin:4443/cam2' is not a Polycast ws-nal endpoint: write ws://host:port/<path>/ws/nal, or polycast://host:port/<path>",
       "mediamtx.yml:9:13: paths.cam3.source: 'polycast://origin' names no path: write polycast://host:port/<path>",
     ]);

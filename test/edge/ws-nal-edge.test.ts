@@ -172,7 +172,7 @@ describe('an edge pulling ws-nal from a Polycast origin', () => {
     await resumedAfter([v], [mark], Date.now(), 15_000);
     expect(v.closeInfo).toBeUndefined();
     const res = await fetch(`${edgeApi}/v3/config/paths/patch/${PATH}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ source: 'rtsp://cam/1' }) });
-    expect(await res.json()).toEqual({ status: 'error', error: `paths.${PATH}.source: Polycast cannot pull 'rtsp' sources (it pulls rtmp, rtmps, ws, wss, polycast, polycasts)` });
+    expect(await res.json()).toEqual({ status: 'error', error: `paths.${PATH}.source: Polycast cannot pull 'rtsp' sources (it pulls rtmp, rtmps, ws, wss, polycast, polycasts, moqt)` });
     await patch({ source: 'publisher' });
     await waitFor(async () => (await apiPath(edgeApi, PATH))?.source === null, 5000, 'the path to take publishers again');
     await waitFor(async () => (await originReaders()) === 0, 5000, 'the pull to stop');

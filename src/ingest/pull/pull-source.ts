@@ -15,7 +15,7 @@ export interface OnDemand {
 
 export interface PullSourceOptions {
   readonly path: Path;
-  /** `rtmp` or `ws-nal`: how the API names the source (`rtmpSource`, `wsNalSource`). */
+  /** `rtmp`, `ws-nal` or `moqt`: how the API names the source (`rtmpSource`, `wsNalSource`, `moqtSource`). */
   readonly protocol: string;
   /** The origin's URL without credentials, and its host:port, for logs, the API and refusals. */
   readonly display: string;

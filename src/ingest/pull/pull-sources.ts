@@ -4,6 +4,7 @@ import type { PathConf, ResolvedConfig } from '../../config/schema.js';
 import { expandSource, isPullSource, parseSource, type SourceTarget } from '../../config/source.js';
 import type { Path } from '../../stream/path.js';
 import type { PathManager } from '../../stream/path-manager.js';
+import { moqtPuller } from '../moqt/moqt-pull.js';
 import { rtmpPuller } from '../rtmp/rtmp-pull.js';
 import { wsNalPuller } from '../ws-nal/ws-nal-pull.js';
 import { PullSource } from './pull-source.js';
@@ -70,11 +71,18 @@ export class PullSources {
 }
 
 function pullerFor(target: SourceTarget): Puller {
-  return target.protocol === 'rtmp' ? rtmpPuller(target) : wsNalPuller(target);
+  switch (target.protocol) {
+    case 'rtmp':
+      return rtmpPuller(target);
+    case 'ws-nal':
+      return wsNalPuller(target);
+    case 'moqt':
+      return moqtPuller(target);
+  }
 }
 
 function remoteAddressOf(target: SourceTarget): string {
-  if (target.protocol === 'rtmp') return `${target.host}:${target.port}`;
+  if (target.protocol === 'rtmp' || target.protocol === 'moqt') return target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
   return new URL(target.url).host;
 }
 

@@ -51,6 +51,7 @@ export const REFUSED_REQUESTS: ReadonlySet<number> = new Set([
 const SetupOption = { MaxRequestId: 0x02, Implementation: 0x07 } as const;
 
 const Param = {
+  AuthorizationToken: 0x03,
   Forward: 0x10,
   SubscriberPriority: 0x20,
   LargestObject: 0x09,
@@ -197,4 +198,78 @@ export function encodeRequestError(draft: MoqtDraft, o: { requestId: number; cod
 
 export function encodeMaxRequestId(draft: MoqtDraft, maxRequestId: number): Uint8Array {
   return frameMessage(draft, MessageType.MaxRequestId, new WireWriter(draft).varint(maxRequestId).finish());
+}
+
+// ---- the subscriber's side (the `moqt://` pull client) ----
+
+/** CLIENT_SETUP (draft 16, first on the control stream) or SETUP (17 on, first on our setup stream), framed: only the implementation option. */
+export function encodeClientSetup(draft: MoqtDraft, implementation: string): Uint8Array {
+  const w = new WireWriter(draft);
+  const name = new TextEncoder().encode(implementation);
+  if (hasStreamPerRequest(draft)) {
+    w.varint(SetupOption.Implementation).blob(name);
+    return frameMessage(draft, MessageType.Setup, w.finish());
+  }
+  w.varint(1).varint(SetupOption.Implementation).blob(name);
+  return frameMessage(draft, MessageType.ClientSetup, w.finish());
+}
+
+/** AUTHORIZATION_TOKEN's Alias Type "USE_VALUE": the token is in the parameter itself. */
+const TOKEN_USE_VALUE = 0x3;
+/** The token type MediaMTX sends its `Basic …` credentials as. */
+const TOKEN_TYPE_CREDENTIALS = 0x1;
+
+/**
+ * SUBSCRIBE with the publisher's defaults (forward, its group order, and the
+ * largest-object filter: join at the group in progress), which is what a
+ * live pull wants. `authorization` (e.g. `Basic …`) goes as an
+ * AUTHORIZATION_TOKEN parameter, USE_VALUE, the way MediaMTX sends and
+ * reads credentials.
+ */
+export function encodeSubscribe(draft: MoqtDraft, o: { requestId: number; namespace: readonly string[]; track: string; authorization?: string }): Uint8Array {
+  const w = new WireWriter(draft).varint(o.requestId);
+  if (draft === 17) w.varint(0); // Required Request ID Delta: none.
+  w.varint(o.namespace.length);
+  for (const field of o.namespace) w.string(field);
+  w.string(o.track);
+  if (o.authorization === undefined) w.varint(0);
+  else {
+    const token = new WireWriter(draft).varint(TOKEN_USE_VALUE).varint(TOKEN_TYPE_CREDENTIALS).bytes(new TextEncoder().encode(o.authorization)).finish();
+    w.varint(1).varint(Param.AuthorizationToken).blob(token);
+  }
+  return frameMessage(draft, MessageType.Subscribe, w.finish());
+}
+
+export interface SubscribeOk {
+  readonly requestId: number | undefined;
+  readonly alias: number;
+  /** The TIMESCALE track property (draft 17 on): units per second of LOC timestamps. */
+  readonly timescale: number | undefined;
+}
+
+/** SUBSCRIBE_OK: the Request ID (draft 16), the Track Alias, parameters, then track properties (whatever rule they follow, even types carry varints). */
+export function decodeSubscribeOk(r: WireReader): SubscribeOk {
+  const requestId = hasStreamPerRequest(r.draft) ? undefined : r.index();
+  const alias = r.index();
+  readParameters(r);
+  const properties = readEvenOddPairs(r, undefined);
+  const timescale = properties.get(Property.Timescale);
+  if (timescale !== undefined && (typeof timescale !== 'number' || !Number.isSafeInteger(timescale) || timescale <= 0)) {
+    throw new MoqtProtocolError(`SUBSCRIBE_OK: TIMESCALE ${String(timescale)}`);
+  }
+  return { requestId, alias, timescale };
+}
+
+export interface RequestErrorMessage {
+  readonly requestId: number | undefined;
+  readonly code: number;
+  readonly reason: string;
+}
+
+export function decodeRequestError(r: WireReader): RequestErrorMessage {
+  const requestId = hasStreamPerRequest(r.draft) ? undefined : r.index();
+  const code = r.varint();
+  r.varint(); // Retry Interval
+  const reason = r.string(1024);
+  return { requestId, code, reason };
 }

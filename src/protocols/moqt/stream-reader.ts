@@ -16,7 +16,7 @@ export interface ControlMessage {
 
 export class MoqtStreamReader {
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
-  private buf = new Uint8Array(0);
+  private buf: Uint8Array = new Uint8Array(0);
   private ended = false;
 
   constructor(
@@ -39,6 +39,13 @@ export class MoqtStreamReader {
     await this.fill(length);
     const v = decodeVarintAt(this.buf, 0, length, draft);
     this.buf = this.buf.subarray(length);
+    return v;
+  }
+
+  /** A varint that must be an exact integer (ids, counts, lengths). */
+  async index(draft: MoqtDraft): Promise<number> {
+    const v = await this.varint(draft);
+    if (!Number.isSafeInteger(v)) throw new MoqtProtocolError(`${this.what}: value out of range`);
     return v;
   }
 
@@ -67,21 +74,36 @@ export class MoqtStreamReader {
   }
 
   private async fill(n: number, eofOk = false): Promise<void> {
-    while (this.buf.byteLength < n) {
-      if (this.ended) {
-        if (eofOk && this.buf.byteLength === 0) return;
-        throw new MoqtStreamEndedError(this.what);
+    if (this.buf.byteLength >= n) return;
+    // Chunks are gathered and joined once: a large object is not copied again for every chunk.
+    const parts: Uint8Array[] = this.buf.byteLength > 0 ? [this.buf] : [];
+    let have = this.buf.byteLength;
+    try {
+      while (have < n) {
+        if (this.ended) {
+          if (eofOk && have === 0) return;
+          throw new MoqtStreamEndedError(this.what);
+        }
+        const { value, done } = await this.reader.read();
+        if (done) {
+          this.ended = true;
+          continue;
+        }
+        if (value.byteLength === 0) continue;
+        parts.push(value);
+        have += value.byteLength;
       }
-      const { value, done } = await this.reader.read();
-      if (done) {
-        this.ended = true;
-        continue;
+    } finally {
+      if (parts.length === 1) this.buf = parts[0]!;
+      else if (parts.length > 1) {
+        const next = new Uint8Array(have);
+        let off = 0;
+        for (const p of parts) {
+          next.set(p, off);
+          off += p.byteLength;
+        }
+        this.buf = next;
       }
-      if (value.byteLength === 0) continue;
-      const next = new Uint8Array(this.buf.byteLength + value.byteLength);
-      next.set(this.buf);
-      next.set(value, this.buf.byteLength);
-      this.buf = next;
     }
   }
 }

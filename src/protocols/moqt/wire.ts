@@ -78,6 +78,12 @@ export class WireReader {
     return this.off >= this.buf.byteLength;
   }
 
+  /** Back to the first byte, for a caller that peeked at a leading field. */
+  rewind(): this {
+    this.off = 0;
+    return this;
+  }
+
   varint(): number {
     this.need(1);
     const length = varintLength(this.buf[this.off]!, this.draft);
