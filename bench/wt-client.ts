@@ -32,7 +32,7 @@ import {
   StreamType,
   varintLengthFromFirstByte,
 } from '../src/protocols/http3/index.js';
-import { QuicTimer } from '../src/protocols/webtransport/client.js';
+import { QuicTimer } from '../src/protocols/webtransport/quic-timer.js';
 import { PacketSlab } from '../src/protocols/webtransport/connection.js';
 import { wallClock } from './flv-sink.js';
 import { ARRIVAL_STRIDE } from './lean-reader.js';

@@ -46,6 +46,7 @@ import {
   webTransportCodeToHttp3,
   type HeaderField,
 } from '../http3/index.js';
+import { QuicTimer } from './quic-timer.js';
 
 /** How the server's certificate is checked. */
 export type CertificateCheck =
@@ -334,44 +335,6 @@ interface UniState {
   head: Uint8Array;
   have: number;
   stream: ClientReceiveStream | undefined;
-}
-
-/**
- * The one timer quiche wants per connection, armed from `conn.timeout()`
- * after every flush. Rearming on every packet is costly, so an earlier
- * pending deadline is kept: quiche ignores a timeout that is not due yet,
- * and the flush after it rearms. Shared by this client and the load client
- * of bench/wt-client.ts.
- */
-export class QuicTimer {
-  private timer: NodeJS.Timeout | undefined;
-  private deadline = Infinity;
-
-  /** `fire` runs when the deadline passes: it calls `onTimeout`, handles what follows, and flushes (which rearms). */
-  constructor(private readonly fire: () => void) {}
-
-  arm(conn: Connection): void {
-    const ms = conn.timeout();
-    if (ms === null) {
-      this.cancel();
-      return;
-    }
-    const deadline = Date.now() + ms;
-    if (this.timer !== undefined && this.deadline <= deadline + 1) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.deadline = deadline;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.deadline = Infinity;
-      this.fire();
-    }, ms + 1);
-  }
-
-  cancel(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.deadline = Infinity;
-  }
 }
 
 export class WebTransportClient {

@@ -15,6 +15,7 @@ import type { Socket } from 'node:dgram';
 import { quiche, Shutdown } from '@matrixai/quic/native/index.js';
 import type { Connection, Host } from '@matrixai/quic/native/types.js';
 import type { PacketOutput } from '../udp/batch-output.js';
+import { QuicTimer } from './quic-timer.js';
 import {
   CapsuleReader,
   CapsuleType,
@@ -166,8 +167,7 @@ export class Http3Connection implements SessionHost {
   readonly ids: string[] = [];
   private established = false;
   private finalized = false;
-  private timer: NodeJS.Timeout | undefined;
-  private timerDeadline = Infinity;
+  private readonly timer = new QuicTimer(() => this.onTimer());
   private keepAlive: NodeJS.Timeout | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private flushQueued = false;
@@ -304,7 +304,7 @@ export class Http3Connection implements SessionHost {
     } finally {
       this.inFlush = false;
     }
-    this.armTimer();
+    this.timer.arm(this.conn);
     if (this.conn.isClosed()) this.finalize();
   }
 
@@ -317,32 +317,15 @@ export class Http3Connection implements SessionHost {
     });
   }
 
-  private armTimer(): void {
-    const ms = this.conn.timeout();
-    if (ms === null) {
-      if (this.timer !== undefined) clearTimeout(this.timer);
-      this.timer = undefined;
-      this.timerDeadline = Infinity;
-      return;
+  private onTimer(): void {
+    if (this.finalized) return;
+    try {
+      this.conn.onTimeout();
+      this.afterInput();
+    } catch (e) {
+      this.fatal(e);
     }
-    const deadline = Date.now() + ms;
-    // Rearming on every packet is costly; an earlier pending timer is fine,
-    // since quiche ignores timeouts that are not due yet and we rearm then.
-    if (this.timer !== undefined && this.timerDeadline <= deadline + 1) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerDeadline = deadline;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerDeadline = Infinity;
-      if (this.finalized) return;
-      try {
-        this.conn.onTimeout();
-        this.afterInput();
-      } catch (e) {
-        this.fatal(e);
-      }
-      this.flush();
-    }, ms + 1);
+    this.flush();
   }
 
   /** Closes the connection with an HTTP/3 error code (application close). */
@@ -372,7 +355,7 @@ export class Http3Connection implements SessionHost {
   private finalize(): void {
     if (this.finalized) return;
     this.finalized = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer.cancel();
     if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
     clearTimeout(this.handshakeTimer);
     if (this.connectBacklogTimer !== undefined) clearTimeout(this.connectBacklogTimer);
