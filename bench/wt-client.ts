@@ -22,16 +22,13 @@ import {
   decodeCloseSessionValue,
   decodeFieldSection,
   encodeBidiStreamHeader,
-  encodeFieldSection,
-  encodeFrame,
-  encodeSettingsFrame,
   FrameReader,
   FrameType,
   readVarint,
-  SettingId,
   StreamType,
   varintLengthFromFirstByte,
 } from '../src/protocols/http3/index.js';
+import { sendWebTransportConnect } from '../src/protocols/webtransport/client.js';
 import { QuicTimer } from '../src/protocols/webtransport/quic-timer.js';
 import { PacketSlab } from '../src/protocols/webtransport/connection.js';
 import { wallClock } from './flv-sink.js';
@@ -64,7 +61,6 @@ const UDP_PAYLOAD = 1350;
 const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 /** The CONNECT stream: its id is the session id. */
 export const SESSION_ID = 0;
-const CONTROL_STREAM = 2;
 /** Keyframes kept per reader, as lean-reader.ts keeps them. */
 const MAX_ARRIVALS = 900;
 
@@ -286,27 +282,7 @@ export abstract class WtClientSession<S> {
   }
 
   private sendRequest(conn: Connection): void {
-    const settings = encodeSettingsFrame([
-      [SettingId.H3_DATAGRAM, 1],
-      [SettingId.ENABLE_WEBTRANSPORT_DRAFT02, 1],
-    ]);
-    const control = new Uint8Array(1 + settings.length);
-    control[0] = StreamType.CONTROL;
-    control.set(settings, 1);
-    conn.streamSend(CONTROL_STREAM, control, false);
-    const authority = `${this.target.host}:${this.target.port}`;
-    const fields = [
-      { name: ':method', value: 'CONNECT' },
-      { name: ':protocol', value: 'webtransport' },
-      { name: ':scheme', value: 'https' },
-      { name: ':authority', value: authority },
-      { name: ':path', value: this.target.path },
-      { name: 'origin', value: `https://${authority}` },
-      { name: 'sec-webtransport-http3-draft02', value: '1' },
-    ];
-    const offered = this.target.protocols;
-    if (offered !== undefined && offered.length > 0) fields.push({ name: 'wt-available-protocols', value: offered.map((p) => `"${p}"`).join(', ') });
-    conn.streamSend(SESSION_ID, encodeFrame(FrameType.HEADERS, encodeFieldSection(fields)), false);
+    sendWebTransportConnect(conn, { authority: `${this.target.host}:${this.target.port}`, path: this.target.path, protocols: this.target.protocols });
   }
 
   private readStream(conn: Connection, id: number): void {

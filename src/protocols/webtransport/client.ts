@@ -337,6 +337,39 @@ interface UniState {
   stream: ClientReceiveStream | undefined;
 }
 
+/**
+ * A client's opening moves: its HTTP/3 control stream (SETTINGS with
+ * H3_DATAGRAM and draft-02 WebTransport, without which servers do not take
+ * CONNECT) and the extended CONNECT on the first bidirectional stream,
+ * offering `protocols` in `wt-available-protocols`. Shared with the bench's
+ * load client.
+ */
+export function sendWebTransportConnect(
+  conn: Connection,
+  o: { authority: string; path: string; protocols?: readonly string[]; headers?: readonly HeaderField[] },
+): void {
+  const settings = encodeSettingsFrame([
+    [SettingId.H3_DATAGRAM, 1],
+    [SettingId.ENABLE_WEBTRANSPORT_DRAFT02, 1],
+  ]);
+  const control = new Uint8Array(1 + settings.length);
+  control[0] = StreamType.CONTROL;
+  control.set(settings, 1);
+  conn.streamSend(CONTROL_STREAM, control, false);
+  const fields: HeaderField[] = [
+    { name: ':method', value: 'CONNECT' },
+    { name: ':protocol', value: 'webtransport' },
+    { name: ':scheme', value: 'https' },
+    { name: ':authority', value: o.authority },
+    { name: ':path', value: o.path },
+    { name: 'origin', value: `https://${o.authority}` },
+    { name: 'sec-webtransport-http3-draft02', value: '1' },
+    ...(o.headers ?? []),
+  ];
+  if (o.protocols !== undefined && o.protocols.length > 0) fields.push({ name: 'wt-available-protocols', value: o.protocols.map((p) => `"${p}"`).join(', ') });
+  conn.streamSend(SESSION_STREAM, encodeFrame(FrameType.HEADERS, encodeFieldSection(fields)), false);
+}
+
 export class WebTransportClient {
   /** The subprotocol the server chose (`wt-protocol`), once open. */
   protocol: string | undefined;
@@ -555,28 +588,8 @@ export class WebTransportClient {
   }
 
   private sendRequest(conn: Connection): void {
-    const settings = encodeSettingsFrame([
-      [SettingId.H3_DATAGRAM, 1],
-      [SettingId.ENABLE_WEBTRANSPORT_DRAFT02, 1],
-    ]);
-    const control = new Uint8Array(1 + settings.length);
-    control[0] = StreamType.CONTROL;
-    control.set(settings, 1);
-    conn.streamSend(CONTROL_STREAM, control, false);
     const authority = this.o.port === 443 ? this.o.host : `${isIP(this.o.host) === 6 ? `[${this.o.host}]` : this.o.host}:${this.o.port}`;
-    const fields: HeaderField[] = [
-      { name: ':method', value: 'CONNECT' },
-      { name: ':protocol', value: 'webtransport' },
-      { name: ':scheme', value: 'https' },
-      { name: ':authority', value: authority },
-      { name: ':path', value: this.o.path },
-      { name: 'origin', value: `https://${authority}` },
-      { name: 'sec-webtransport-http3-draft02', value: '1' },
-      ...(this.o.headers ?? []),
-    ];
-    const offered = this.o.protocols;
-    if (offered !== undefined && offered.length > 0) fields.push({ name: 'wt-available-protocols', value: offered.map((p) => `"${p}"`).join(', ') });
-    conn.streamSend(SESSION_STREAM, encodeFrame(FrameType.HEADERS, encodeFieldSection(fields)), false);
+    sendWebTransportConnect(conn, { authority, path: this.o.path, protocols: this.o.protocols, headers: this.o.headers });
   }
 
   private readStream(conn: Connection, id: number): void {
