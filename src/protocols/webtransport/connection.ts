@@ -175,6 +175,7 @@ export class Http3Connection implements SessionHost {
   private readonly connectBacklog: Array<{ id: number; data: Uint8Array; fin: boolean }> = [];
   private connectBacklogTimer: NodeJS.Timeout | undefined;
   private inFlush = false;
+  private recvInfo: { from: Host; to: Host } | undefined;
 
   private readonly handlers = new Map<number, StreamHandler>();
   private readonly blocked = new Set<WebTransportSendStream>();
@@ -232,11 +233,16 @@ export class Http3Connection implements SessionHost {
 
   // --- driving quiche ---
 
-  recv(packet: Buffer, from: Host): void {
+  recv(packet: Buffer, host: string, port: number): void {
     if (this.finalized) return;
+    // The peer's address is the same packet after packet: one RecvInfo object, not one per packet.
+    let info = this.recvInfo;
+    if (info === undefined || info.from.port !== port || info.from.host !== host) {
+      info = this.recvInfo = { from: { host, port }, to: this.owner.localHost };
+    }
     try {
       try {
-        this.conn.recv(packet, { from, to: this.owner.localHost });
+        this.conn.recv(packet, info);
       } catch {
         // quiche has already recorded a local error and started closing, or
         // dropped an undecryptable packet; either way the state below tells.

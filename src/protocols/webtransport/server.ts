@@ -229,7 +229,7 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     if (msg.length > SHORT_HEADER_MIN && (msg[0]! & 0x80) === 0) {
       const c = this.connections.get(msg.toString('hex', 1, 1 + quiche.MAX_CONN_ID_LEN));
       if (c !== undefined) {
-        c.recv(msg, { host: rinfo.address, port: rinfo.port });
+        c.recv(msg, rinfo.address, rinfo.port);
         return;
       }
     }
@@ -243,7 +243,7 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     const key = Buffer.from(header.dcid).toString('hex');
     const existing = this.connections.get(key);
     if (existing !== undefined) {
-      existing.recv(msg, from);
+      existing.recv(msg, rinfo.address, rinfo.port);
       return;
     }
     if (header.ty !== Type.Initial) return;
@@ -286,7 +286,7 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     }
     this.live.add(c);
     this.handshaking.add(c);
-    c.recv(msg, from);
+    c.recv(msg, rinfo.address, rinfo.port);
   }
 
   private sendRetry(header: { scid: Uint8Array; dcid: Uint8Array; version: number }, rinfo: RemoteInfo): void {
