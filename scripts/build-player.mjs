@@ -12,6 +12,9 @@ const result = await build({
   entryPoints: {
     // Library and player page: `import { PolycastPlayer } from '/dist/player.js'`.
     player: 'public/src/main.ts',
+    // Built only so that main.ts lands in a chunk of its own, named by its content, which the player page loads
+    // directly: a browser may keep it for good, where player.js must be revalidated first (a round trip). Deleted below.
+    'page-entry': 'public/src/main.ts',
     index: 'public/src/pages/index.ts',
   },
   outdir: 'public/dist',
@@ -28,15 +31,43 @@ const result = await build({
   logLevel: 'warning',
 });
 
-// The player page names the chunks player.js imports, so the browser fetches them with it, not after parsing it.
-const [, player] = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint === 'public/src/main.ts');
-const preloads = player.imports
+for (const file of ['public/dist/page-entry.js', 'public/dist/page-entry.js.map']) {
+  rmSync(new URL(`../${file}`, import.meta.url), { force: true });
+  delete result.metafile.outputs[file];
+}
+// The chunk that holds main.ts (player.js only re-exports it): what the player page loads, as /dist/chunks/<name>.
+const [mainChunk, main] = Object.entries(result.metafile.outputs).find(([file, o]) => file.includes('/chunks/') && 'public/src/main.ts' in o.inputs) ?? [];
+if (!main) throw new Error('public/src/main.ts did not get a chunk of its own');
+// The player page names the chunks that chunk imports (all of them imported by player.js too), so the browser fetches
+// them with it, not after parsing it.
+const preloads = main.imports
   .filter((i) => i.kind === 'import-statement')
   .map((i) => `  <link rel="modulepreload" href="/${i.path.replace(/^public\//, '')}">`);
 const page = readFileSync(new URL('../public/player.html', import.meta.url), 'utf8');
 const marker = '  <script type="module" src="/dist/player.js"></script>';
+const pageScript = `  <script type="module" src="/${mainChunk.replace(/^public\//, '')}"></script>`;
 if (!page.includes(marker)) throw new Error('public/player.html no longer loads /dist/player.js the way build-player.mjs expects');
-writeFileSync(new URL('../public/dist/player.html', import.meta.url), page.replace(marker, `${preloads.join('\n')}\n${marker}`));
+// The head's inline script opens the ws-nal socket while the bundle loads, when ws-nal is sure to go first (public/src/early.ts).
+const early = await build({
+  absWorkingDir: root,
+  entryPoints: ['public/src/early.ts'],
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  write: false,
+  logLevel: 'warning',
+});
+const earlyScript = early.outputFiles[0].text.trim();
+if (/<\/script|<!--/i.test(earlyScript)) throw new Error('public/src/early.ts minified into something an inline <script> cannot hold');
+const headEnd = '</head>';
+if (!page.includes(headEnd)) throw new Error('public/player.html has no </head> for the early script');
+writeFileSync(
+  new URL('../public/dist/player.html', import.meta.url),
+  page.replace(headEnd, `  <script>${earlyScript}</script>\n${headEnd}`).replace(marker, `${preloads.join('\n')}\n${pageScript}`),
+);
+console.log(`public/dist/player.html  inline early script ${(earlyScript.length / 1024).toFixed(1)} KiB`);
 
 for (const [file, { bytes }] of Object.entries(result.metafile.outputs)) {
   if (!file.endsWith('.map')) console.log(`${file}  ${(bytes / 1024).toFixed(1)} KiB`);

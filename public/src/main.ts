@@ -8,6 +8,7 @@
  * WebCodecs transports play sound, `h264=annexb|avcc` how ws-nal feeds
  * H.264 to the decoder, `debug=1` opens the stats.
  */
+import { afterEarlyKeyframe, dropEarlySocket } from './early-socket.js';
 import { definePolycastPlayer, PolycastPlayerElement } from './element.js';
 import type { PolycastStats } from './stats/player-stats.js';
 import { encodeStreamPath, streamPathFromPathname } from './stream-path.js';
@@ -36,9 +37,18 @@ function bootPlayerPage(element: PolycastPlayerElement): void {
   element.setAttribute('src', `/${encodeStreamPath(path)}`);
 }
 
-definePolycastPlayer();
+/** How long the player page's start may wait for its early decoder to get the keyframe (early-socket.ts). */
+const EARLY_KEYFRAME_WAIT_MS = 50;
 
-if (document.body?.dataset['polycastPage'] === 'player') {
-  const element = document.querySelector('polycast-player');
-  if (element instanceof PolycastPlayerElement) bootPlayerPage(element);
+function boot(): void {
+  definePolycastPlayer();
+  if (document.body?.dataset['polycastPage'] === 'player') {
+    const element = document.querySelector('polycast-player');
+    if (element instanceof PolycastPlayerElement) bootPlayerPage(element);
+    // The player has chosen and connected: a socket the page opened ahead that it did not take is not needed.
+    dropEarlySocket();
+  }
 }
+
+// Synchronous unless the player page's head script is decoding ahead: then once its keyframe is in the decoder.
+afterEarlyKeyframe(boot, EARLY_KEYFRAME_WAIT_MS);

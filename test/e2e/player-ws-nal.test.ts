@@ -67,6 +67,36 @@ describe('player page in headless Chromium', () => {
     await page.close();
   });
 
+  it("takes over the socket the page's head script opened: one ws-nal connection, open while it plays", async () => {
+    const page = await browser.context.newPage();
+    await page.addInitScript(() => {
+      const seen: boolean[] = ((window as unknown as { __wsBeforePlayer: boolean[] }).__wsBeforePlayer = []);
+      const Native = window.WebSocket;
+      window.WebSocket = class extends Native {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(url, protocols);
+          if (String(url).includes('/ws/nal')) seen.push(customElements.get('polycast-player') === undefined);
+        }
+      };
+    });
+    const sockets: Array<{ url: string; closed: boolean }> = [];
+    page.on('websocket', (ws) => {
+      const entry = { url: ws.url(), closed: false };
+      sockets.push(entry);
+      ws.on('close', () => (entry.closed = true));
+    });
+    await page.goto(srv.httpUrl('/live/e2e/?transport=ws-nal'));
+    await page.waitForFunction(() => ((window as unknown as { __polycast?: PlayerStats }).__polycast?.framesPainted ?? 0) > 10, undefined, { timeout: 20_000 });
+    // Longer than the player's connect: a socket it did not adopt would have been opened beside it and then closed.
+    await page.waitForTimeout(500);
+    const media = sockets.filter((s) => new URL(s.url).pathname.endsWith('/ws/nal'));
+    expect(media).toEqual([{ url: expect.stringContaining('/live/e2e/ws/nal'), closed: false }]);
+    // …and that one socket was opened by the page's head script (public/src/early.ts), before the player existed.
+    const openedBeforePlayer = await page.evaluate(() => (window as unknown as { __wsBeforePlayer: boolean[] }).__wsBeforePlayer);
+    expect(openedBeforePlayer).toEqual([true]);
+    await page.close();
+  });
+
   it('sends keyboard and mouse input typed in the page to the input socket', async () => {
     const input = new NalClient(srv.wsUrl('live/e2e', 'ws/input'));
     await input.opened;

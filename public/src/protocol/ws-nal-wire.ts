@@ -2,10 +2,20 @@
  * The ws-nal wire format (docs/protocols/ws-nal.md), viewer side: pure
  * functions, no DOM, so the exact bytes are unit-tested in Node.
  */
+import { webSocketUrl, type StreamLocation } from '../stream-path.js';
 import { base64ToBytes } from './base64.js';
 
 /** The protocol version this player asks for (`?version=`) and understands. */
 export const WS_NAL_VERSION = 2;
+
+/**
+ * The URL the player opens for `stream` (and the player page's early socket,
+ * so that the two match). Version 2 carries every codec; a server that
+ * predates it ignores the query and speaks version 1.
+ */
+export function wsNalUrl(stream: StreamLocation): string {
+  return `${webSocketUrl(stream, 'ws/nal')}?version=${WS_NAL_VERSION}`;
+}
 
 export const MEDIA_VIDEO = 0x01;
 export const MEDIA_AUDIO = 0x02;

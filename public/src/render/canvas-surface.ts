@@ -20,6 +20,17 @@ export class CanvasSurface {
     this.painted = true;
   }
 
+  /**
+   * Sizes the canvas for the pictures a decoder was just configured for, while none is shown yet, and fills it, so
+   * that the backing store exists before the first picture: its paint then only converts the picture.
+   */
+  prepare(width: number, height: number): void {
+    if (this.painted || width <= 0 || height <= 0 || (this.canvas.width === width && this.canvas.height === height)) return;
+    this.canvas.width = width;
+    this.canvas.height = height;
+    this.context.fillRect(0, 0, width, height);
+  }
+
   /** The size of the picture on screen in stream pixels, or null before the first one. */
   get pictureSize(): { width: number; height: number } | null {
     return this.painted ? { width: this.canvas.width, height: this.canvas.height } : null;

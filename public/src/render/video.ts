@@ -10,6 +10,8 @@ import type { StatsRecorder } from '../stats/player-stats.js';
 import type { CanvasSurface } from './canvas-surface.js';
 import type { H264Form } from './h264-form.js';
 import { annexBToAvcc, OUT_OF_BAND_NAL_TYPES } from '../../../src/codec/h264.js';
+import { closeEarlyVideo, type EarlyVideo } from '../early-socket.js';
+import { configKey, describedConfig, videoDecoderConfig } from './video-config.js';
 
 export interface VideoRendererOptions {
   readonly surface: CanvasSurface;
@@ -28,46 +30,60 @@ const MAX_DECODE_BACKLOG = 15;
 /** Receive times waiting for their decoded frame; bounded so frames the decoder swallowed cannot leak. */
 const MAX_PENDING = 120;
 
-function configKey(config: VideoDecoderConfig): string {
-  const source = config.description;
-  const bytes = !source ? [] : ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength) : new Uint8Array(source);
-  // A new SPS/PPS at the same size is a new configuration too.
-  return `${config.codec}/${config.codedWidth}x${config.codedHeight}/${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
-}
-
 export class VideoRenderer {
   private decoder: VideoDecoder | null = null;
   private config: VideoDecoderConfig | null = null;
   private needKeyframe = true;
   private unsupported = false;
   private readonly receivedAt = new Map<number, number>();
+  private offered: EarlyVideo | null = null;
   /** Annex B in, avc1 + avcC to the decoder: each access unit is rewritten. */
   private rewrite = false;
 
   constructor(private readonly options: VideoRendererOptions) {}
 
+  /**
+   * A decoder the player page started before the player ran (early-socket.ts): the next `configure` takes it
+   * over if it is configured as this renderer would configure it, else closes it.
+   */
+  offer(early: EarlyVideo): void {
+    this.offered = early;
+  }
+
+  /** `early` is the decoder this renderer decodes with: frames it was given need not be pushed again. */
+  decodesWith(early: EarlyVideo): boolean {
+    return this.decoder !== null && this.decoder === early.decoder;
+  }
+
   configure(init: VideoInit): void {
-    // Annex B is chosen by leaving `description` out: with an `avcC` (`hvcC`) the decoder expects length-prefixed
-    // NAL units. Only H.264 is rewritten for `decodeAs: avcc` (the WebKit workaround of h264-form.ts).
     const { input, decodeAs } = this.options;
-    const described = init.description !== undefined && (input === 'avcc' || (decodeAs === 'avcc' && init.codec.startsWith('avc1.')));
+    const described = describedConfig(init, input, decodeAs);
     this.rewrite = described && input === 'annexb';
-    const config: VideoDecoderConfig = {
-      codec: init.codec,
-      codedWidth: init.codedWidth,
-      codedHeight: init.codedHeight,
-      optimizeForLatency: true,
-      ...(described ? { description: init.description } : {}),
-    };
+    const config = videoDecoderConfig(init, described);
     const changed = this.config === null || configKey(config) !== configKey(this.config);
     this.config = config;
     this.needKeyframe = true;
+    const offered = this.offered;
+    this.offered = null;
+    this.options.surface.prepare(config.codedWidth ?? 0, config.codedHeight ?? 0);
     if (changed) {
       this.unsupported = false;
-      this.restartDecoder();
+      const adopted = offered !== null && this.adopt(offered, config);
+      if (!adopted) this.restartDecoder();
       const form = !described ? 'Annex B, parameter sets in band' : this.rewrite ? 'avc1 + avcC, rewritten from Annex B' : 'avc1 + avcC';
-      this.options.recorder.log(`video ${config.codec} ${config.codedWidth}x${config.codedHeight} (${form})`);
+      this.options.recorder.log(`video ${config.codec} ${config.codedWidth}x${config.codedHeight} (${form})${adopted ? ', decoder started by the page' : ''}`);
+    } else if (offered) {
+      closeEarlyVideo(offered);
     }
+  }
+
+  /**
+   * `message` went to this renderer's decoder before the player ran (the early decoder, now adopted): only its
+   * receive time is kept, for the latency of its picture.
+   */
+  pushed(message: MediaMessage): void {
+    this.needKeyframe = false;
+    this.rememberReceivedAt(message.ptsUs, message.receivedAtUs);
   }
 
   push(message: MediaMessage): void {
@@ -106,6 +122,35 @@ export class VideoRenderer {
   close(): void {
     this.closeDecoder();
     this.config = null;
+    if (this.offered) closeEarlyVideo(this.offered);
+    this.offered = null;
+  }
+
+  /** Takes over the page's early decoder if it decodes `config` and has not failed; its newest picture is painted next. */
+  private adopt(early: EarlyVideo, config: VideoDecoderConfig): boolean {
+    const decoder = early.decoder;
+    if (early.failed || decoder.state !== 'configured' || configKey(early.config) !== configKey(config)) {
+      closeEarlyVideo(early);
+      return false;
+    }
+    this.closeDecoder();
+    this.decoder = decoder;
+    early.output = (frame) => this.paint(frame);
+    early.error = (err) => {
+      if (this.decoder === decoder) this.recover(err);
+    };
+    const held = early.frames.splice(0);
+    // Decoded before the player ran and never shown: only the newest is (painting counts it).
+    this.options.recorder.frameDecoded(early.outputs - held.length);
+    if (held.length > 0) {
+      // After the replay of what arrived before the player ran (same task), so the picture's receive time is known.
+      const newest = held[held.length - 1]!;
+      queueMicrotask(() => {
+        if (this.decoder === decoder) this.paint(newest);
+        else newest.close();
+      });
+    }
+    return true;
   }
 
   private restartDecoder(): void {

@@ -15,11 +15,12 @@ import {
   type AudioInit,
   type VideoInit,
   WS_NAL_VERSION,
+  wsNalUrl,
 } from '../protocol/ws-nal-wire.js';
+import { adoptEarlySocket } from '../early-socket.js';
 import { createSoundRenderer, type SoundRenderer } from '../render/sound.js';
 import { audioDecodeProblem, videoDecodeProblem } from '../render/decoder-support.js';
 import { VideoRenderer } from '../render/video.js';
-import { webSocketUrl } from '../stream-path.js';
 import { wallClockUs } from '../wall-clock.js';
 import type { SessionCapabilities, TransportContext, TransportDefinition, TransportSession } from './types.js';
 
@@ -71,19 +72,31 @@ class WsNalSession implements TransportSession {
     });
     this.audio = createSoundRenderer(context.soundPath, context.audio, recorder);
 
-    // Version 2 carries every codec; a server that predates it ignores the query and speaks version 1.
-    const url = `${webSocketUrl(context.stream, 'ws/nal')}?version=${WS_NAL_VERSION}`;
-    recorder.log(`ws-nal connecting to ${url}`);
+    const url = wsNalUrl(context.stream);
+    // The page may have opened this very socket before the bundle ran (early-socket.ts); pictures only, not an input channel.
+    const early = preferences.videoEnabled ? adoptEarlySocket(url) : null;
+    recorder.log(`ws-nal connecting to ${url}${early ? ` (opened by the page ${early.opened ? 'and open' : 'and connecting'}, ${early.messages.length} messages waiting)` : ''}`);
     context.events.state('connecting');
-    this.socket = new WebSocket(url);
+    this.socket = early?.socket ?? new WebSocket(url);
     this.socket.binaryType = 'arraybuffer';
-    this.socket.onopen = () => {
-      recorder.log('ws-nal open');
-      this.ping();
-    };
+    this.socket.onopen = () => this.opened();
     this.socket.onmessage = (event: MessageEvent<ArrayBuffer | string>) => this.receive(event.data);
     this.socket.onclose = (event) => this.finish(event.code, event.reason || closeDescription(event.code), true);
     this.pingTimer = setInterval(() => this.tick(), PING_INTERVAL_MS);
+    if (early) {
+      // The decoder the page started on the init: the renderer takes it over when it configures the same way.
+      if (early.video) this.video.offer(early.video);
+      // Replayed before any later event (those are tasks), once the constructor has returned to whoever is building this session.
+      queueMicrotask(() => {
+        if (this.finished) return;
+        if (early.opened) this.opened();
+        const video = early.video;
+        for (const [index, data] of early.messages.entries()) {
+          if (this.finished) return;
+          this.receive(data, video !== null && video.decoded.has(index) && this.video.decodesWith(video));
+        }
+      });
+    }
   }
 
   sendInput(message: Uint8Array): void {
@@ -110,11 +123,17 @@ class WsNalSession implements TransportSession {
     this.finish(1000, 'closed by the player', false);
   }
 
-  private receive(data: ArrayBuffer | string): void {
+  private opened(): void {
+    this.context.recorder.log('ws-nal open');
+    this.ping();
+  }
+
+  /** `predecoded`: a video frame the page's early decoder, now this session's, was already given. */
+  private receive(data: ArrayBuffer | string, predecoded = false): void {
     this.lastMessageAt = performance.now();
     try {
       if (typeof data === 'string') this.handleText(parseServerText(data));
-      else this.handleMedia(parseMediaMessage(data));
+      else this.handleMedia(parseMediaMessage(data), predecoded);
     } catch (err) {
       // Tolerate what this player does not understand; the server is the strict side of the protocol.
       this.context.recorder.log(`ws-nal ignored a message: ${(err as Error).message}`);
@@ -163,10 +182,11 @@ class WsNalSession implements TransportSession {
     }
   }
 
-  private handleMedia(message: MediaMessage): void {
+  private handleMedia(message: MediaMessage, predecoded = false): void {
     if (message.kind === 'video') {
       // Frames already on the way when video was turned off must not reach a surface someone else now paints.
-      if (this.videoEnabled) this.video.push(message);
+      if (predecoded) this.video.pushed(message);
+      else if (this.videoEnabled) this.video.push(message);
     } else if (this.capabilities.audio) {
       this.audio.push(message);
       if (!this.hasVideo) this.markPlaying();

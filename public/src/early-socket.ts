@@ -1,0 +1,213 @@
+/**
+ * A head start for the first picture. The player page opens its ws-nal
+ * socket from a few KB of inline script in `<head>` (`early.ts`, inlined by
+ * scripts/build-player.mjs) while the browser still fetches and evaluates
+ * the bundle, and once the server's `init` is in it configures a
+ * `VideoDecoder` and decodes the GOP cache as it arrives: the keyframe is
+ * decoding by the time the player runs. Only a head start: negotiation stays
+ * the player's. The page opens the socket only when negotiation will try
+ * ws-nal first (forced by `?transport=ws-nal`, or the transport that won
+ * last time on this origin); the ws-nal session adopts it only when it asks
+ * for the very same URL, and its renderer adopts the decoder only when it
+ * would have configured it the same way. Whatever is not adopted is closed
+ * (`dropEarlySocket`) once the player has chosen, or after a timeout if the
+ * bundle never runs.
+ */
+import { parseMediaMessage, parseServerText } from './protocol/ws-nal-wire.js';
+import type { H264Form } from './render/h264-form.js';
+import { describedConfig, videoDecoderConfig } from './render/video-config.js';
+
+/** The decoder the page started, until the player's renderer takes it over. */
+export interface EarlyVideo {
+  readonly decoder: VideoDecoder;
+  readonly config: VideoDecoderConfig;
+  /** Indexes into `EarlySocket.messages` of the video frames given to the decoder. */
+  readonly decoded: Set<number>;
+  /** Pictures it output before the player took it (only the newest is kept). */
+  readonly frames: VideoFrame[];
+  /** Pictures it output before the player took it, the ones already let go included. */
+  outputs: number;
+  failed: boolean;
+  /** Where output and errors go; the renderer replaces them when it adopts the decoder. */
+  output: (frame: VideoFrame) => void;
+  error: (err: DOMException) => void;
+}
+
+/** What the inline script leaves on `window`: the socket, and what arrived before anyone listened. */
+export interface EarlySocket {
+  readonly url: string;
+  readonly socket: WebSocket;
+  /** Messages received before adoption, in order. */
+  readonly messages: Array<ArrayBuffer | string>;
+  /** `open` fired before adoption. */
+  opened: boolean;
+  /** The decoder started on the first `init`, or null (no video, not H.264 in Annex B form here, or not yet). */
+  video: EarlyVideo | null;
+  /** Until the decoder is decoding its keyframe (or will not get one here): what `afterEarlyKeyframe` holds back. */
+  readonly waiting: Array<() => void>;
+  settled: boolean;
+}
+
+/** The global the inline script and the bundle meet at. */
+export const EARLY_SOCKET_GLOBAL = '__polycastEarlySocket';
+/** A prefetched socket no player took by then is closed: the bundle did not load, or negotiation chose otherwise. */
+const UNADOPTED_CLOSE_MS = 10_000;
+/** As `VideoRenderer`: past this backlog the player skips to the next keyframe, which is its call, not the page's. */
+const MAX_EARLY_BACKLOG = 15;
+
+type EarlyHost = Record<string, unknown>;
+
+function host(): EarlyHost {
+  return globalThis as unknown as EarlyHost;
+}
+
+/**
+ * Inline script side: opens `url`, keeps what arrives until the player
+ * adopts the socket and, with `decodeAs` (how the player will feed H.264),
+ * starts decoding the video.
+ */
+export function openEarlySocket(url: string, decodeAs: H264Form | null): void {
+  const socket = new WebSocket(url);
+  socket.binaryType = 'arraybuffer';
+  const early: EarlySocket = { url, socket, messages: [], opened: false, video: null, waiting: [], settled: false };
+  /** Decoding stops at the first thing the player's renderer should judge (a second init, offline, a gap, a backlog). */
+  let feeding = decodeAs !== null && typeof VideoDecoder !== 'undefined';
+  if (!feeding) settle(early);
+  socket.onopen = () => (early.opened = true);
+  socket.onmessage = (event: MessageEvent<ArrayBuffer | string>) => {
+    const index = early.messages.push(event.data) - 1;
+    if (feeding) feeding = feed(early, event.data, index, decodeAs!);
+    if (!feeding) settle(early);
+  };
+  // A socket closed before adoption is simply not adopted; the player opens its own.
+  socket.onclose = () => settle(early);
+  host()[EARLY_SOCKET_GLOBAL] = early;
+  setTimeout(() => {
+    if (host()[EARLY_SOCKET_GLOBAL] === early) dropEarlySocket();
+  }, UNADOPTED_CLOSE_MS);
+}
+
+function settle(early: EarlySocket): void {
+  if (early.settled) return;
+  early.settled = true;
+  for (const run of early.waiting.splice(0)) run();
+}
+
+/**
+ * Runs `boot` once the page's decoder is decoding its keyframe, or at once when there is nothing to wait for; at
+ * most `maxWaitMs` later in any case. The player's start (building its UI, then styling, laying out and painting the
+ * page) takes the page's thread for tens of milliseconds, and the decoder needs turns of that thread to configure and
+ * to take the keyframe: handing the keyframe over first lets it decode while the player starts.
+ */
+export function afterEarlyKeyframe(boot: () => void, maxWaitMs: number): void {
+  const early = host()[EARLY_SOCKET_GLOBAL] as EarlySocket | undefined;
+  if (!early || early.settled) {
+    boot();
+    return;
+  }
+  let done = false;
+  const once = (): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    boot();
+  };
+  const timer = setTimeout(once, maxWaitMs);
+  early.waiting.push(once);
+}
+
+/** Gives the decoder what `VideoRenderer.push` would; false once the rest is better left to the player. */
+function feed(early: EarlySocket, data: ArrayBuffer | string, index: number, decodeAs: H264Form): boolean {
+  try {
+    if (typeof data === 'string') {
+      const message = parseServerText(data);
+      if (message.type === 'hello' || message.type === 'pong' || message.type === 'stats') return true;
+      if (message.type !== 'init' || early.video !== null || !message.video) return false;
+      // Length-prefixed input (WebKit's avcC form) is rewritten per frame by the renderer: not started here.
+      if (describedConfig(message.video, 'annexb', decodeAs)) return false;
+      early.video = startDecoder(videoDecoderConfig(message.video, false), () => settle(early));
+      return true;
+    }
+    const video = early.video;
+    if (!video) return true;
+    if (video.failed) return false;
+    const message = parseMediaMessage(data);
+    if (message.kind !== 'video') return true;
+    const started = video.decoded.size > 0;
+    // The renderer drops deltas until a keyframe: they are left to it, as are gaps and backlogs.
+    if (!started && !message.keyframe) return true;
+    if (started && (message.discontinuity || (message.keyframe && video.decoder.decodeQueueSize > MAX_EARLY_BACKLOG))) return false;
+    video.decoder.decode(new EncodedVideoChunk({ type: message.keyframe ? 'key' : 'delta', timestamp: message.ptsUs, data: message.payload }));
+    video.decoded.add(index);
+    // Without `dequeue` events (before Chromium 106), the keyframe in the queue is as far as the page can tell.
+    if (!('ondequeue' in video.decoder)) settle(early);
+    return true;
+  } catch {
+    if (early.video) early.video.failed = true;
+    return false;
+  }
+}
+
+/** `decoding` runs once the keyframe has left the queue for the decoder proper (where `dequeue` events exist). */
+function startDecoder(config: VideoDecoderConfig, decoding: () => void): EarlyVideo {
+  const video: EarlyVideo = {
+    decoder: undefined as unknown as VideoDecoder,
+    config,
+    decoded: new Set(),
+    frames: [],
+    outputs: 0,
+    failed: false,
+    output: (frame) => {
+      video.outputs++;
+      for (const older of video.frames.splice(0)) older.close();
+      video.frames.push(frame);
+    },
+    error: () => {
+      video.failed = true;
+      for (const frame of video.frames.splice(0)) frame.close();
+    },
+  };
+  const decoder = new VideoDecoder({ output: (frame) => video.output(frame), error: (err) => video.error(err) });
+  (video as { decoder: VideoDecoder }).decoder = decoder;
+  // The decoder configures, and takes what was queued, only on a turn of the page's thread: the player starts after.
+  if ('ondequeue' in decoder) decoder.addEventListener('dequeue', decoding, { once: true });
+  decoder.configure(config);
+  return video;
+}
+
+/**
+ * The prefetched socket for `url`, if there is one still connecting or open;
+ * the caller takes over its handlers and replays `messages` (and offers
+ * `video` to its renderer). Taken at most once.
+ */
+export function adoptEarlySocket(url: string): EarlySocket | null {
+  const early = host()[EARLY_SOCKET_GLOBAL] as EarlySocket | undefined;
+  if (!early || early.url !== url) return null;
+  delete host()[EARLY_SOCKET_GLOBAL];
+  const state = early.socket.readyState;
+  if (state !== WebSocket.CONNECTING && state !== WebSocket.OPEN) {
+    if (early.video) closeEarlyVideo(early.video);
+    return null;
+  }
+  return early;
+}
+
+/** Closes the page's decoder and its pictures (not adopted, or not needed). */
+export function closeEarlyVideo(video: EarlyVideo): void {
+  video.failed = true;
+  for (const frame of video.frames.splice(0)) frame.close();
+  video.output = (frame) => frame.close();
+  video.error = () => undefined;
+  if (video.decoder.state !== 'closed') video.decoder.close();
+}
+
+/** Closes a prefetched socket that was not adopted (negotiation chose another transport or URL). */
+export function dropEarlySocket(): void {
+  const early = host()[EARLY_SOCKET_GLOBAL] as EarlySocket | undefined;
+  if (!early) return;
+  delete host()[EARLY_SOCKET_GLOBAL];
+  early.socket.onopen = early.socket.onmessage = early.socket.onclose = null;
+  settle(early);
+  if (early.video) closeEarlyVideo(early.video);
+  if (early.socket.readyState === WebSocket.CONNECTING || early.socket.readyState === WebSocket.OPEN) early.socket.close(1000, 'not needed');
+}
