@@ -77,9 +77,13 @@ export interface HttpRoute {
 /**
  * A WebTransport endpoint: `exact` matches one URL path (`/moq`), `suffix`
  * matches `/<path>/<suffix>` (`wt/fmp4`) and hands over the stream path.
+ * `path` matches `/<path>` itself, and only when `selectProtocol` picks one
+ * of the client's subprotocols (moq-transport's `moqt-NN`, as MediaMTX's
+ * clients connect): it is tried after every `exact` and `suffix` route, and
+ * `path` is then unused.
  */
 export interface WebTransportRoute {
-  readonly kind: 'exact' | 'suffix';
+  readonly kind: 'exact' | 'suffix' | 'path';
   readonly path: string;
   /**
    * Picks one of the subprotocols the client offered (`wt-available-protocols`);

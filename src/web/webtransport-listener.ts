@@ -102,14 +102,14 @@ export class WebTransportListener {
 
   private decide(path: string, origin: string | undefined, headers: Readonly<Record<string, string>>): { status: number; headers?: Record<string, string> } {
     if (!originAllowed(origin, this.o.allowOrigins)) return { status: 403 };
-    const found = this.find(path);
+    const found = this.find(path, headers);
     if (found === undefined) return { status: 404 };
     if (found.pathName !== undefined && !this.o.pathExists(found.pathName)) return { status: 404 };
     const protocol = protocolFor(found.route, headers);
     return protocol === undefined ? { status: 200 } : { status: 200, headers: { 'wt-protocol': `"${protocol}"` } };
   }
 
-  private find(rawPath: string): { route: WebTransportRoute; pathName: string | undefined } | undefined {
+  private find(rawPath: string, headers: Readonly<Record<string, string>>): { route: WebTransportRoute; pathName: string | undefined } | undefined {
     let path: string;
     try {
       path = decodeURIComponent(new URL(rawPath, 'https://x').pathname);
@@ -123,11 +123,17 @@ export class WebTransportListener {
         if (pathName !== '') return { route, pathName };
       }
     }
+    // `/<path>` itself: only for a client offering a subprotocol such a route speaks (MediaMTX's moqt clients).
+    const pathName = path.slice(1).replace(/\/+$/, '');
+    if (pathName === '') return undefined;
+    for (const route of this.routes) {
+      if (route.kind === 'path' && protocolFor(route, headers) !== undefined) return { route, pathName };
+    }
     return undefined;
   }
 
   private route(session: WebTransportSession): void {
-    const found = this.find(session.path);
+    const found = this.find(session.path, session.request.headers);
     if (found === undefined) {
       session.close(404, 'no such endpoint');
       return;

@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { collectGarbage, inspectorUrlIn, isInspectorNoise } from '../../bench/inspector.js';
 import type { WatchMessage } from './watch-worker.js';
 import { freePort, freeUdpPort } from '../helpers/ports.js';
+import { moqtOriginCertificate } from './targets/moqt-origin.js';
 
 /** The path the publisher feeds and the watching reader reads; fuzzers keep their own paths. */
 export const WATCH_PATH = 'live/watch';
@@ -30,6 +31,8 @@ export interface Ports {
   origin: number;
   /** UDP: the SRT listener. */
   srt: number;
+  /** UDP: where the `moqt-origin` target plays a hostile moq-transport origin that `fuzzmoqt/<n>` and `fuzzmoqtp/<n>` pull from. */
+  moqtOrigin: number;
 }
 
 function canConnect(port: number): Promise<boolean> {
@@ -78,6 +81,17 @@ function configText(p: Ports): string {
     // Polycast as an edge: each reader of fuzzorigin/<n> makes it pull from the rtmp-origin target.
     '  ~^fuzzorigin/(\\d+)$:',
     `    source: rtmp://127.0.0.1:${p.origin}/o$G1/s`,
+    '    sourceOnDemand: yes',
+    '    sourceOnDemandStartTimeout: 2s',
+    '    sourceOnDemandCloseAfter: 1s',
+    // …and of fuzzmoqt/<n> (MediaMTX's layout) and fuzzmoqtp/<n> (Polycast's) from the moqt-origin target, pinned to its certificate.
+    '  ~^fuzzmoqt/(\\d+)$:',
+    `    source: moqt://127.0.0.1:${p.moqtOrigin}/m$G1?layout=mediamtx&fingerprint=${moqtOriginCertificate().fingerprint}`,
+    '    sourceOnDemand: yes',
+    '    sourceOnDemandStartTimeout: 2s',
+    '    sourceOnDemandCloseAfter: 1s',
+    '  ~^fuzzmoqtp/(\\d+)$:',
+    `    source: moqt://127.0.0.1:${p.moqtOrigin}/p$G1?fingerprint=${moqtOriginCertificate().fingerprint}`,
     '    sourceOnDemand: yes',
     '    sourceOnDemandStartTimeout: 2s',
     '    sourceOnDemandCloseAfter: 1s',
@@ -139,7 +153,7 @@ export class ServerProcess {
 
   static async start(serverScript: string, env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
     const web = await freePort();
-    const ports = { rtmp: await freePort(), web, webTransport: web, api: await freePort(), origin: await freePort(), srt: await freeUdpPort() };
+    const ports = { rtmp: await freePort(), web, webTransport: web, api: await freePort(), origin: await freePort(), srt: await freeUdpPort(), moqtOrigin: await freeUdpPort() };
     const server = new ServerProcess(serverScript, ports, env);
     const deadline = Date.now() + 20_000;
     for (;;) {

@@ -12,7 +12,7 @@ import { runTarget, startSystem, stopSystem, type Scripts, type System } from '.
 import { TARGETS } from './targets/index.js';
 
 /** Messages per target: enough to get past each handshake many times, small enough for ~40 s in all. */
-const SMOKE_COUNT: Record<string, number> = { h3: 40, moq: 25, moqt: 25, srt: 300, rtmp: 150, flv: 80, 'rtmp-origin': 200, hls: 100, config: 150 };
+const SMOKE_COUNT: Record<string, number> = { h3: 40, moq: 25, moqt: 25, srt: 300, rtmp: 150, flv: 80, 'rtmp-origin': 200, 'moqt-origin': 150, hls: 100, config: 150 };
 const DEFAULT_COUNT = 300;
 
 let scripts: Scripts;

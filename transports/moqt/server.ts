@@ -19,7 +19,9 @@ export interface MoqtTransportOptions {
 /**
  * `moqt`: the publisher side of IETF moq-transport (drafts 16–19) over
  * WebTransport at `/moqt`, every Polycast path a track namespace with an MSF
- * catalog and LOC media tracks (docs/protocols/moqt.md).
+ * catalog and LOC media tracks; and at `/<path>` (a CONNECT offering
+ * `moqt-NN`) one path in the shape MediaMTX's clients read
+ * (docs/protocols/moqt.md).
  */
 export class MoqtTransport implements Transport {
   readonly name = 'moqt';
@@ -42,7 +44,17 @@ export class MoqtTransport implements Transport {
           const draft = selectDraft(offered);
           return draft === undefined ? undefined : subprotocolOf(draft);
         },
-        handleSession: (session, _pathName, protocol) => this.handleSession(session, protocol),
+        handleSession: (session, _pathName, protocol) => this.handleSession(session, protocol, undefined),
+      },
+      {
+        // MediaMTX's clients connect to `/<path>` with the moqt subprotocols: a session bound to that path, in MediaMTX's shape.
+        kind: 'path',
+        path: '',
+        selectProtocol: (offered) => {
+          const draft = selectDraft(offered);
+          return draft === undefined ? undefined : subprotocolOf(draft);
+        },
+        handleSession: (session, pathName, protocol) => this.handleSession(session, protocol, pathName),
       },
     ];
   }
@@ -59,7 +71,7 @@ export class MoqtTransport implements Transport {
     return subscriptionStats(this.counters, this.open);
   }
 
-  private handleSession(session: WebTransportSession, protocol: string | undefined): void {
+  private handleSession(session: WebTransportSession, protocol: string | undefined, boundPath: string | undefined): void {
     const req = session.request;
     const draft = draftOfSubprotocol(protocol);
     if (draft === undefined) {
@@ -80,6 +92,7 @@ export class MoqtTransport implements Transport {
       maxGroupsInFlight: this.opts.maxGroupsInFlight,
       maxQueuedBytes: this.opts.maxQueuedBytes,
       setupTimeoutMs: this.opts.setupTimeoutMs,
+      ...(boundPath === undefined ? {} : { boundPath }),
       onClose: (closed) => {
         this.open.delete(closed);
         this.log.debug({ session: closed.id, remoteAddress: closed.remoteAddress }, 'moqt session ended');
@@ -87,7 +100,7 @@ export class MoqtTransport implements Transport {
     });
     this.open.add(s);
     this.counters.sessionsTotal++;
-    this.log.debug({ session: s.id, remoteAddress: s.remoteAddress, version: s.version }, 'moqt session started');
+    this.log.debug({ session: s.id, remoteAddress: s.remoteAddress, version: s.version, ...(boundPath === undefined ? {} : { path: boundPath }) }, 'moqt session started');
   }
 
   close(reason: string): void {

@@ -33,6 +33,7 @@ import type { KickCode } from '../../src/stream/reader.js';
 import { authorizeSessionRead, SessionPaths } from '../../src/session-reader.js';
 import type { TransportContext } from '../../src/transport.js';
 import { isMoqtTrackName } from './msf.js';
+import { FrameSubscription, MediaMtxView } from './mediamtx-view.js';
 import { PathView } from './path-view.js';
 import { MoqtSubscription } from './subscription.js';
 import { liveGroupFigures, type SubscriptionCounters } from '../../src/metrics/subscription-stats.js';
@@ -48,6 +49,12 @@ export interface MoqtSessionOptions {
   readonly maxGroupsInFlight?: number;
   readonly maxQueuedBytes?: number;
   readonly setupTimeoutMs?: number;
+  /**
+   * The path the CONNECT named (`/<path>`): the session is MediaMTX-shaped
+   * (mediamtx-view.ts): every SUBSCRIBE is for this path whatever its
+   * namespace, to `.catalog` or a catalog index.
+   */
+  readonly boundPath?: string;
   onClose(session: MoqtSession): void;
 }
 
@@ -77,16 +84,15 @@ class Refusal extends Error {
   }
 }
 
-interface ActiveSubscription {
-  readonly sub: MoqtSubscription;
-  readonly view: PathView;
-}
+type ActiveSubscription =
+  | { readonly kind: 'msf'; readonly sub: MoqtSubscription; readonly view: PathView }
+  | { readonly kind: 'mediamtx'; readonly sub: FrameSubscription; readonly view: MediaMtxView };
 
 export class MoqtSession {
   readonly id = randomBytes(4).toString('hex');
   readonly remoteAddress: string;
   private readonly draft: MoqtDraft;
-  private readonly views: SessionPaths<PathView>;
+  private readonly views: SessionPaths<PathView | MediaMtxView>;
   private readonly subscriptions = new Map<number, ActiveSubscription>();
   private setupTimer: NodeJS.Timeout | undefined;
   private setupReceived = false;
@@ -115,7 +121,10 @@ export class MoqtSession {
       session: this.id,
       remoteAddress: this.remoteAddress,
       max: MAX_PATHS,
-      make: (path) => new PathView(path, this.draft, this.remoteAddress, o.ctx.writeQueueSize),
+      make: (path) =>
+        o.boundPath === undefined
+          ? new PathView(path, this.draft, this.remoteAddress, o.ctx.writeQueueSize)
+          : new MediaMtxView(path, this.draft, this.remoteAddress, o.ctx.writeQueueSize, (reason) => this.close(MoqtSessionCode.NoError, reason)),
       kick: (reason, code) => this.close(KICK_CODES[code], reason),
     });
     this.setupTimer = setTimeout(
@@ -333,19 +342,21 @@ export class MoqtSession {
 
   /** Answers a SUBSCRIBE with SUBSCRIBE_OK and starts the track, or with REQUEST_ERROR; true when subscribed. */
   private async subscribe(req: SubscribeRequest, send: (bytes: Uint8Array) => void): Promise<boolean> {
+    if (this.o.boundPath !== undefined) return this.subscribeBound(this.o.boundPath, req, send);
     const path = req.namespace.join('/');
-    let active: ActiveSubscription;
+    let active: ActiveSubscription & { kind: 'msf' };
     try {
       if (!req.forward) throw new Refusal(MoqtRequestError.NotSupported, 'Forward=0 is not supported');
-      if (req.namespace.some((f) => f === '' || f.includes('/'))) throw new Refusal(MoqtRequestError.DoesNotExist, 'no such namespace');
+      if (req.namespace.length === 0 || req.namespace.some((f) => f === '' || f.includes('/'))) throw new Refusal(MoqtRequestError.DoesNotExist, 'no such namespace');
       if (!isMoqtTrackName(req.track)) throw new Refusal(MoqtRequestError.DoesNotExist, `no track '${req.track}'`);
       if (this.subscriptions.size >= MAX_SUBSCRIPTIONS) throw new Refusal(MoqtRequestError.InternalError, 'too many subscriptions');
-      await this.authorize(path);
+      await this.authorize(path, req.authorization);
       if (this.closed) return false;
       if (this.subscriptions.has(req.requestId)) throw new MoqtProtocolError(`request id ${req.requestId} reused`, MoqtSessionCode.InvalidRequestId);
       if (this.subscriptions.size >= MAX_SUBSCRIPTIONS) throw new Refusal(MoqtRequestError.InternalError, 'too many subscriptions');
       const view = this.views.join(path);
       if ('refused' in view) throw new Refusal(view.refused === 'not-found' ? MoqtRequestError.DoesNotExist : MoqtRequestError.InternalError, view.message);
+      if (!(view instanceof PathView)) throw new Error('a /moqt session reads paths through PathViews');
       const sub = new MoqtSubscription({
         session: this.o.session,
         draft: this.draft,
@@ -355,11 +366,10 @@ export class MoqtSession {
         maxGroupsInFlight: this.o.maxGroupsInFlight,
         maxQueuedBytes: this.o.maxQueuedBytes,
       });
-      active = { sub, view };
+      active = { kind: 'msf', sub, view };
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
-      this.o.log.info({ session: this.id, path, track: req.track, reason: err.message }, 'moqt subscription refused');
-      send(encodeRequestError(this.draft, { requestId: req.requestId, code: err.code, reason: err.message }));
+      this.refuseSubscription(req, path, err, send);
       return false;
     }
     const { sub, view } = active;
@@ -371,10 +381,64 @@ export class MoqtSession {
     return true;
   }
 
-  private async authorize(path: string): Promise<void> {
-    let denied: string | undefined;
+  /**
+   * SUBSCRIBE in a session opened at `/<path>`, as MediaMTX's clients make
+   * it: the namespace is not looked at (MediaMTX's source sends an empty
+   * one, its reader page `("stream")`), the track is `.catalog` or a catalog
+   * index, the alias is the Request ID, and SUBSCRIBE_OK has no parameters.
+   */
+  private async subscribeBound(path: string, req: SubscribeRequest, send: (bytes: Uint8Array) => void): Promise<boolean> {
+    let active: ActiveSubscription & { kind: 'mediamtx' };
     try {
-      denied = await authorizeSessionRead(this.o.ctx, this.o.session.request, path, 'moqt');
+      if (!req.forward) throw new Refusal(MoqtRequestError.NotSupported, 'Forward=0 is not supported');
+      if (this.subscriptions.size >= MAX_SUBSCRIPTIONS) throw new Refusal(MoqtRequestError.InternalError, 'too many subscriptions');
+      await this.authorize(path, req.authorization);
+      if (this.closed) return false;
+      if (this.subscriptions.has(req.requestId)) throw new MoqtProtocolError(`request id ${req.requestId} reused`, MoqtSessionCode.InvalidRequestId);
+      if (this.subscriptions.size >= MAX_SUBSCRIPTIONS) throw new Refusal(MoqtRequestError.InternalError, 'too many subscriptions');
+      const view = this.views.join(path);
+      if ('refused' in view) throw new Refusal(view.refused === 'not-found' ? MoqtRequestError.DoesNotExist : MoqtRequestError.InternalError, view.message);
+      if (!(view instanceof MediaMtxView)) throw new Error('a /<path> session reads its path through a MediaMtxView');
+      const role = view.roleOf(req.track);
+      if (role === undefined) {
+        if (view.subscriptions.size === 0) this.views.leave(view, 'no such track');
+        throw new Refusal(MoqtRequestError.DoesNotExist, `no track '${req.track.slice(0, 40)}' (subscribe to '.catalog' first, then to its track names)`);
+      }
+      const sub = new FrameSubscription({
+        session: this.o.session,
+        draft: this.draft,
+        requestId: req.requestId,
+        alias: req.requestId,
+        role,
+        maxQueuedBytes: this.o.maxQueuedBytes,
+      });
+      active = { kind: 'mediamtx', sub, view };
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      this.refuseSubscription(req, path, err, send);
+      return false;
+    }
+    const { sub, view } = active;
+    this.subscriptions.set(req.requestId, active);
+    this.o.counters.subscriptionsTotal++;
+    send(encodeSubscribeOk(this.draft, { requestId: req.requestId, alias: sub.alias, timescale: view.timescaleOf(sub.role) }));
+    view.add(sub);
+    this.o.log.debug({ session: this.id, requestId: req.requestId, path, track: req.track }, 'moqt subscribed (MediaMTX shape)');
+    return true;
+  }
+
+  private refuseSubscription(req: SubscribeRequest, path: string, err: Refusal, send: (bytes: Uint8Array) => void): void {
+    this.o.log.info({ session: this.id, path, track: req.track.slice(0, 100), reason: err.message }, 'moqt subscription refused');
+    send(encodeRequestError(this.draft, { requestId: req.requestId, code: err.code, reason: err.message }));
+  }
+
+  /** `token`: a SUBSCRIBE's AUTHORIZATION_TOKEN (`Basic …`, `Bearer …`), read as an HTTP `authorization` header when the CONNECT had none. */
+  private async authorize(path: string, token: string | undefined): Promise<void> {
+    let denied: string | undefined;
+    const request = this.o.session.request;
+    const withToken = token !== undefined && request.headers['authorization'] === undefined ? { ...request, headers: { ...request.headers, authorization: token } } : request;
+    try {
+      denied = await authorizeSessionRead(this.o.ctx, withToken, path, 'moqt');
     } catch (err) {
       throw new Refusal(MoqtRequestError.InternalError, `authorization failed: ${(err as Error).message}`);
     }
@@ -385,11 +449,11 @@ export class MoqtSession {
     const active = this.subscriptions.get(requestId);
     if (active === undefined) return false;
     this.subscriptions.delete(requestId);
-    const { sub, view } = active;
-    this.o.counters.groupsSent += sub.groups;
-    this.o.counters.groupsDroppedClosed += sub.dropped;
-    view.remove(sub);
-    if (view.subscriptions.size === 0) this.views.leave(view, reason);
+    this.o.counters.groupsSent += active.sub.groups;
+    this.o.counters.groupsDroppedClosed += active.sub.dropped;
+    if (active.kind === 'msf') active.view.remove(active.sub);
+    else active.view.remove(active.sub);
+    if (active.view.subscriptions.size === 0) this.views.leave(active.view, reason);
     return true;
   }
 

@@ -143,13 +143,16 @@ export interface SubscribeRequest {
   /** Filter type 0x1, NextGroupStart: nothing from the group in progress. */
   readonly nextGroupStart: boolean;
   readonly forward: boolean;
+  /** An AUTHORIZATION_TOKEN carried by value (alias type USE_VALUE), as text: MediaMTX sends `Basic …` or `Bearer …` this way. */
+  readonly authorization?: string;
 }
 
 export function decodeSubscribe(r: WireReader): SubscribeRequest {
   const requestId = r.index();
   if (r.draft === 17) r.varint(); // Required Request ID Delta: we answer requests in any order.
   const fields = r.index();
-  if (fields < 1 || fields > MAX_NAMESPACE_FIELDS) throw new MoqtProtocolError(`namespace of ${fields} fields`);
+  // An empty namespace is well formed (MediaMTX's clients send one; the session's URL names the path).
+  if (fields > MAX_NAMESPACE_FIELDS) throw new MoqtProtocolError(`namespace of ${fields} fields`);
   const namespace: string[] = [];
   for (let i = 0; i < fields; i++) namespace.push(r.string(MAX_NAME_BYTES));
   const track = r.string(MAX_NAME_BYTES);
@@ -159,7 +162,17 @@ export function decodeSubscribe(r: WireReader): SubscribeRequest {
   const filter = params.get(Param.SubscriptionFilter);
   let nextGroupStart = false;
   if (filter instanceof Uint8Array && filter.byteLength > 0) nextGroupStart = new WireReader(filter, r.draft, 'subscription filter').varint() === 0x1;
-  return { requestId, namespace, track, nextGroupStart, forward: params.get(Param.Forward) !== 0 };
+  const token = params.get(Param.AuthorizationToken);
+  const authorization = token instanceof Uint8Array ? tokenValue(token, r.draft) : undefined;
+  return { requestId, namespace, track, nextGroupStart, forward: params.get(Param.Forward) !== 0, ...(authorization === undefined ? {} : { authorization }) };
+}
+
+/** The value of an AUTHORIZATION_TOKEN given by value (Alias Type USE_VALUE, Token Type, Token Value), as text; undefined for the other alias types. */
+function tokenValue(token: Uint8Array, draft: MoqtDraft): string | undefined {
+  const r = new WireReader(token, draft, 'authorization token');
+  if (r.varint() !== TOKEN_USE_VALUE) return undefined;
+  r.varint(); // Token Type: MediaMTX sends 0 or 1; the value says which scheme.
+  return new TextDecoder().decode(r.rest());
 }
 
 /** The Request ID every draft-16 request (and UNSUBSCRIBE) starts with. */
@@ -172,6 +185,11 @@ export interface Location {
   readonly object: number;
 }
 
+/**
+ * SUBSCRIBE_OK. `largest` becomes the LARGEST_OBJECT parameter; MediaMTX's
+ * parsers take no parameter but an authorization token, so its clients are
+ * answered without (`largest` undefined), as MediaMTX answers.
+ */
 export function encodeSubscribeOk(draft: MoqtDraft, o: { requestId: number; alias: number; largest?: Location; timescale: number }): Uint8Array {
   const w = new WireWriter(draft);
   if (!hasStreamPerRequest(draft)) w.varint(o.requestId);

@@ -4,8 +4,10 @@
  * media tracks, each packaged in LOC (draft-ietf-moq-loc: every object is
  * one raw coded frame, its timestamp an object property).
  */
+import { avcCodecString } from '../../codec/h264.js';
+import { hevcCodecString, parseHevcDecoderConfig } from '../../codec/hevc.js';
 import { webCodecsDescription } from '../../codec/webcodecs-description.js';
-import type { StreamDescription, TrackInfo } from '../../stream/types.js';
+import type { AudioTrackInfo, StreamDescription, TrackInfo, VideoTrackInfo } from '../../stream/types.js';
 
 export const CATALOG_TRACK = 'catalog';
 export const VIDEO_TRACK = 'video';
@@ -73,6 +75,80 @@ export function buildMsfCatalog(desc: StreamDescription): MsfCatalog {
     });
   }
   return { version: 1, tracks };
+}
+
+// ---- the catalog MediaMTX's clients read ----
+
+/** MediaMTX's catalog track: what its `moqt://` source and its reader page take. */
+export const MEDIAMTX_CATALOG_TRACK = '.catalog';
+
+export interface MediaMtxTrack {
+  /** The track's index in the catalog, as MediaMTX names its tracks. */
+  name: string;
+  packaging: 'loc';
+  isLive: true;
+  codec: string;
+  /** AV1's av1C, AAC's AudioSpecificConfig, Opus's OpusHead; none for H.264, HEVC (in band) and VP9. */
+  initData?: string;
+  width?: number;
+  height?: number;
+  samplerate?: number;
+  channels?: number;
+  /** Units per second of the LOC timestamps: 90 kHz for video, the sample rate for audio (48 kHz for Opus). */
+  clockrate: number;
+}
+
+export interface MediaMtxCatalog {
+  version: 1;
+  tracks: MediaMtxTrack[];
+}
+
+/** MediaMTX's clock rates: RTP's, which its timestamps keep. */
+export const VIDEO_CLOCK_RATE = 90_000;
+
+export function clockRateOf(track: TrackInfo): number {
+  return track.kind === 'video' ? VIDEO_CLOCK_RATE : track.codec === 'opus' ? 48_000 : track.sampleRate;
+}
+
+/**
+ * The sample entry MediaMTX's clients accept: H.264 only as `avc3` and HEVC
+ * only as `hev1` (parameter sets in band), built from the same SPS and hvcC
+ * as the stream model's `avc1`/`hvc1` strings.
+ */
+export function inBandCodecString(video: VideoTrackInfo): string {
+  try {
+    if (video.codec === 'h264') return avcCodecString(video.sps[0]!).replace(/^avc1\./, 'avc3.');
+    if (video.codec === 'h265') return hevcCodecString(parseHevcDecoderConfig(video.hvcC), 'hev1');
+  } catch {
+    // The track's records parsed when it was described; should they not parse again, the stream model's string says the same.
+  }
+  return video.codecString.replace(/^avc1\./, 'avc3.').replace(/^hvc1\./, 'hev1.');
+}
+
+/**
+ * The catalog as MediaMTX serves it: tracks named by index (`"0"`, `"1"`),
+ * video first; `channels` as a number; no `role`; H.264 and HEVC announced
+ * with in-band parameter sets. MediaMTX's readers list every catalog track
+ * and refuse the session over one they cannot map, so only what they map is
+ * listed (every codec Polycast carries qualifies).
+ */
+export function buildMediaMtxCatalog(desc: StreamDescription): MediaMtxCatalog {
+  const tracks: MediaMtxTrack[] = [];
+  for (const track of mediaMtxTracks(desc)) {
+    const name = String(tracks.length);
+    if (track.kind === 'video') {
+      const initData = track.codec === 'av1' ? initDataOf(track) : {};
+      tracks.push({ name, packaging: 'loc', isLive: true, codec: inBandCodecString(track), ...initData, width: track.width, height: track.height, clockrate: VIDEO_CLOCK_RATE });
+    } else {
+      tracks.push({ name, packaging: 'loc', isLive: true, codec: track.codecString, ...initDataOf(track), samplerate: track.sampleRate, channels: track.channels, clockrate: clockRateOf(track) });
+    }
+  }
+  return { version: 1, tracks };
+}
+
+/** The stream's tracks in MediaMTX catalog order: index i is track name `${i}`. */
+export function mediaMtxTracks(desc: StreamDescription): Array<VideoTrackInfo | AudioTrackInfo> {
+  return [...(desc.video === undefined ? [] : [desc.video]), ...(desc.audio === undefined ? [] : [desc.audio])];
 }
 
 // ---- reading a catalog (the `moqt://` pull client) ----

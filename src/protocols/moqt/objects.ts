@@ -46,6 +46,20 @@ export function encodeObject(draft: MoqtDraft, payload: Uint8Array, timestampUs?
   return w.finish();
 }
 
+/** Object Status END_OF_GROUP. */
+const STATUS_END_OF_GROUP = 0x3;
+
+/**
+ * The object after a subgroup's last one that says the group ends there (an
+ * empty payload with status END_OF_GROUP): MediaMTX ends every subgroup this
+ * way, and its readers require it before they take the subgroup's object.
+ */
+export function encodeEndOfGroup(draft: MoqtDraft, properties: boolean): Uint8Array {
+  const w = new WireWriter(draft).varint(0);
+  if (properties) w.varint(0);
+  return w.varint(0).varint(STATUS_END_OF_GROUP).finish();
+}
+
 // ---- reading subgroup streams (the `moqt://` pull client) ----
 
 export interface SubgroupHeader {

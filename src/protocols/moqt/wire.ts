@@ -127,6 +127,11 @@ export class WireReader {
     }
   }
 
+  /** Everything not read yet. */
+  rest(): Uint8Array {
+    return this.bytes(this.buf.byteLength - this.off);
+  }
+
   /** Nothing may follow the fields a message defines. */
   end(): void {
     if (!this.done) throw new MoqtProtocolError(`${this.what}: ${this.buf.byteLength - this.off} trailing bytes`);

@@ -7,6 +7,7 @@ import { hls } from './hls.js';
 import { http } from './http.js';
 import { moq } from './moq.js';
 import { moqt } from './moqt.js';
+import { moqtOrigin } from './moqt-origin.js';
 import { qmux } from './qmux.js';
 import { quicUdp } from './quic-udp.js';
 import { rtmp } from './rtmp.js';
@@ -16,4 +17,4 @@ import { srt } from './srt.js';
 import { wsFrame } from './ws-frame.js';
 import { wsNal } from './ws-nal.js';
 
-export const TARGETS: readonly FuzzTarget[] = [wsNal, wsFrame, rtwebsocket, http, rtmp, flv, rtmpOrigin, hls, quicUdp, h3, moq, qmux, srt, moqt, config];
+export const TARGETS: readonly FuzzTarget[] = [wsNal, wsFrame, rtwebsocket, http, rtmp, flv, rtmpOrigin, moqtOrigin, hls, quicUdp, h3, moq, qmux, srt, moqt, config];
