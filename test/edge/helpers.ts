@@ -168,3 +168,15 @@ export function flvKeyframeTimes(url: string): { times: number[]; stop(): void }
   })();
   return { times, stop: () => abort.abort() };
 }
+
+/** Frames of the edge that the origin's viewer also got (by timestamp): the same bytes and keyframe flags. */
+export function expectSameFrames(direct: NalClient, viaEdge: NalClient, kind: 'video' | 'audio', atLeast: number): void {
+  const byPts = new Map<number, MediaMessage>(direct[kind].map((m) => [m.pts, m]));
+  const common = viaEdge[kind].filter((m) => byPts.has(m.pts));
+  expect(common.length, `${kind} frames seen on both`).toBeGreaterThan(atLeast);
+  for (const m of common) {
+    const o = byPts.get(m.pts)!;
+    expect(m.flags & 0x01, `${kind} keyframe flag at ${m.pts} µs`).toBe(o.flags & 0x01);
+    expect(m.payload.equals(o.payload), `${kind} frame at ${m.pts} µs`).toBe(true);
+  }
+}

@@ -15,9 +15,10 @@ import type { MoqtTransport } from '../../transports/moqt/server.js';
 import { useErtmpServer } from '../ertmp/fixture.js';
 import { encodeClip, enhancedTags, publishTags } from '../helpers/ertmp-publisher.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
-import { NalClient, type MediaMessage } from '../helpers/nal-client.js';
+import { NalClient } from '../helpers/nal-client.js';
 import { waitFor } from '../helpers/ops.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { expectSameFrames } from './helpers.js';
 
 const origin = useErtmpServer('paths:\n  all_others:\n', { webTransport: true });
 const servers: TestServer[] = [];
@@ -34,18 +35,6 @@ function viewer(url: string): NalClient {
   const c = new NalClient(`${url}?version=2`);
   clients.push(c);
   return c;
-}
-
-/** Frames of the edge that the origin's viewer also got (by timestamp): the same bytes and keyframe flags. */
-function expectSameFrames(direct: NalClient, viaEdge: NalClient, kind: 'video' | 'audio', atLeast: number): void {
-  const byPts = new Map<number, MediaMessage>(direct[kind].map((m) => [m.pts, m]));
-  const common = viaEdge[kind].filter((m) => byPts.has(m.pts));
-  expect(common.length, `${kind} frames seen on both`).toBeGreaterThan(atLeast);
-  for (const m of common) {
-    const o = byPts.get(m.pts)!;
-    expect(m.flags & 0x01, `${kind} keyframe flag at ${m.pts} µs`).toBe(o.flags & 0x01);
-    expect(m.payload.equals(o.payload), `${kind} frame at ${m.pts} µs`).toBe(true);
-  }
 }
 
 describe('an edge pulling moqt://…?layout=mediamtx from a Polycast origin', () => {

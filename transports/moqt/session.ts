@@ -350,12 +350,8 @@ export class MoqtSession {
       if (req.namespace.length === 0 || req.namespace.some((f) => f === '' || f.includes('/'))) throw new Refusal(MoqtRequestError.DoesNotExist, 'no such namespace');
       if (!isMoqtTrackName(req.track)) throw new Refusal(MoqtRequestError.DoesNotExist, `no track '${req.track}'`);
       if (this.subscriptions.size >= MAX_SUBSCRIPTIONS) throw new Refusal(MoqtRequestError.InternalError, 'too many subscriptions');
-      await this.authorize(path, req.authorization);
-      if (this.closed) return false;
-      if (this.subscriptions.has(req.requestId)) throw new MoqtProtocolError(`request id ${req.requestId} reused`, MoqtSessionCode.InvalidRequestId);
-      if (this.subscriptions.size >= MAX_SUBSCRIPTIONS) throw new Refusal(MoqtRequestError.InternalError, 'too many subscriptions');
-      const view = this.views.join(path);
-      if ('refused' in view) throw new Refusal(view.refused === 'not-found' ? MoqtRequestError.DoesNotExist : MoqtRequestError.InternalError, view.message);
+      const view = await this.authorizedView(path, req);
+      if (view === undefined) return false;
       if (!(view instanceof PathView)) throw new Error('a /moqt session reads paths through PathViews');
       const sub = new MoqtSubscription({
         session: this.o.session,
@@ -392,12 +388,8 @@ export class MoqtSession {
     try {
       if (!req.forward) throw new Refusal(MoqtRequestError.NotSupported, 'Forward=0 is not supported');
       if (this.subscriptions.size >= MAX_SUBSCRIPTIONS) throw new Refusal(MoqtRequestError.InternalError, 'too many subscriptions');
-      await this.authorize(path, req.authorization);
-      if (this.closed) return false;
-      if (this.subscriptions.has(req.requestId)) throw new MoqtProtocolError(`request id ${req.requestId} reused`, MoqtSessionCode.InvalidRequestId);
-      if (this.subscriptions.size >= MAX_SUBSCRIPTIONS) throw new Refusal(MoqtRequestError.InternalError, 'too many subscriptions');
-      const view = this.views.join(path);
-      if ('refused' in view) throw new Refusal(view.refused === 'not-found' ? MoqtRequestError.DoesNotExist : MoqtRequestError.InternalError, view.message);
+      const view = await this.authorizedView(path, req);
+      if (view === undefined) return false;
       if (!(view instanceof MediaMtxView)) throw new Error('a /<path> session reads its path through a MediaMtxView');
       const role = view.roleOf(req.track);
       if (role === undefined) {
@@ -425,6 +417,22 @@ export class MoqtSession {
     view.add(sub);
     this.o.log.debug({ session: this.id, requestId: req.requestId, path, track: req.track }, 'moqt subscribed (MediaMTX shape)');
     return true;
+  }
+
+  /**
+   * What every SUBSCRIBE goes through once its own checks passed: read
+   * authorization for the path, then (the session may have ended meanwhile:
+   * undefined) a fresh request id, room for one more subscription, and the
+   * path's view. Refusals are thrown for the caller to answer.
+   */
+  private async authorizedView(path: string, req: SubscribeRequest): Promise<PathView | MediaMtxView | undefined> {
+    await this.authorize(path, req.authorization);
+    if (this.closed) return undefined;
+    if (this.subscriptions.has(req.requestId)) throw new MoqtProtocolError(`request id ${req.requestId} reused`, MoqtSessionCode.InvalidRequestId);
+    if (this.subscriptions.size >= MAX_SUBSCRIPTIONS) throw new Refusal(MoqtRequestError.InternalError, 'too many subscriptions');
+    const view = this.views.join(path);
+    if ('refused' in view) throw new Refusal(view.refused === 'not-found' ? MoqtRequestError.DoesNotExist : MoqtRequestError.InternalError, view.message);
+    return view;
   }
 
   private refuseSubscription(req: SubscribeRequest, path: string, err: Refusal, send: (bytes: Uint8Array) => void): void {
