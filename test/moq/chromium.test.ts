@@ -87,7 +87,9 @@ describe('<moq-watch> in headless Chromium', () => {
     // About 30 frames a second, and the picture on screen keeps pace with the clock: no growing latency.
     expect((last.frames - first.frames) / (wall / 1000)).toBeGreaterThan(20);
     expect(last.videoMs! - first.videoMs!).toBeGreaterThan(wall * 0.7);
-    expect(last.videoMs! - first.videoMs!).toBeLessThan(wall * 1.3);
+    // Media time may run ahead of the clock by what <moq-watch> skips to catch up with live just after its
+    // start (seen up to 0.94 s in CI), but not further: timestamps in a wrong unit would.
+    expect(last.videoMs! - first.videoMs!).toBeLessThan(wall * 1.3 + 1000);
     expect(last.audioBytes).toBeGreaterThan(first.audioBytes);
   });
 
