@@ -32,7 +32,18 @@ function hex(index: number): string {
   return `0x${c(2)}${c(1)}${c(0)}`;
 }
 
-function encoderArgs(out: string): string[] {
+/** The bench stream's video rate; other rates make other clips (the single-session egress phase uses a 4K-class rate). */
+export const CLIP_VIDEO_KBPS = 2500;
+
+export interface ClipOptions {
+  /** Video rate (the buffer is half a second of it). */
+  videoKbps?: number;
+  /** Length; a multiple of 8 s keeps the colour cycle and a whole number of 48 kHz AAC frames. */
+  seconds?: number;
+}
+
+function encoderArgs(out: string, o: ClipOptions = {}): string[] {
+  const kbps = o.videoKbps ?? CLIP_VIDEO_KBPS;
   // `enable` is a timeline expression, so eight fixed-colour boxes give one colour per second without geq.
   const bands = Array.from(
     { length: COLOURS },
@@ -45,24 +56,24 @@ function encoderArgs(out: string): string[] {
     '-f', 'lavfi', '-i', video,
     // 48 kHz: 40 s is a whole number of AAC frames, so each loop moves the timestamps by 1 ms at most.
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', String(CLIP_SECONDS),
+    '-t', String(o.seconds ?? CLIP_SECONDS),
     '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high',
     '-g', String(CLIP_FPS), '-keyint_min', String(CLIP_FPS), '-sc_threshold', '0', '-bf', '0',
-    '-b:v', '2500k', '-maxrate', '2500k', '-bufsize', '1250k',
+    '-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${kbps / 2}k`,
     '-c:a', 'aac', '-b:a', '128k', '-ac', '2',
     '-f', 'flv', out,
   ];
 }
 
 /** Path of the cached clip, encoding it first if needed (about half a minute on two cores). */
-export function ensureClip(cacheDir: string, log: (line: string) => void): string {
+export function ensureClip(cacheDir: string, log: (line: string) => void, o: ClipOptions = {}): string {
   mkdirSync(cacheDir, { recursive: true });
-  const key = createHash('sha256').update(encoderArgs('').join('\0')).digest('hex').slice(0, 12);
+  const key = createHash('sha256').update(encoderArgs('', o).join('\0')).digest('hex').slice(0, 12);
   const clip = join(cacheDir, `clip-${key}.flv`);
   if (existsSync(clip)) return clip;
   log(`encoding the bench clip (once) → ${clip}`);
   const partial = `${clip}.partial.flv`;
-  const result = spawnSync('ffmpeg', encoderArgs(partial), { encoding: 'utf8', timeout: 300_000 });
+  const result = spawnSync('ffmpeg', encoderArgs(partial, o), { encoding: 'utf8', timeout: 600_000 });
   if (result.status !== 0) {
     rmSync(partial, { force: true });
     throw new Error(`ffmpeg could not encode the clip: ${result.error?.message ?? result.stderr.slice(-800)}`);

@@ -9,8 +9,9 @@ import type { SrtLatencyResult } from './srt-latency.js';
 import type { FanoutResult, FanoutTiming } from './fanout.js';
 import type { HlsResult, HlsTiming } from './hls.js';
 import type { EnginePaintResult } from './paint-engines.js';
-import { WT_HEADERS, WT_METHOD, wtRows, wtVerdicts } from './wt-report.js';
-import type { WtFanoutResult } from './wt-fanout.js';
+import type { QuicheFloorResult } from './quiche-floor.js';
+import { floorParagraph, SINGLE_HEADERS, singleMethod, singleRows, WT_HEADERS, WT_METHOD, wtRows, wtVerdicts } from './wt-report.js';
+import { SINGLE_SESSION_KBPS, type WtFanoutResult } from './wt-fanout.js';
 import { firstPaintSummary, MPEGTS_AGGRESSIVE, MPEGTS_LIVESYNC, PLAYER_LABEL, type PaintResult, type PaintTiming } from './paint.js';
 import { SERVER_LABEL, type ServerKind } from './servers.js';
 import { HEAD_BYTES } from './ws-wire.js';
@@ -46,6 +47,10 @@ export interface BenchRun {
   fanout: FanoutResult[];
   /** WebTransport sessions (wt-raw, wt-fmp4) beside ws-nal readers at the same counts; empty when the phase did not run. */
   webTransport: WtFanoutResult[];
+  /** One session of a high-rate stream per transport (wt-raw, wt-fmp4, ws-nal); absent in older runs. */
+  webTransportSingle?: WtFanoutResult[];
+  /** quiche's binding alone, per packet, in memory (bench/quiche-floor.ts); absent in older runs. */
+  quicheFloor?: QuicheFloorResult;
   paint: PaintResult[];
   /** The Polycast player in Chromium, Firefox and WebKitGTK: auto's choice and each other transport by name, sound on. */
   engines: EnginePaintResult[];
@@ -294,7 +299,7 @@ export function verdicts(run: BenchRun): Verdict[] {
   out.push(...fanoutTailVerdicts(run));
   out.push(...firstPaintVerdicts(run));
   out.push(...engineVerdicts(run));
-  out.push(...wtVerdicts(run.webTransport ?? []));
+  out.push(...wtVerdicts(run.webTransport ?? [], run.webTransportSingle ?? [], run.quicheFloor));
   return out;
 }
 
@@ -453,6 +458,7 @@ export function consoleReport(run: BenchRun): string {
   const parts: string[] = [];
   if (run.fanout.length) parts.push('Fan-out', textTable(FANOUT_HEADERS, fanoutRows(run.fanout)), '', 'Phase details', textTable(DETAIL_HEADERS, detailRows(run.fanout)));
   if (run.webTransport?.length) parts.push('', 'WebTransport fan-out', textTable(WT_HEADERS, wtRows(run.webTransport)));
+  if (run.webTransportSingle?.length) parts.push('', `One session of a ${SINGLE_SESSION_KBPS / 1000} Mbit/s stream`, textTable(SINGLE_HEADERS, singleRows(run.webTransportSingle)));
   if (run.paint.length) parts.push('', 'Painted latency in Chromium', textTable(PAINT_HEADERS, paintRows(run.paint)));
   if (run.engines.length) parts.push('', 'Painted latency of the Polycast player per engine', textTable(ENGINE_HEADERS, engineRows(run.engines)));
   if (run.hls.length) parts.push('', 'LL-HLS', textTable(HLS_HEADERS, hlsRows(run.hls)));
@@ -532,6 +538,13 @@ export function markdownReport(run: BenchRun): string {
     WT_METHOD,
     '',
     run.webTransport?.length ? markdownTable(WT_HEADERS, wtRows(run.webTransport)) : '(not run)',
+    '',
+    ...(run.quicheFloor ? [floorParagraph(run.quicheFloor, run.webTransport ?? []), ''] : []),
+    `### One session of a ${SINGLE_SESSION_KBPS / 1000} Mbit/s stream`,
+    '',
+    singleMethod(SINGLE_SESSION_KBPS),
+    '',
+    run.webTransportSingle?.length ? markdownTable(SINGLE_HEADERS, singleRows(run.webTransportSingle)) : '(not run)',
     '',
     '## Encoder to painted picture in Chromium',
     '',

@@ -30,7 +30,8 @@ import { runEdgeLatency, type EdgeLatencyResult, type EdgeTiming } from './edge.
 import { runHls, type HlsResult, type HlsTiming } from './hls.js';
 import { runSrtLatency, type SrtLatencyResult, type SrtLatencyTiming } from './srt-latency.js';
 import { waitForQuiet } from './proc.js';
-import { runWtSeries, type WtFanoutResult } from './wt-fanout.js';
+import { formatQuicheFloor, measureQuicheFloor, type QuicheFloorResult } from './quiche-floor.js';
+import { runWtSeries, runWtSingle, singleClip, type WtFanoutResult } from './wt-fanout.js';
 import { consoleReport, markdownReport, RUN_BUDGET_MS, type BenchRun, type MachineFacts } from './report.js';
 import { SERVER_LABEL, type ServerKind } from './servers.js';
 
@@ -205,6 +206,8 @@ async function main(): Promise<void> {
   }
 
   let webTransport: WtFanoutResult[] = [];
+  let webTransportSingle: WtFanoutResult[] = [];
+  let quicheFloor: QuicheFloorResult | undefined;
   if (o.only === undefined || o.only === 'wt') {
     log('WebTransport fan-out');
     const wtTiming: FanoutTiming = o.quick
@@ -214,6 +217,10 @@ async function main(): Promise<void> {
       { root, clip, timing: wtTiming, log },
       { counts: o.quick ? QUICK_WT_SESSIONS : WT_SESSIONS, kinds: ['wt-raw', 'wt-fmp4', 'ws-nal'], settle: () => settle(spareMs(0)) },
     );
+    quicheFloor = measureQuicheFloor();
+    log(`  ${formatQuicheFloor(quicheFloor)}`);
+    const singleClipFile = ensureClip(cache, log, singleClip());
+    webTransportSingle = await runWtSingle({ root, clip: singleClipFile, timing: wtTiming, log }, { settle: () => settle(spareMs(0)) });
   }
 
   let chromiumVersion: string | undefined;
@@ -285,6 +292,8 @@ async function main(): Promise<void> {
     paintTiming,
     fanout,
     webTransport,
+    webTransportSingle,
+    quicheFloor,
     paint,
     engines,
     hlsTiming,

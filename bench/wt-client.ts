@@ -70,7 +70,7 @@ export const STREAM_READ = Buffer.allocUnsafe(64 * 1024);
 const SHARED_PACKETS = new PacketSlab(UDP_PAYLOAD);
 let sharedConfig: Config | undefined;
 
-function clientConfig(): Config {
+export function clientConfig(): Config {
   if (sharedConfig !== undefined) return sharedConfig;
   // Verification is by certificate hash after the handshake, as a browser's serverCertificateHashes does.
   const c = quiche.Config.withBoringSslCtx(false, false, null, null, null, null);
@@ -264,9 +264,11 @@ export abstract class WtClientSession<S> {
       this.sendRequest(conn);
     }
     if (!this.established) return;
-    for (const id of conn.readable()) {
-      this.readStream(conn, id);
-      if (this.closedOrFailed) return;
+    if (conn.isReadable()) {
+      for (const id of conn.readable()) {
+        this.readStream(conn, id);
+        if (this.closedOrFailed) return;
+      }
     }
     // Neither protocol sends datagrams here; drain any so quiche's queue stays empty.
     while (conn.dgramRecv(STREAM_READ) !== null);

@@ -7,14 +7,14 @@
  * sessions, missed keyframes, plus the server's egress per core.
  *
  *   node dist/bench/wt-fanout.js --kind=wt-raw --sessions=50[,200,...] [--clients=2] [--ack-every=10] [--window=15] [--warmup=4]
- *                                [--prof=DIR] [--json=FILE] [--keep-going]
+ *                                [--prof=DIR] [--json=FILE] [--keep-going] [--video-kbps=50000]
  *
  * `--kind=ws-nal` runs the existing WebSocket phase with the same timing, for the ratio.
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureClip } from './clip.js';
+import { ensureClip, type ClipOptions } from './clip.js';
 import { formatProfile, summarizeProfile } from './cpuprofile.js';
 import { runPhase, type FanoutContext, type FanoutResult, type FanoutTiming, type TimelineAlignment } from './fanout.js';
 import { ARRIVAL_STRIDE } from './lean-reader.js';
@@ -35,6 +35,8 @@ export interface WtFanoutResult extends FanoutResult {
   rssKiBPerSession?: number;
   /** Egress (Mbit/s of UDP or TCP payload received by the sessions) per server core. */
   egressMbpsPerCore?: number;
+  /** The same per server core above the live server with no session (ingest and per-stream work left out). */
+  egressMbpsPerCoreAboveIdle?: number;
   /** Server CPU above idle per datagram sent (µs), QUIC only. */
   serverUsPerPacket?: number;
 }
@@ -44,6 +46,11 @@ export interface WtFanoutOptions {
   clients?: number;
   /** Packets a lean session reads before it must answer (see WtClientTarget.ackEvery). */
   ackEvery?: number;
+}
+
+/** The high-rate clip is shorter: at 50 Mbit/s, 40 s would be 250 MB. */
+export function singleClip(videoKbps = SINGLE_SESSION_KBPS): ClipOptions {
+  return { videoKbps, seconds: 16 };
 }
 
 /** Sessions one load-client process is given at most by default. */
@@ -74,6 +81,7 @@ export async function runWtFanoutPhase(kind: WtKind | 'ws-nal', sessions: number
     out.millicoresPerSession = (r.cores / sessions) * 1000;
     if (r.idleCores !== undefined) out.millicoresPerSessionAboveIdle = ((r.cores - r.idleCores) / sessions) * 1000;
     if (r.egressMbps !== undefined && r.cores > 0) out.egressMbpsPerCore = r.egressMbps / r.cores;
+    if (r.egressMbps !== undefined && r.idleCores !== undefined && r.cores > r.idleCores) out.egressMbpsPerCoreAboveIdle = r.egressMbps / (r.cores - r.idleCores);
     if (r.egressPacketsPerSecond !== undefined && r.egressPacketsPerSecond > 0) out.serverUsPerPacket = ((r.cores - (r.idleCores ?? 0)) / r.egressPacketsPerSecond) * 1e6;
   }
   if (r.rssMiB !== undefined && r.idleRssMiB !== undefined) out.rssKiBPerSession = ((r.rssMiB - r.idleRssMiB) * 1024) / sessions;
@@ -154,6 +162,27 @@ export async function runWtSeries(ctx: FanoutContext, o: WtSeriesOptions): Promi
   return results;
 }
 
+/** The single-session phase's stream: a 4K-class rate, so the transport's cost per bit shows rather than the per-session overhead. */
+export const SINGLE_SESSION_KBPS = 50_000;
+
+/**
+ * One session of a high-rate stream per transport, each in its own phase
+ * (the same measurement as the fan-out, with N = 1 and `clip` at
+ * SINGLE_SESSION_KBPS): how many Mbit/s a server core sends to one viewer.
+ */
+export async function runWtSingle(ctx: FanoutContext, o: { settle?: () => Promise<string | undefined> }): Promise<WtFanoutResult[]> {
+  const results: WtFanoutResult[] = [];
+  for (const kind of ['wt-raw', 'wt-fmp4', 'ws-nal'] as const) {
+    ctx.log(`one session of a ${SINGLE_SESSION_KBPS / 1000} Mbit/s stream: ${kind}`);
+    const busy = await o.settle?.();
+    const r = await runWtFanoutPhase(kind, 1, ctx);
+    if (busy) r.notes.push(busy);
+    results.push(r);
+    ctx.log(formatWtResult(r).replace(/^/gm, '  '));
+  }
+  return results;
+}
+
 const f = (v: number | undefined, digits = 1): string => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
 
 export function formatWtResult(r: WtFanoutResult): string {
@@ -162,7 +191,7 @@ export function formatWtResult(r: WtFanoutResult): string {
     `  keyframe latency p50 ${f(r.p50)} ms, p99 ${f(r.p99)} ms, max ${f(r.max)} ms (${r.latencySamples} samples); spread ${f(r.spreadMs)} ms, trend ${f(r.trendMs)} ms`,
     `  server ${f(r.cores, 3)} cores (idle ${f(r.idleCores, 3)}) = ${f(r.millicoresPerSession, 2)} millicores/session (${f(r.millicoresPerSessionAboveIdle, 2)} above idle)`,
     `  RSS ${f(r.rssMiB, 0)} MiB (idle ${f(r.idleRssMiB, 0)}) = ${f(r.rssKiBPerSession, 1)} KiB/session`,
-    `  egress ${f(r.egressMbps, 1)} Mbit/s = ${f(r.egressMbpsPerCore, 0)} Mbit/s per server core` +
+    `  egress ${f(r.egressMbps, 1)} Mbit/s = ${f(r.egressMbpsPerCore, 0)} Mbit/s per server core (${f(r.egressMbpsPerCoreAboveIdle, 0)} above idle)` +
       (r.egressPacketsPerSecond === undefined ? '' : `; ${f(r.egressPacketsPerSecond, 0)} packets/s (${f((r.egressMbps! * 1e6) / 8 / r.egressPacketsPerSecond, 0)} B each), ${f(r.serverUsPerPacket, 1)} µs of server CPU per packet`) +
       `; UDP receive-buffer drops in the window (machine-wide) ${r.udpDrops ?? '–'}`,
     `  failed ${r.failed}, stalled ${r.stalled}, keyframes missed ${r.missedKeyframes} of ${r.expectedKeyframes}`,
@@ -186,7 +215,8 @@ async function main(): Promise<void> {
   const windowS = Number(arg('window') ?? 15);
   const timing: FanoutTiming = { idleMs: 2000, warmupMs: Number(arg('warmup') ?? 4) * 1000, windowMs: windowS * 1000, graceMs: 5000, connectTimeoutMs: 60_000 };
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
-  const clip = ensureClip(join(root, 'bench/.cache'), log);
+  const videoKbps = arg('video-kbps') === undefined ? undefined : Number(arg('video-kbps'));
+  const clip = ensureClip(join(root, 'bench/.cache'), log, videoKbps === undefined ? {} : singleClip(videoKbps));
   const profRoot = arg('prof');
   const results: WtFanoutResult[] = [];
   for (const n of counts) {

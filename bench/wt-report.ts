@@ -1,4 +1,5 @@
 /** The WebTransport fan-out section of docs/benchmarks.md: rows, method and targets. */
+import type { QuicheFloorResult } from './quiche-floor.js';
 import type { WtFanoutResult } from './wt-fanout.js';
 
 export interface WtVerdict {
@@ -82,7 +83,65 @@ export const WT_METHOD =
   'clients decrypt every packet the server encrypts and cost about as much as the server: on this 2-core machine they share the cores with it, ' +
   'so a collapse with *Machine cores* near 2 says the machine ran out, not that the server did.';
 
-export function wtVerdicts(results: WtFanoutResult[]): WtVerdict[] {
+export const SINGLE_HEADERS = ['Transport', 'Egress Mbit/s', 'Server cores', 'Idle cores', 'Mbit/s per core', 'Mbit/s per core above idle', 'µs/packet', 'p50 ms', 'p99 ms', 'Status', 'Notes'];
+
+export function singleRows(results: WtFanoutResult[]): string[][] {
+  return results.map((r) => [
+    KIND_LABEL[r.kind],
+    fmt(r.egressMbps, 1),
+    fmt(r.cores, 3),
+    fmt(r.idleCores, 3),
+    fmt(r.egressMbpsPerCore, 0),
+    fmt(r.egressMbpsPerCoreAboveIdle, 0),
+    fmt(r.serverUsPerPacket, 1),
+    fmt(r.p50, 1),
+    fmt(r.p99, 1),
+    r.status,
+    r.notes.join('; '),
+  ]);
+}
+
+export function singleMethod(kbps: number): string {
+  return (
+    `One session per transport, each in its own phase, of a ${kbps / 1000} Mbit/s stream (the bench clip's picture and sound, ` +
+    `encoded at ${kbps / 1000} Mbit/s, 16 s looped), timed and measured as above. *Idle cores* is the server live with this stream and ` +
+    'no session (RTMP ingest; for wt-fmp4 also the muxer and its timeline probe session); *above idle* divides the egress by the cores ' +
+    'the session added, which is what the transport costs per bit sent to one viewer.'
+  );
+}
+
+/** Packets a second one session of the fan-out received, from the largest phase of the kind that measured them. */
+function packetsPerSession(results: readonly WtFanoutResult[]): number | undefined {
+  const r = results.filter((x) => x.kind === 'wt-raw' && x.egressPacketsPerSecond !== undefined && x.status === 'ok').at(-1);
+  return r === undefined ? undefined : r.egressPacketsPerSecond! / r.sessions;
+}
+
+/** What quiche's binding alone would cost one session of the fan-out, in ws-nal readers at `count` of this run. */
+function floorAgainstWsNal(floor: QuicheFloorResult, results: readonly WtFanoutResult[], count: number): { mc: number; ratio: number | undefined; count: number } | undefined {
+  const pps = packetsPerSession(results);
+  if (pps === undefined) return undefined;
+  const mc = (floor.totalUs * pps) / 1000;
+  const ws = results.find((x) => x.kind === 'ws-nal' && x.sessions === count)?.millicoresPerSession;
+  return { mc, ratio: ws === undefined || ws === 0 ? undefined : mc / ws, count };
+}
+
+export function floorParagraph(floor: QuicheFloorResult, results: readonly WtFanoutResult[]): string {
+  const at = floorAgainstWsNal(floor, results, 200) ?? floorAgainstWsNal(floor, results, 50);
+  return (
+    `**quiche's binding alone** (\`bench/quiche-floor.ts\`, this run): a server and a client connection in one process, configured as ` +
+    'the WebTransport server and the lean client, packets passed in memory, the server writing 10.4 KB frames on a stream and the client ' +
+    `answering every 10th packet; only the server's binding calls are timed. Per server packet (${fmt(floor.packetBytes, 0)} B): ` +
+    `\`send\` ${fmt(floor.sendUs, 2)} µs, reading ACKs ${fmt(floor.recvUs, 2)}, \`streamSend\` ${fmt(floor.streamSendUs, 2)}, \`timeout\` ` +
+    `${fmt(floor.timeoutUs, 2)}: **${fmt(floor.totalUs, 2)} µs**, against ${fmt(floor.crossingUs, 2)} µs for a call that returns at once. ` +
+    (at === undefined
+      ? ''
+      : `At the packets a fan-out session received in this run, that floor is ${fmt(at.mc, 2)} millicores per session` +
+        (at.ratio === undefined ? '' : `, ${at.ratio.toFixed(1)} × a ws-nal reader at ${at.count}, before any socket, timer or Polycast code`) +
+        '.')
+  );
+}
+
+export function wtVerdicts(results: WtFanoutResult[], single: readonly WtFanoutResult[] = [], floor?: QuicheFloorResult): WtVerdict[] {
   const out: WtVerdict[] = [];
   const at200 = results.filter((r) => r.sessions === 200 && r.kind !== 'ws-nal');
   if (at200.length === 0) {
@@ -94,6 +153,8 @@ export function wtVerdicts(results: WtFanoutResult[]): WtVerdict[] {
       measured: best ? `no WebTransport phase at 200 (the last held at ${best.sessions})` : 'phase not run',
     });
   } else {
+    const bound = floor === undefined ? undefined : floorAgainstWsNal(floor, results, 200);
+    const boundNote = bound?.ratio === undefined ? '' : `; quiche's binding alone: ${bound.ratio.toFixed(1)} × ws-nal`;
     for (const r of at200) {
       const ratio = wsNalRatio(results, r);
       out.push({
@@ -102,7 +163,7 @@ export function wtVerdicts(results: WtFanoutResult[]): WtVerdict[] {
         measured:
           ratio === undefined
             ? 'no ws-nal phase at 200'
-            : `${fmt(r.millicoresPerSession, 2)} m/session = ${ratio.toFixed(1)} × ws-nal, ${r.status}${outOfMachine(r) ? ' (the machine ran out)' : ''}`,
+            : `${fmt(r.millicoresPerSession, 2)} m/session = ${ratio.toFixed(1)} × ws-nal, ${r.status}${outOfMachine(r) ? ' (the machine ran out)' : ''}${boundNote}`,
       });
     }
   }
@@ -121,17 +182,24 @@ export function wtVerdicts(results: WtFanoutResult[]): WtVerdict[] {
           measured: `p99 ${fmt(raw1000.p99, 0)} ms, ${raw1000.failed} failed, ${raw1000.status}`,
         },
   );
+  // wt-raw is what Chromium and Firefox play; wt-fmp4's idle server already runs its timeline probe, a session as costly as the one measured.
+  for (const r of single.filter((x) => x.kind === 'wt-raw')) {
+    const perCore = r.egressMbpsPerCoreAboveIdle;
+    out.push({
+      target: `single-session egress ≥ 400 Mbit/s per server core (${r.kind})`,
+      status: perCore === undefined || r.status !== 'ok' ? 'not measured' : perCore >= 400 ? 'met' : 'not met',
+      measured: `${fmt(perCore, 0)} Mbit/s per core above the live server with no session (${fmt(r.egressMbpsPerCore, 0)} counting the ingest of the same ${fmt(r.egressMbps, 0)} Mbit/s); ${r.status}`,
+    });
+  }
   const perCore = results.filter((r) => r.kind !== 'ws-nal' && r.status === 'ok' && r.egressMbpsPerCore !== undefined);
   const bestPerCore = perCore.reduce<WtFanoutResult | undefined>((a, b) => (a === undefined || (b.egressMbpsPerCore ?? 0) > (a.egressMbpsPerCore ?? 0) ? b : a), undefined);
   out.push(
     bestPerCore === undefined
-      ? { target: 'WebTransport egress ≥ 400 Mbit/s per server core', status: 'not measured', measured: 'no WebTransport phase held' }
+      ? { target: 'WebTransport fan-out egress ≥ 400 Mbit/s per server core', status: 'not measured', measured: 'no WebTransport phase held' }
       : {
-          target: 'WebTransport egress ≥ 400 Mbit/s per server core',
+          target: 'WebTransport fan-out egress ≥ 400 Mbit/s per server core',
           status: (bestPerCore.egressMbpsPerCore ?? 0) >= 400 ? 'met' : 'not met',
-          measured:
-            `${fmt(bestPerCore.egressMbpsPerCore, 0)} Mbit/s per core (${bestPerCore.kind} × ${bestPerCore.sessions}, fan-out of the 2.7 Mbit/s stream; ` +
-            'one session alone at higher rates is not measured)',
+          measured: `${fmt(bestPerCore.egressMbpsPerCore, 0)} Mbit/s per core (${bestPerCore.kind} × ${bestPerCore.sessions}, fan-out of the 2.7 Mbit/s stream)`,
         },
   );
   return out;

@@ -558,10 +558,13 @@ export class WebTransportClient {
       this.sendRequest(conn);
     }
     if (!this.established) return;
-    for (const id of conn.readable()) {
-      if (this.paused.has(id)) continue;
-      this.readStream(conn, id);
-      if (this.over) return;
+    // Most packets carry no stream data for us: asking is far cheaper than building quiche's stream iterator.
+    if (conn.isReadable()) {
+      for (const id of conn.readable()) {
+        if (this.paused.has(id)) continue;
+        this.readStream(conn, id);
+        if (this.over) return;
+      }
     }
     while (conn.dgramRecv(this.read) !== null);
   }

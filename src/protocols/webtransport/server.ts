@@ -338,7 +338,8 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
   }
 }
 
-function buildConfig(opts: WebTransportServerOptions, payload: number): Config {
+/** quiche's configuration for this server's connections (exported for bench/quiche-floor.ts, which measures the binding with it). */
+export function buildConfig(opts: WebTransportServerOptions, payload: number): Config {
   const enc = new TextEncoder();
   const config = quiche.Config.withBoringSslCtx(false, false, null, [enc.encode(opts.key)], [enc.encode(opts.cert)], null);
   config.setApplicationProtos(['h3']);
