@@ -139,7 +139,7 @@ export abstract class WtClientSession<S> {
   private readonly connectTimer: NodeJS.Timeout;
   private readonly ackEvery: number;
   private unanswered = 0;
-  private flushPending = false;
+  private turnPending = false;
 
   protected constructor(
     protected readonly target: WtClientTarget,
@@ -237,17 +237,25 @@ export abstract class WtClientSession<S> {
     } catch {
       // An undecryptable or late packet; quiche's own state tells if the connection is done.
     }
-    this.afterInput();
-    // Until the session is up every packet is answered at once: the handshake is a few round trips, not a stream.
-    if (++this.unanswered >= this.ackEvery || this.state !== 'open') this.flush();
-    else if (!this.flushPending) {
-      this.flushPending = true;
-      setImmediate(this.deferredFlush);
+    if (this.state !== 'open') {
+      // Until the session is up every packet is read and answered at once: the handshake is a few round trips, not a stream.
+      this.afterInput();
+      this.flush();
+      return;
+    }
+    if (++this.unanswered >= this.ackEvery) this.flush();
+    // Streams are read once per event-loop turn, after every packet that arrived in it: quiche's readable-stream
+    // iterator costs about 11 µs through the binding, as much as decrypting the packet. A keyframe is stamped then.
+    if (!this.turnPending) {
+      this.turnPending = true;
+      setImmediate(this.endOfTurn);
     }
   }
 
-  private readonly deferredFlush = (): void => {
-    this.flushPending = false;
+  private readonly endOfTurn = (): void => {
+    this.turnPending = false;
+    if (this.closedOrFailed) return;
+    this.afterInput();
     if (!this.closedOrFailed) this.flush();
   };
 
