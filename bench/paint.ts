@@ -222,11 +222,11 @@ export interface PaintRun {
 }
 
 export async function runPaint(ctx: PaintContext): Promise<PaintRun> {
-  const results: PaintResult[] = [];
   const profile = mkdtempSync(join(tmpdir(), 'polycast-bench-chromium-'));
   const pages = await servePages(ctx.root);
   let context: BrowserContext | undefined;
   let browserVersion: string | undefined;
+  const lives: LiveServer[] = [];
   try {
     try {
       context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
@@ -240,12 +240,6 @@ export async function runPaint(ctx: PaintContext): Promise<PaintRun> {
       { player: 'polycast-ws-nal' as const, url: (live: LiveServer) => `http://127.0.0.1:${live.server.httpPort}/${STREAM_PATH}/?transport=ws-nal` },
       { player: 'polycast-moq-ws' as const, url: (live: LiveServer) => `http://127.0.0.1:${live.server.httpPort}/${STREAM_PATH}/?transport=wt-raw&protocol=websocket` },
     ]);
-    const playerBundle = join(ctx.root, 'public/dist/player.js');
-    if (polycastPlayers.length > 0 && !existsSync(playerBundle)) {
-      for (const { player } of polycastPlayers) results.push({ ...failed(player, ['public/dist/player.js is missing: run `npm run build` once the player exists']), status: 'not available' });
-    } else if (polycastPlayers.length > 0) {
-      results.push(...(await withLive('polycast', ctx, polycastPlayers, context)));
-    }
     const nmsUrl = (live: LiveServer, config: object): string =>
       `${pages.origin}/nms.html?url=${encodeURIComponent(`ws://127.0.0.1:${live.server.httpPort}/${STREAM_PATH}.flv`)}&config=${encodeURIComponent(JSON.stringify(config))}`;
     const nmsPlayers = wanted([
@@ -253,51 +247,67 @@ export async function runPaint(ctx: PaintContext): Promise<PaintRun> {
       { player: 'nms-mpegts-livesync' as const, url: (live: LiveServer) => nmsUrl(live, MPEGTS_LIVESYNC) },
       { player: 'nms-mpegts-default' as const, url: (live: LiveServer) => nmsUrl(live, {}) },
     ]);
-    if (nmsPlayers.length > 0) results.push(...(await withLive('nms', ctx, nmsPlayers, context)));
+
+    // Both servers are live for the whole phase, so that the first-paint loads can alternate between players.
+    const measured: Array<{ result: PaintResult; url: string; live: LiveServer }> = [];
+    const failures: PaintResult[] = [];
+    const start = async (kind: ServerKind, players: Array<{ player: PlayerId; url(live: LiveServer): string }>): Promise<void> => {
+      if (players.length === 0) return;
+      if (kind === 'polycast' && !existsSync(join(ctx.root, 'public/dist/player.js'))) {
+        for (const { player } of players) failures.push({ ...failed(player, ['public/dist/player.js is missing: run `npm run build` once the player exists']), status: 'not available' });
+        return;
+      }
+      try {
+        // /moq (WebSocket included) exists only with WebTransport on; ws-nal does not notice it.
+        const live = await startLive(kind, ctx.clip, { root: ctx.root, webTransport: kind === 'polycast' });
+        lives.push(live);
+        for (const { player, url } of players) measured.push({ result: ok(player), url: url(live), live });
+      } catch (err) {
+        for (const { player } of players) failures.push(failed(player, [(err as Error).message]));
+      }
+    };
+    await start('polycast', polycastPlayers);
+    await start('nms', nmsPlayers);
+
+    for (const m of measured) {
+      ctx.log(`  ${PLAYER_LABEL[m.result.player]}`);
+      try {
+        await measurePainted(m.result, m.url, m.live, context, ctx.timing);
+      } catch (err) {
+        // A page that cannot even load is this player's result, not the end of the run.
+        m.result.status = 'error';
+        m.result.notes.push((err as Error).message.split('\n')[0]!);
+      }
+    }
+    // First paint: rounds of one load per player, in turn, so that neither the browser's own warm-up nor a
+    // busy moment of the machine falls on one player's loads only. The pages above have warmed the browser.
+    const loading = measured.filter((m) => m.result.status === 'ok');
+    if (loading.length > 0) ctx.log(`  first paint: ${ctx.timing.reloads + 1} rounds of ${loading.length} page loads, alternating`);
+    for (let round = 0; round <= ctx.timing.reloads; round++) {
+      for (const m of loading) await measureFirstPaint(m.result, m.url, context, round);
+    }
+    const order = [...polycastPlayers, ...nmsPlayers].map((p) => p.player);
+    const results = [...measured.map((m) => m.result), ...failures].sort((a, b) => order.indexOf(a.player) - order.indexOf(b.player));
+    return { results, browserVersion };
   } finally {
     await context?.close().catch(() => undefined);
+    for (const live of lives) await live.stop().catch(() => undefined);
     await new Promise((resolve) => pages.server.close(resolve));
     rmSync(profile, { recursive: true, force: true });
   }
-  return { results, browserVersion };
 }
 
-async function withLive(
-  kind: ServerKind,
-  ctx: PaintContext,
-  players: Array<{ player: PlayerId; url(live: LiveServer): string }>,
-  context: BrowserContext,
-): Promise<PaintResult[]> {
-  let live: LiveServer;
-  try {
-    // /moq (WebSocket included) exists only with WebTransport on; ws-nal does not notice it.
-    live = await startLive(kind, ctx.clip, { root: ctx.root, webTransport: kind === 'polycast' });
-  } catch (err) {
-    return players.map(({ player }) => failed(player, [(err as Error).message]));
-  }
-  const out: PaintResult[] = [];
-  try {
-    for (const { player, url } of players) {
-      ctx.log(`  ${PLAYER_LABEL[player]}`);
-      try {
-        out.push(await measurePlayer(player, url(live), live, context, ctx.timing));
-      } catch (err) {
-        // A page that cannot even load is this player's result, not the end of the run.
-        out.push(failed(player, [(err as Error).message.split('\n')[0]!]));
-      }
-    }
-  } finally {
-    await live.stop();
-  }
-  return out;
+function ok(player: PlayerId): PaintResult {
+  return { player, status: 'ok', notes: [], changes: 0, skipped: 0, firstPaintMs: [] };
 }
 
 function failed(player: PlayerId, notes: string[]): PaintResult {
   return { player, status: 'error', notes, changes: 0, skipped: 0, firstPaintMs: [] };
 }
 
-async function measurePlayer(player: PlayerId, url: string, live: LiveServer, context: BrowserContext, timing: PaintTiming): Promise<PaintResult> {
-  const result: PaintResult = { player, status: 'ok', notes: [], changes: 0, skipped: 0, firstPaintMs: [] };
+/** Painted latency: one page, until `timing.changes` colour changes past the warm-up. */
+async function measurePainted(result: PaintResult, url: string, live: LiveServer, context: BrowserContext, timing: PaintTiming): Promise<void> {
+  const player = result.player;
   const page = await openPage(context, url, result);
   try {
     const state = await waitForChanges(() => readState(page), live, timing);
@@ -307,30 +317,30 @@ async function measurePlayer(player: PlayerId, url: string, live: LiveServer, co
       result.status = player.startsWith('polycast-') && state.player === null ? 'not available' : 'error';
       const p = state.player;
       result.notes.push(`nothing painted in ${timing.timeoutMs / 1000} s` + (p ? ` (player state ${p.state}${p.detail ? `: ${p.detail}` : ''})` : ` (target: ${state.target ?? 'none found'})`));
-      return result;
+      return;
     }
-    result.firstPaintMs.push(state.firstPresentAt);
     scoreChanges(result, state, live, timing);
     result.clock = await clockSkew(() => page.evaluate(PAGE_WALL_CLOCK));
   } finally {
     await page.close().catch(() => undefined);
   }
-  for (let i = 0; i < timing.reloads; i++) {
-    const again = await openPage(context, url, result);
-    try {
-      const deadline = performance.now() + 10_000;
-      let state = await readState(again);
-      while (state.firstPresentAt === null && performance.now() < deadline) {
-        await sleep(50);
-        state = await readState(again);
-      }
-      if (state.firstPresentAt !== null) result.firstPaintMs.push(state.firstPresentAt);
-      else result.notes.push(`page load ${i + 2}: nothing painted in 10 s`);
-    } finally {
-      await again.close().catch(() => undefined);
+}
+
+/** One page load, navigation start → the first animation frame that shows a picture. */
+async function measureFirstPaint(result: PaintResult, url: string, context: BrowserContext, round: number): Promise<void> {
+  const page = await openPage(context, url, result);
+  try {
+    const deadline = performance.now() + 10_000;
+    let state = await readState(page);
+    while (state.firstPresentAt === null && performance.now() < deadline) {
+      await sleep(50);
+      state = await readState(page);
     }
+    if (state.firstPresentAt !== null) result.firstPaintMs.push(state.firstPresentAt);
+    else result.notes.push(`page load ${round + 1}: nothing painted in 10 s`);
+  } finally {
+    await page.close().catch(() => undefined);
   }
-  return result;
 }
 
 /** Reads the sampler until it has seen `timing.changes` colour changes past the warm-up, the time is up, or the server died. */

@@ -516,7 +516,9 @@ export function markdownReport(run: BenchRun): string {
       'screen at every animation frame: the Polycast player\'s canvas (`getImageData`), or the `<video>` that mpegts.js plays (drawn into a ' +
       'one-row scratch canvas). A change of colour is matched to the newest sink stamp of a keyframe with that colour before the change. ' +
       `Changes in the first ${p.warmupMs / 1000} s after the first paint are left out (start-up), then ${p.changes} changes are measured. ` +
-      `*First paint* is navigation start → first animation frame showing a picture, over ${p.reloads + 1} page loads. mpegts.js gets ` +
+      `*First paint* is navigation start → first animation frame showing a picture, over ${p.reloads + 1} page loads per player, made ` +
+      "after every player's painted-latency page (so the browser is warm) in rounds of one load per player in turn, both servers live " +
+      '(so neither the browser\'s warm-up nor a busy moment of the machine falls on one player only). mpegts.js gets ' +
       `\`isLive: true\` and, for "latency chasing", \`${JSON.stringify(MPEGTS_AGGRESSIVE)}\`; for "liveSync", \`${JSON.stringify(MPEGTS_LIVESYNC)}\`; ` +
       '"milder" is its defaults.',
     '',
