@@ -18,7 +18,7 @@ import { sleep, STREAM_PATH, type ServerKind } from './servers.js';
 import { median, percentile, sortedCopy } from './stats.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
@@ -148,8 +148,16 @@ export const SAMPLER_FUNCTION = `() => {
   }
   function row() {
     const root = document.querySelector('polycast-player')?.shadowRoot;
+    const playerPainted = !!window.__polycast && window.__polycast.framesPainted > 0;
+    // The player page's first picture, drawn by the page's head script before the player runs, behind the player
+    // element (public/src/early-socket.ts); it is in the document only until the player paints its own.
+    const early = playerPainted ? null : document.querySelector('canvas[data-polycast-early]');
+    if (early && early.width > 0) {
+      S.target = 'canvas';
+      return early.getContext('2d').getImageData(0, Math.floor(early.height * BAND_Y), early.width, 1).data;
+    }
     if (root) {
-      if (!window.__polycast || !(window.__polycast.framesPainted > 0)) return null;
+      if (!playerPainted) return null;
       // The player shows either its canvas (WebCodecs, JPEG) or its <video> (MSE); the stage says which.
       if (root.querySelector('.stage')?.dataset.surface === 'video') return videoRow(root.querySelector('video'));
       const canvas = root.querySelector('canvas');

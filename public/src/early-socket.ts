@@ -3,9 +3,12 @@
  * socket from a few KB of inline script in `<head>` (`early.ts`, inlined by
  * scripts/build-player.mjs) while the browser still fetches and evaluates
  * the bundle, and once the server's `init` is in it configures a
- * `VideoDecoder` and decodes the GOP cache as it arrives: the keyframe is
- * decoding by the time the player runs. Only a head start: negotiation stays
- * the player's. The page opens the socket only when negotiation will try
+ * `VideoDecoder` and decodes the GOP cache as it arrives. The first picture
+ * goes on screen at once, on a canvas of the page's own behind the player
+ * element (`EarlyPicture`), and the player starts only after that frame: its
+ * start (building its UI, then style, layout and paint) would otherwise hold
+ * the decoder's output for tens of milliseconds on the page's one thread.
+ * Only a head start: negotiation stays the player's. The page opens the socket only when negotiation will try
  * ws-nal first (forced by `?transport=ws-nal`, or the transport that won
  * last time on this origin); the ws-nal session adopts it only when it asks
  * for the very same URL, and its renderer adopts the decoder only when it
@@ -27,10 +30,19 @@ export interface EarlyVideo {
   readonly frames: VideoFrame[];
   /** Pictures it output before the player took it, the ones already let go included. */
   outputs: number;
+  /** The first of them, on screen before the player runs; removed once the player shows its own. */
+  picture: EarlyPicture | null;
   failed: boolean;
   /** Where output and errors go; the renderer replaces them when it adopts the decoder. */
   output: (frame: VideoFrame) => void;
   error: (err: DOMException) => void;
+}
+
+/** A canvas of the page's own, behind the player element (transparent until it is built), showing the first picture. */
+export interface EarlyPicture {
+  readonly canvas: HTMLCanvasElement;
+  /** `performance.now()` when it was drawn: the page's first paint. */
+  readonly drawnAt: number;
 }
 
 /** What the inline script leaves on `window`: the socket, and what arrived before anyone listened. */
@@ -43,7 +55,7 @@ export interface EarlySocket {
   opened: boolean;
   /** The decoder started on the first `init`, or null (no video, not H.264 in Annex B form here, or not yet). */
   video: EarlyVideo | null;
-  /** Until the decoder is decoding its keyframe (or will not get one here): what `afterEarlyKeyframe` holds back. */
+  /** Until the first picture is on screen (or will not be shown here): what `afterEarlyPicture` holds back. */
   readonly waiting: Array<() => void>;
   settled: boolean;
 }
@@ -94,12 +106,13 @@ function settle(early: EarlySocket): void {
 }
 
 /**
- * Runs `boot` once the page's decoder is decoding its keyframe, or at once when there is nothing to wait for; at
- * most `maxWaitMs` later in any case. The player's start (building its UI, then styling, laying out and painting the
- * page) takes the page's thread for tens of milliseconds, and the decoder needs turns of that thread to configure and
- * to take the keyframe: handing the keyframe over first lets it decode while the player starts.
+ * Runs `boot` once the page's first picture is on screen, or at once when there is nothing to wait for; at most
+ * `maxWaitMs` later in any case. The player's start (building its UI, then styling, laying out and painting the
+ * page) takes the page's thread for tens of milliseconds, and the decoder needs turns of that thread to configure,
+ * to take the keyframe and to hand back its picture: letting those through first puts the picture on screen that
+ * much sooner.
  */
-export function afterEarlyKeyframe(boot: () => void, maxWaitMs: number): void {
+export function afterEarlyPicture(boot: () => void, maxWaitMs: number): void {
   const early = host()[EARLY_SOCKET_GLOBAL] as EarlySocket | undefined;
   if (!early || early.settled) {
     boot();
@@ -139,8 +152,6 @@ function feed(early: EarlySocket, data: ArrayBuffer | string, index: number, dec
     if (started && (message.discontinuity || (message.keyframe && video.decoder.decodeQueueSize > MAX_EARLY_BACKLOG))) return false;
     video.decoder.decode(new EncodedVideoChunk({ type: message.keyframe ? 'key' : 'delta', timestamp: message.ptsUs, data: message.payload }));
     video.decoded.add(index);
-    // Without `dequeue` events (before Chromium 106), the keyframe in the queue is as far as the page can tell.
-    if (!('ondequeue' in video.decoder)) settle(early);
     return true;
   } catch {
     if (early.video) early.video.failed = true;
@@ -148,31 +159,65 @@ function feed(early: EarlySocket, data: ArrayBuffer | string, index: number, dec
   }
 }
 
-/** `decoding` runs once the keyframe has left the queue for the decoder proper (where `dequeue` events exist). */
-function startDecoder(config: VideoDecoderConfig, decoding: () => void): EarlyVideo {
+/** `shown` runs once the first picture has been on screen for a frame, or decoding failed before it. */
+function startDecoder(config: VideoDecoderConfig, shown: () => void): EarlyVideo {
   const video: EarlyVideo = {
     decoder: undefined as unknown as VideoDecoder,
     config,
     decoded: new Set(),
     frames: [],
     outputs: 0,
+    picture: null,
     failed: false,
     output: (frame) => {
       video.outputs++;
       for (const older of video.frames.splice(0)) older.close();
       video.frames.push(frame);
+      if (video.outputs === 1) {
+        video.picture = showEarlyPicture(frame);
+        // The boot waits for a frame with the picture in it, then for the task after that frame.
+        requestAnimationFrame(() => setTimeout(shown, 0));
+      }
     },
     error: () => {
       video.failed = true;
       for (const frame of video.frames.splice(0)) frame.close();
+      shown();
     },
   };
   const decoder = new VideoDecoder({ output: (frame) => video.output(frame), error: (err) => video.error(err) });
   (video as { decoder: VideoDecoder }).decoder = decoder;
-  // The decoder configures, and takes what was queued, only on a turn of the page's thread: the player starts after.
-  if ('ondequeue' in decoder) decoder.addEventListener('dequeue', decoding, { once: true });
   decoder.configure(config);
   return video;
+}
+
+/**
+ * Draws `frame` on a canvas laid out as the player's (the whole viewport, letterboxed), put first in the body: the
+ * player element comes later, so once built it covers it. Null where there is no body yet or the canvas fails.
+ */
+function showEarlyPicture(frame: VideoFrame): EarlyPicture | null {
+  const body = document.body;
+  if (!body) return null;
+  try {
+    const canvas = document.createElement('canvas');
+    canvas.dataset.polycastEarly = '';
+    canvas.setAttribute('aria-hidden', 'true');
+    canvas.style.cssText = 'position:fixed;inset:0;width:100%;height:100%;object-fit:contain;pointer-events:none;background:#000';
+    canvas.width = frame.displayWidth;
+    canvas.height = frame.displayHeight;
+    const context = canvas.getContext('2d', { alpha: false, desynchronized: true });
+    if (!context) return null;
+    context.drawImage(frame, 0, 0, canvas.width, canvas.height);
+    body.prepend(canvas);
+    return { canvas, drawnAt: performance.now() };
+  } catch {
+    return null;
+  }
+}
+
+/** Takes the page's first picture off the screen: the player shows its own now, or will. */
+export function removeEarlyPicture(video: EarlyVideo): void {
+  video.picture?.canvas.remove();
 }
 
 /**
@@ -195,6 +240,7 @@ export function adoptEarlySocket(url: string): EarlySocket | null {
 /** Closes the page's decoder and its pictures (not adopted, or not needed). */
 export function closeEarlyVideo(video: EarlyVideo): void {
   video.failed = true;
+  removeEarlyPicture(video);
   for (const frame of video.frames.splice(0)) frame.close();
   video.output = (frame) => frame.close();
   video.error = () => undefined;

@@ -8,7 +8,7 @@
  * WebCodecs transports play sound, `h264=annexb|avcc` how ws-nal feeds
  * H.264 to the decoder, `debug=1` opens the stats.
  */
-import { afterEarlyKeyframe, dropEarlySocket } from './early-socket.js';
+import { afterEarlyPicture, dropEarlySocket } from './early-socket.js';
 import { definePolycastPlayer, PolycastPlayerElement } from './element.js';
 import type { PolycastStats } from './stats/player-stats.js';
 import { encodeStreamPath, streamPathFromPathname } from './stream-path.js';
@@ -37,8 +37,8 @@ function bootPlayerPage(element: PolycastPlayerElement): void {
   element.setAttribute('src', `/${encodeStreamPath(path)}`);
 }
 
-/** How long the player page's start may wait for its early decoder to get the keyframe (early-socket.ts). */
-const EARLY_KEYFRAME_WAIT_MS = 50;
+/** How long the player page's start may wait for its early decoder's first picture to be on screen (early-socket.ts). */
+const EARLY_PICTURE_WAIT_MS = 80;
 
 function boot(): void {
   definePolycastPlayer();
@@ -50,5 +50,5 @@ function boot(): void {
   }
 }
 
-// Synchronous unless the player page's head script is decoding ahead: then once its keyframe is in the decoder.
-afterEarlyKeyframe(boot, EARLY_KEYFRAME_WAIT_MS);
+// Synchronous unless the player page's head script is decoding ahead: then once its first picture is on screen.
+afterEarlyPicture(boot, EARLY_PICTURE_WAIT_MS);

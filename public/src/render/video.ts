@@ -10,7 +10,7 @@ import type { StatsRecorder } from '../stats/player-stats.js';
 import type { CanvasSurface } from './canvas-surface.js';
 import type { H264Form } from './h264-form.js';
 import { annexBToAvcc, OUT_OF_BAND_NAL_TYPES } from '../../../src/codec/h264.js';
-import { closeEarlyVideo, type EarlyVideo } from '../early-socket.js';
+import { closeEarlyVideo, removeEarlyPicture, type EarlyVideo } from '../early-socket.js';
 import { configKey, describedConfig, videoDecoderConfig } from './video-config.js';
 
 export interface VideoRendererOptions {
@@ -140,16 +140,19 @@ export class VideoRenderer {
       if (this.decoder === decoder) this.recover(err);
     };
     const held = early.frames.splice(0);
-    // Decoded before the player ran and never shown: only the newest is (painting counts it).
+    // Decoded before the player ran and not painted by it: only the newest is (painting counts it).
     this.options.recorder.frameDecoded(early.outputs - held.length);
+    // The page's first picture, if it showed one, was the page's first paint.
+    if (early.picture) this.options.recorder.firstPictureAt(early.picture.drawnAt);
     if (held.length > 0) {
       // After the replay of what arrived before the player ran (same task), so the picture's receive time is known.
       const newest = held[held.length - 1]!;
       queueMicrotask(() => {
         if (this.decoder === decoder) this.paint(newest);
         else newest.close();
+        removeEarlyPicture(early);
       });
-    }
+    } else removeEarlyPicture(early);
     return true;
   }
 

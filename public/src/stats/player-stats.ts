@@ -125,6 +125,11 @@ export class StatsRecorder {
     this.stats.framesDecoded += count;
   }
 
+  /** A picture the page showed before the player painted (early-socket.ts): the first paint, if none came before. */
+  firstPictureAt(at: number): void {
+    this.stats.firstPaintAt ??= at;
+  }
+
   framePainted(now: number, width: number, height: number, latencyMs: number | null): void {
     const s = this.stats;
     s.framesPainted++;
