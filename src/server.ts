@@ -28,6 +28,7 @@ import { AcmeCertificates, defaultCacheDirectory } from './web/acme.js';
 import { FileCertificates, type CertificateSource } from './web/certificates.js';
 import { HttpRedirect } from './web/http-redirect.js';
 import { LOCAL_CA_ROOT_PATH, LocalCaCertificates } from './web/local-ca.js';
+import { streamHint } from './web/player-page.js';
 import { WebServer } from './web/server.js';
 import { WebTransportListener } from './web/webtransport-listener.js';
 import { HlsTransport, hlsSettingsOf } from '../transports/hls/server.js';
@@ -157,6 +158,11 @@ export class Polycast {
       readTimeoutMs: config.readTimeout,
       tls: tls === undefined ? undefined : { cert: tls.cert, key: tls.key },
       alpnChallenges: this.certificates instanceof AcmeCertificates ? this.certificates.alpnChallenges : undefined,
+      // Codec and size, which the ws-nal init would tell this client anyway: only where reading needs no credentials.
+      streamHint: (path, ip) => {
+        const stream = this.paths.get(path)?.stream;
+        return stream?.ready && this.auth.anyoneMay('read', path, ip) ? streamHint(stream.description) : undefined;
+      },
     });
     this.certificates?.onChange((c) => {
       this.web.setCertificate(c.cert, c.key);

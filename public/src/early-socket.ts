@@ -2,23 +2,25 @@
  * A head start for the first picture. The player page opens its ws-nal
  * socket from a few KB of inline script in `<head>` (`early.ts`, inlined by
  * scripts/build-player.mjs) while the browser still fetches and evaluates
- * the bundle, and once the server's `init` is in it configures a
- * `VideoDecoder` and decodes the GOP cache as it arrives. The first picture
+ * the bundle. It configures a `VideoDecoder` from the stream hint the server
+ * wrote into the page (src/web/player-page.ts), or else once the server's
+ * `init` is in, and decodes the GOP cache as it arrives. The first picture
  * goes on screen at once, on a canvas of the page's own behind the player
  * element (`EarlyPicture`), and the player starts only after that frame: its
  * start (building its UI, then style, layout and paint) would otherwise hold
  * the decoder's output for tens of milliseconds on the page's one thread.
- * Only a head start: negotiation stays the player's. The page opens the socket only when negotiation will try
- * ws-nal first (forced by `?transport=ws-nal`, or the transport that won
- * last time on this origin); the ws-nal session adopts it only when it asks
- * for the very same URL, and its renderer adopts the decoder only when it
- * would have configured it the same way. Whatever is not adopted is closed
- * (`dropEarlySocket`) once the player has chosen, or after a timeout if the
- * bundle never runs.
+ *
+ * Only a head start: negotiation stays the player's. The page opens the
+ * socket only when negotiation will try ws-nal first (forced by
+ * `?transport=ws-nal`, or the transport that won last time on this origin);
+ * the ws-nal session adopts it only when it asks for the very same URL, and
+ * its renderer adopts the decoder only when it would have configured it the
+ * same way. Whatever is not adopted is closed (`dropEarlySocket`) once the
+ * player has chosen, or after a timeout if the bundle never runs.
  */
-import { parseMediaMessage, parseServerText } from './protocol/ws-nal-wire.js';
+import { parseMediaMessage, parseServerText, type VideoInit } from './protocol/ws-nal-wire.js';
 import type { H264Form } from './render/h264-form.js';
-import { describedConfig, videoDecoderConfig } from './render/video-config.js';
+import { configKey, describedConfig, videoDecoderConfig } from './render/video-config.js';
 
 /** The decoder the page started, until the player's renderer takes it over. */
 export interface EarlyVideo {
@@ -78,18 +80,31 @@ function host(): EarlyHost {
  * adopts the socket and, with `decodeAs` (how the player will feed H.264),
  * starts decoding the video.
  */
-export function openEarlySocket(url: string, decodeAs: H264Form | null): void {
+export function openEarlySocket(url: string, decodeAs: H264Form | null, hint?: VideoInit): void {
   const socket = new WebSocket(url);
   socket.binaryType = 'arraybuffer';
   const early: EarlySocket = { url, socket, messages: [], opened: false, video: null, waiting: [], settled: false };
   /** Decoding stops at the first thing the player's renderer should judge (a second init, offline, a gap, a backlog). */
   let feeding = decodeAs !== null && typeof VideoDecoder !== 'undefined';
   if (!feeding) settle(early);
+  const state: FeedState = { decodeAs: decodeAs ?? 'annexb', inited: false };
+  // The page's hint (the server's view of the stream when it sent the page) configures the decoder while the socket
+  // connects; the init decides, and replaces a decoder configured otherwise.
+  if (feeding && hint && !describedConfig({ ...hint, description: new Uint8Array(0) }, 'annexb', state.decodeAs)) {
+    early.video = startDecoder(videoDecoderConfig(hint, false), () => settle(early));
+  }
   socket.onopen = () => (early.opened = true);
   socket.onmessage = (event: MessageEvent<ArrayBuffer | string>) => {
     const index = early.messages.push(event.data) - 1;
-    if (feeding) feeding = feed(early, event.data, index, decodeAs!);
-    if (!feeding) settle(early);
+    if (feeding) feeding = feed(early, event.data, index, state);
+    if (!feeding) {
+      // Configured from the hint, and no init came to confirm it: not the player's to adopt.
+      if (!state.inited && early.video) {
+        closeEarlyVideo(early.video);
+        early.video = null;
+      }
+      settle(early);
+    }
   };
   // A socket closed before adoption is simply not adopted; the player opens its own.
   socket.onclose = () => settle(early);
@@ -129,16 +144,29 @@ export function afterEarlyPicture(boot: () => void, maxWaitMs: number): void {
   early.waiting.push(once);
 }
 
+interface FeedState {
+  /** How the player will feed H.264. */
+  readonly decodeAs: H264Form;
+  /** The first init has come. */
+  inited: boolean;
+}
+
 /** Gives the decoder what `VideoRenderer.push` would; false once the rest is better left to the player. */
-function feed(early: EarlySocket, data: ArrayBuffer | string, index: number, decodeAs: H264Form): boolean {
+function feed(early: EarlySocket, data: ArrayBuffer | string, index: number, state: FeedState): boolean {
   try {
     if (typeof data === 'string') {
       const message = parseServerText(data);
       if (message.type === 'hello' || message.type === 'pong' || message.type === 'stats') return true;
-      if (message.type !== 'init' || early.video !== null || !message.video) return false;
+      if (message.type !== 'init' || state.inited) return false;
+      state.inited = true;
       // Length-prefixed input (WebKit's avcC form) is rewritten per frame by the renderer: not started here.
-      if (describedConfig(message.video, 'annexb', decodeAs)) return false;
-      early.video = startDecoder(videoDecoderConfig(message.video, false), () => settle(early));
+      const wanted = message.video && !describedConfig(message.video, 'annexb', state.decodeAs) ? videoDecoderConfig(message.video, false) : null;
+      if (early.video && (wanted === null || configKey(early.video.config) !== configKey(wanted))) {
+        closeEarlyVideo(early.video);
+        early.video = null;
+      }
+      if (wanted === null) return false;
+      early.video ??= startDecoder(wanted, () => settle(early));
       return true;
     }
     const video = early.video;
@@ -200,7 +228,7 @@ function showEarlyPicture(frame: VideoFrame): EarlyPicture | null {
   if (!body) return null;
   try {
     const canvas = document.createElement('canvas');
-    canvas.dataset.polycastEarly = '';
+    canvas.dataset['polycastEarly'] = '';
     canvas.setAttribute('aria-hidden', 'true');
     canvas.style.cssText = 'position:fixed;inset:0;width:100%;height:100%;object-fit:contain;pointer-events:none;background:#000';
     canvas.width = frame.displayWidth;

@@ -149,6 +149,15 @@ export class AuthManager {
     });
   }
 
+  /**
+   * Whether anyone at `ip` may do `action` on `path` without presenting anything: only internal users can say so
+   * without a request to someone else (an HTTP endpoint or a JWT could admit some anonymous requests and not others).
+   */
+  anyoneMay(action: RequestAction, path: string, ip: string): boolean {
+    if (this.settings.authMethod !== 'internal' || this.limiter.blockedFor(ip) > 0) return false;
+    return this.users.some((u) => u.conf.user === 'any' && (u.ips.empty || u.ips.contains(ip)) && permits(u.conf.permissions, action, path));
+  }
+
   private decide(req: AuthRequest): Promise<AuthResult> {
     switch (this.settings.authMethod) {
       case 'internal':

@@ -1,17 +1,20 @@
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import type { Logger } from 'pino';
+import { ipOf } from '../auth/address.js';
 import { validatePathName } from '../config/paths.js';
 import type { PathManager } from '../stream/path-manager.js';
 import type { HttpRoute, UpgradeRoute } from '../transport.js';
 import { originAllowed } from './origin.js';
 import { pathsListing } from './paths-listing.js';
+import { fillPlayerPage, pageTag, type PageStreamHint } from './player-page.js';
 import { answerErrors, loggedPath, requireResourceTarget, ServerErrorLog } from './http-errors.js';
 import { applyReadTimeout, httpServerOptions, limitPendingPerIp } from './http-limits.js';
 import { listenOrExplain } from './listen.js';
@@ -32,6 +35,8 @@ export interface WebServerOptions {
   tls?: { cert: string; key: string };
   /** ACME TLS-ALPN-01 challenges answered on this port (`webTLS: auto`). */
   alpnChallenges?: AlpnChallenges;
+  /** What the player page for a path may say of its stream to a client at `ip` (player-page.ts); undefined: nothing. */
+  streamHint?: (path: string, ip: string) => PageStreamHint | undefined;
 }
 
 /**
@@ -208,11 +213,19 @@ export class WebServer {
       if (invalid !== undefined) {
         return reply.code(404).type('text/plain').send(`not a stream path: ${invalid.slice(0, 200)}\n`);
       }
-      if (raw.endsWith('/')) {
-        return reply.header('Cache-Control', 'no-cache').type('text/html').sendFile(this.playerPage, { cacheControl: false });
-      }
+      if (raw.endsWith('/')) return this.sendPlayerPage(name, req.socket.remoteAddress ?? '', req.headers['if-none-match'], reply);
       return reply.redirect(`/${name}/${safeQuery(req.url)}`, 301);
     });
+  }
+
+  /** Read per request: a rebuilt player is served without a restart, and the page is a few KB. */
+  private async sendPlayerPage(path: string, remoteAddress: string, ifNoneMatch: string | undefined, reply: FastifyReply): Promise<FastifyReply> {
+    const template = await readFile(join(this.opts.publicDir, this.playerPage), 'utf8');
+    const html = fillPlayerPage(template, this.opts.streamHint?.(path, ipOf(remoteAddress)));
+    const tag = pageTag(html);
+    reply.header('Cache-Control', 'no-cache').header('ETag', tag);
+    if (ifNoneMatch?.split(',').some((t) => t.trim() === tag)) return reply.code(304).send();
+    return reply.type('text/html; charset=utf-8').send(html);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -138,6 +138,64 @@ describe('player page in headless Chromium', () => {
     await page.close();
   });
 
+  it("configures its decoder from the page's stream hint before the socket opens, and from the init when the hint is stale", async () => {
+    const record = () => {
+      const w = window as unknown as { __configured: string[]; __openedAt: number | null };
+      w.__configured = [];
+      w.__openedAt = null;
+      const NativeDecoder = window.VideoDecoder;
+      window.VideoDecoder = class extends NativeDecoder {
+        override configure(c: VideoDecoderConfig): void {
+          w.__configured.push(`${c.codedWidth}x${c.codedHeight}${w.__openedAt === null ? ' before open' : ''}`);
+          super.configure(c);
+        }
+      };
+      const NativeSocket = window.WebSocket;
+      window.WebSocket = class extends NativeSocket {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(url, protocols);
+          this.addEventListener('open', () => (w.__openedAt ??= performance.now()));
+        }
+      };
+    };
+    const read = (page: import('playwright-core').Page) =>
+      page.evaluate(() => {
+        const w = window as unknown as { __configured: string[]; __polycast: PlayerStats & { log: string[] } };
+        return { configured: w.__configured, log: w.__polycast.log.join('\n') };
+      });
+    const painted = (page: import('playwright-core').Page) =>
+      page.waitForFunction(() => ((window as unknown as { __polycast?: PlayerStats }).__polycast?.framesPainted ?? 0) > 10, undefined, { timeout: 20_000 });
+
+    const page = await browser.context.newPage();
+    await page.addInitScript(record);
+    await page.goto(srv.httpUrl('/live/e2e/?transport=ws-nal'));
+    await painted(page);
+    const hinted = await read(page);
+    expect(hinted.configured[0]).toBe('640x360 before open');
+    expect(hinted.log).toContain('decoder started by the page');
+    await page.close();
+
+    // The same page, as if the stream had changed size since the server wrote it: the hint is rewritten as the parser
+    // inserts it (observers run before the parser runs the next script).
+    const stale = await browser.context.newPage();
+    await stale.addInitScript(record);
+    await stale.addInitScript(() => {
+      new MutationObserver((records) => {
+        for (const r of records) {
+          for (const node of r.addedNodes) {
+            if (node instanceof HTMLScriptElement && node.id === 'polycast-stream') node.textContent = node.textContent!.replace('"codedWidth":640', '"codedWidth":1920');
+          }
+        }
+      }).observe(document, { childList: true, subtree: true });
+    });
+    await stale.goto(srv.httpUrl('/live/e2e/?transport=ws-nal'));
+    await painted(stale);
+    const replaced = await read(stale);
+    expect(replaced.configured.slice(0, 2)).toEqual(['1920x360 before open', '640x360']);
+    expect(replaced.log).toContain('decoder started by the page');
+    await stale.close();
+  });
+
   it('sends keyboard and mouse input typed in the page to the input socket', async () => {
     const input = new NalClient(srv.wsUrl('live/e2e', 'ws/input'));
     await input.opened;

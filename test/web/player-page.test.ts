@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publish, type Publisher } from '../helpers/ffmpeg.js';
+import { waitFor } from '../helpers/ops.js';
+import { fillPlayerPage, STREAM_HINT_MARKER } from '../../src/web/player-page.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -8,14 +11,37 @@ import { startServer, type TestServer } from '../helpers/server.js';
  * content) may be cached for good.
  */
 let srv: TestServer;
+let locked: TestServer;
+const publishers: Publisher[] = [];
 
 beforeAll(async () => {
   srv = await startServer();
+  // Anyone may publish; reading takes credentials.
+  locked = await startServer(
+    ['authInternalUsers:', '  - user: any', '    permissions:', '      - action: publish', '  - user: viewer', '    pass: secret', '    permissions:', '      - action: read', 'paths:', '  all_others:', ''].join('\n'),
+  );
+  publishers.push(publish(srv.rtmpUrl('live/hinted'), { size: '320x180' }), publish(locked.rtmpUrl('live/hinted'), { size: '320x180' }));
 });
 
 afterAll(async () => {
+  for (const p of publishers) await p.stop();
   await srv?.stop();
+  await locked?.stop();
 });
+
+const HINT = /<script type="application\/json" id="polycast-stream">(.*?)<\/script>/;
+
+/** The page once the server has a picture size for the path (ffmpeg needs a moment to connect). */
+async function livePage(server: TestServer, path: string): Promise<string> {
+  let html = '';
+  await waitFor(async () => HINT.test((html = await (await fetch(server.httpUrl(`/${path}/`))).text())), 20_000, `a stream hint in the page of ${path}`);
+  return html;
+}
+
+async function pathReady(server: TestServer, path: string): Promise<boolean> {
+  const listing = (await (await fetch(server.httpUrl('/_api/paths'))).json()) as { items: Array<{ name: string; ready: boolean }> };
+  return listing.items.some((i) => i.name === path && i.ready);
+}
 
 describe('the player page', () => {
   it('preloads the chunks player.js imports, which are cacheable for good; player.js revalidates', async () => {
@@ -36,5 +62,37 @@ describe('the player page', () => {
       expect(chunk.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
       await chunk.arrayBuffer();
     }
+  });
+
+  it("carries the live stream's video codec and size for the head script, and is tagged by its content", async () => {
+    const html = await livePage(srv, 'live/hinted');
+    const hint = JSON.parse(HINT.exec(html)![1]!) as unknown;
+    expect(hint).toEqual({ video: { codec: expect.stringMatching(/^avc1\.[0-9a-f]{6}$/), codedWidth: 320, codedHeight: 180 } });
+    // Before the page's inline script, which reads it.
+    expect(html.indexOf('id="polycast-stream"')).toBeLessThan(html.indexOf('<script>'));
+    const first = await fetch(srv.httpUrl('/live/hinted/'));
+    const tag = first.headers.get('etag');
+    expect(tag).toMatch(/^"[\w-]+"$/);
+    expect(first.headers.get('cache-control')).toBe('no-cache');
+    await first.text();
+    const again = await fetch(srv.httpUrl('/live/hinted/'), { headers: { 'if-none-match': tag! } });
+    expect(again.status).toBe(304);
+    // A path with nothing published says nothing, and so is another page.
+    const idle = await fetch(srv.httpUrl('/live/idle/'));
+    expect(HINT.test(await idle.text())).toBe(false);
+    expect(idle.headers.get('etag')).not.toBe(tag);
+  });
+
+  it('says nothing of a stream that takes credentials to read', async () => {
+    await waitFor(() => pathReady(locked, 'live/hinted'), 20_000, 'live/hinted on the locked server');
+    const html = await (await fetch(locked.httpUrl('/live/hinted/'))).text();
+    expect(html).toContain('<!-- polycast:stream -->');
+    expect(HINT.test(html)).toBe(false);
+  });
+
+  it('cannot be made to close its script element by what the hint holds', () => {
+    const html = fillPlayerPage(`<head>${STREAM_HINT_MARKER}</head>`, { video: { codec: '</script><script>alert(1)</script>', codedWidth: 1, codedHeight: 1 } });
+    expect(html.match(/<\/script>/g)).toHaveLength(1);
+    expect(JSON.parse(HINT.exec(html)![1]!).video.codec).toBe('</script><script>alert(1)</script>');
   });
 });
