@@ -38,16 +38,15 @@ for (const file of ['public/dist/page-entry.js', 'public/dist/page-entry.js.map'
 // The chunk that holds main.ts (player.js only re-exports it): what the player page loads, as /dist/chunks/<name>.
 const [mainChunk, main] = Object.entries(result.metafile.outputs).find(([file, o]) => file.includes('/chunks/') && 'public/src/main.ts' in o.inputs) ?? [];
 if (!main) throw new Error('public/src/main.ts did not get a chunk of its own');
-// The player page names the chunks that chunk imports (all of them imported by player.js too), so the browser fetches
-// them with it, not after parsing it.
-const preloads = main.imports
-  .filter((i) => i.kind === 'import-statement')
-  .map((i) => `  <link rel="modulepreload" href="/${i.path.replace(/^public\//, '')}">`);
+// The player page's inline script loads that chunk, and names the chunks it imports (all of them imported by player.js
+// too) so that the browser fetches them with it, not after parsing it.
+const served = (file) => `/${file.replace(/^public\//, '')}`;
+const playerScripts = { main: served(mainChunk), imports: main.imports.filter((i) => i.kind === 'import-statement').map((i) => served(i.path)) };
 const page = readFileSync(new URL('../public/player.html', import.meta.url), 'utf8');
-const marker = '  <script type="module" src="/dist/player.js"></script>';
-const pageScript = `  <script type="module" src="/${mainChunk.replace(/^public\//, '')}"></script>`;
+const marker = '  <script type="module" src="/dist/player.js"></script>\n';
 if (!page.includes(marker)) throw new Error('public/player.html no longer loads /dist/player.js the way build-player.mjs expects');
-// The head's inline script opens the ws-nal socket while the bundle loads, when ws-nal is sure to go first (public/src/early.ts).
+// The head's inline script opens the ws-nal socket when ws-nal is sure to go first, and loads the player
+// (public/src/early.ts).
 const early = await build({
   absWorkingDir: root,
   entryPoints: ['public/src/early.ts'],
@@ -57,6 +56,7 @@ const early = await build({
   target: 'es2022',
   minify: true,
   write: false,
+  define: { POLYCAST_PLAYER_SCRIPTS: JSON.stringify(playerScripts) },
   logLevel: 'warning',
 });
 const earlyScript = early.outputFiles[0].text.trim();
@@ -65,7 +65,7 @@ const headEnd = '</head>';
 if (!page.includes(headEnd)) throw new Error('public/player.html has no </head> for the early script');
 writeFileSync(
   new URL('../public/dist/player.html', import.meta.url),
-  page.replace(headEnd, `  <script>${earlyScript}</script>\n${headEnd}`).replace(marker, `${preloads.join('\n')}\n${pageScript}`),
+  page.replace(headEnd, `  <script>${earlyScript}</script>\n${headEnd}`).replace(marker, ''),
 );
 console.log(`public/dist/player.html  inline early script ${(earlyScript.length / 1024).toFixed(1)} KiB`);
 

@@ -40,11 +40,17 @@ export interface EarlyVideo {
   error: (err: DOMException) => void;
 }
 
-/** A canvas of the page's own, behind the player element (transparent until it is built), showing the first picture. */
+/**
+ * A canvas of the page's own, behind the player element (transparent until it is built), showing the first picture
+ * and then, once per animation frame, the newest the decoder put out, until the player takes over.
+ */
 export interface EarlyPicture {
   readonly canvas: HTMLCanvasElement;
-  /** `performance.now()` when it was drawn: the page's first paint. */
+  readonly context: CanvasRenderingContext2D;
+  /** `performance.now()` when the first picture was drawn: the page's first paint. */
   readonly drawnAt: number;
+  /** A redraw is waiting for the next animation frame. */
+  redrawing: boolean;
 }
 
 /** What the inline script leaves on `window`: the socket, and what arrived before anyone listened. */
@@ -205,7 +211,7 @@ function startDecoder(config: VideoDecoderConfig, shown: () => void): EarlyVideo
         video.picture = showEarlyPicture(frame);
         // The boot waits for a frame with the picture in it, then for the task after that frame.
         requestAnimationFrame(() => setTimeout(shown, 0));
-      }
+      } else if (video.picture) redrawEarlyPicture(video, video.picture);
     },
     error: () => {
       video.failed = true;
@@ -237,10 +243,26 @@ function showEarlyPicture(frame: VideoFrame): EarlyPicture | null {
     if (!context) return null;
     context.drawImage(frame, 0, 0, canvas.width, canvas.height);
     body.prepend(canvas);
-    return { canvas, drawnAt: performance.now() };
+    return { canvas, context, drawnAt: performance.now(), redrawing: false };
   } catch {
     return null;
   }
+}
+
+/** The newest picture at the next animation frame: the picture moves until the player takes over (it empties `frames`). */
+function redrawEarlyPicture(video: EarlyVideo, picture: EarlyPicture): void {
+  if (picture.redrawing) return;
+  picture.redrawing = true;
+  requestAnimationFrame(() => {
+    picture.redrawing = false;
+    const newest = video.frames[video.frames.length - 1];
+    if (newest === undefined || video.failed || !picture.canvas.isConnected) return;
+    try {
+      picture.context.drawImage(newest, 0, 0, picture.canvas.width, picture.canvas.height);
+    } catch {
+      // A picture the player may still paint; the page's canvas just keeps the one before.
+    }
+  });
 }
 
 /** Takes the page's first picture off the screen: the player shows its own now, or will. */

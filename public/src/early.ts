@@ -9,7 +9,7 @@
  * `?transport=ws-nal`, or remembered as last time's winner on this origin
  * (`TransportMemory`), on a browser with WebSocket and VideoDecoder.
  */
-import { openEarlySocket } from './early-socket.js';
+import { afterEarlyPicture, openEarlySocket } from './early-socket.js';
 import { wsNalUrl, type VideoInit } from './protocol/ws-nal-wire.js';
 import { chooseH264Form } from './render/h264-form.js';
 import { streamPathFromPathname } from './stream-path.js';
@@ -20,6 +20,64 @@ function firstIsWsNal(): boolean {
   const forced = new URLSearchParams(location.search).get('transport');
   if (forced) return forced === 'ws-nal';
   return new TransportMemory(browserStore()).recall(location.origin) === 'ws-nal';
+}
+
+/**
+ * The player's code, as scripts/build-player.mjs names it for this build: the chunk holding main.ts and the chunks
+ * it imports. Undefined where the script runs unbuilt (the page then loads the player itself).
+ */
+declare const POLYCAST_PLAYER_SCRIPTS: { readonly main: string; readonly imports: readonly string[] } | undefined;
+
+/**
+ * Loading, compiling and running the player's ~170 KB of modules takes both cores of a small machine for tens of
+ * milliseconds: begun with the page, it delays the socket, the decoder and the first picture (in the bench, by 14 ms
+ * or more). So the page runs them once its first picture is on screen (it keeps moving on the page's own canvas until
+ * the player takes over), or at once when it is not decoding ahead; never later than this after the page started.
+ * When the browser has not run this build of the player before (by what the page remembers), the code is fetched at
+ * once, so that only compiling waits: a first visit over a real network would otherwise wait for the download too.
+ */
+const PLAYER_LOAD_WAIT_MS = 300;
+/** The main chunk (named by its content) of the player this browser last ran on this origin. */
+const PLAYER_CODE_KEY = 'polycast.player-code';
+
+function codeCached(scripts: { readonly main: string }): boolean {
+  try {
+    return browserStore()?.getItem(PLAYER_CODE_KEY) === scripts.main;
+  } catch {
+    return false;
+  }
+}
+
+function fetchPlayer(scripts: { readonly main: string; readonly imports: readonly string[] }): void {
+  for (const href of [scripts.main, ...scripts.imports]) {
+    const link = document.createElement('link');
+    link.rel = 'preload';
+    link.as = 'script';
+    // Module scripts are fetched in CORS mode: a preload in another mode would not be used.
+    link.crossOrigin = 'anonymous';
+    link.href = href;
+    document.head.append(link);
+  }
+}
+
+function runPlayer(scripts: { readonly main: string; readonly imports: readonly string[] }): void {
+  for (const href of scripts.imports) {
+    const link = document.createElement('link');
+    link.rel = 'modulepreload';
+    link.href = href;
+    document.head.append(link);
+  }
+  const script = document.createElement('script');
+  script.type = 'module';
+  script.src = scripts.main;
+  script.onload = () => {
+    try {
+      browserStore()?.setItem(PLAYER_CODE_KEY, scripts.main);
+    } catch {
+      // Without storage, every visit fetches the code at once.
+    }
+  };
+  document.head.append(script);
 }
 
 /** The server's word on the stream's video when it sent the page (src/web/player-page.ts), if it gave one. */
@@ -38,4 +96,20 @@ try {
   if (path !== '' && firstIsWsNal()) openEarlySocket(wsNalUrl({ origin: location.origin, path }), chooseH264Form(h264).form, videoHint());
 } catch {
   // Only a head start: the player connects by itself.
+}
+
+if (typeof POLYCAST_PLAYER_SCRIPTS !== 'undefined' && POLYCAST_PLAYER_SCRIPTS !== undefined) {
+  const scripts = POLYCAST_PLAYER_SCRIPTS;
+  let ran = false;
+  const run = (): void => {
+    if (ran) return;
+    ran = true;
+    runPlayer(scripts);
+  };
+  try {
+    if (!codeCached(scripts)) fetchPlayer(scripts);
+    afterEarlyPicture(run, PLAYER_LOAD_WAIT_MS);
+  } catch {
+    run();
+  }
 }

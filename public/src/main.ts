@@ -50,5 +50,11 @@ function boot(): void {
   }
 }
 
+/** The player page runs this module from its head script, which may be before the body has been parsed. */
+function whenParsed(run: () => void): void {
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', run, { once: true });
+  else run();
+}
+
 // Synchronous unless the player page's head script is decoding ahead: then once its first picture is on screen.
-afterEarlyPicture(boot, EARLY_PICTURE_WAIT_MS);
+afterEarlyPicture(() => whenParsed(boot), EARLY_PICTURE_WAIT_MS);

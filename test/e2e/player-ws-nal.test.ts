@@ -138,6 +138,51 @@ describe('player page in headless Chromium', () => {
     await page.close();
   });
 
+  it("keeps the page's picture moving until the player runs, and runs the player once the first picture is up", async () => {
+    const page = await browser.context.newPage();
+    // The player's module script is held back for a second, as a slow download of the player's code would.
+    await page.addInitScript(() => {
+      const w = window as unknown as { __held: number; __moduleAppendedAt: number | null };
+      w.__held = 0;
+      w.__moduleAppendedAt = null;
+      const append = Element.prototype.append;
+      Element.prototype.append = function (this: Element, ...nodes: Array<Node | string>) {
+        const module = nodes.find((n): n is HTMLScriptElement => n instanceof HTMLScriptElement && n.type === 'module');
+        if (!module) return append.apply(this, nodes);
+        w.__moduleAppendedAt ??= performance.now();
+        w.__held++;
+        setTimeout(() => append.apply(this, nodes), 1000);
+      };
+    });
+    await page.goto(srv.httpUrl('/live/e2e/?transport=ws-nal'));
+    const sample = () =>
+      page.evaluate(() => {
+        const canvas = document.querySelector<HTMLCanvasElement>('canvas[data-polycast-early]');
+        if (!canvas) return null;
+        return Array.from(canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data.filter((_, i) => i % 4099 === 0)).join(',');
+      });
+    await page.waitForFunction(() => document.querySelector('canvas[data-polycast-early]') !== null, undefined, { timeout: 10_000 });
+    const first = await sample();
+    await page.waitForTimeout(400);
+    const later = await sample();
+    expect(first).not.toBeNull();
+    // testsrc's counter and gradient move: the page draws newer pictures while the player is not there yet.
+    expect(later).not.toBeNull();
+    expect(later).not.toBe(first);
+    const timing = await page.evaluate(() => {
+      const w = window as unknown as { __held: number; __moduleAppendedAt: number | null };
+      return { held: w.__held, moduleAt: w.__moduleAppendedAt, definedNow: customElements.get('polycast-player') !== undefined };
+    });
+    expect(timing.held).toBe(1);
+    expect(timing.definedNow).toBe(false);
+    await page.waitForFunction(() => ((window as unknown as { __polycast?: PlayerStats }).__polycast?.framesPainted ?? 0) > 10, undefined, { timeout: 20_000 });
+    const stats = (await page.evaluate(() => (window as unknown as { __polycast: PlayerStats }).__polycast)) as PlayerStats;
+    // The player's code was asked for only once the page had shown its first picture.
+    expect(timing.moduleAt).toBeGreaterThanOrEqual(stats.firstPaintAt!);
+    expect(await page.locator('canvas[data-polycast-early]').count()).toBe(0);
+    await page.close();
+  });
+
   it("configures its decoder from the page's stream hint before the socket opens, and from the init when the hint is stale", async () => {
     const record = () => {
       const w = window as unknown as { __configured: string[]; __openedAt: number | null };
