@@ -5,7 +5,7 @@
  *
  *   node dist/bench/first-paint-probe.js [--loads=12] [--transport=ws-nal] [--roots=DIR,DIR]
  *
- * `--roots` compares builds: one server per checkout (each built), the
+ * `--webtransport` turns WebTransport (and /moq) on. `--roots` compares builds: one server per checkout (each built), the
  * loads alternating between them, a median table per build.
  *
  * One live Polycast (the bench's clip and publisher), one Chromium with the
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
   const roots = args.get('roots')?.split(',') ?? [here];
   const clip = ensureClip(join(here, 'bench/.cache'), (l) => console.error(l));
   const lives = [];
-  for (const root of roots) lives.push(await startLive('polycast', clip, { root, webTransport: false }));
+  for (const root of roots) lives.push(await startLive('polycast', clip, { root, webTransport: args.has('webtransport') }));
   const profile = mkdtempSync(join(tmpdir(), 'polycast-probe-'));
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   const results: Load[][] = roots.map(() => []);
