@@ -49,6 +49,22 @@ const PROBE = `(() => {
       });
     }
   };
+  const WT = window.WebTransport;
+  if (WT) {
+    window.WebTransport = class extends WT {
+      constructor(...a) {
+        super(...a);
+        stamp('webtransport created');
+        this.ready.then(() => stamp('webtransport ready'), () => {});
+      }
+    };
+  }
+  new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) {
+      const m = /\/(wt-raw|wt-fmp4|hls[^/]*)-[^/]*\.js$/.exec(e.name);
+      if (m) { P.t[m[1] + ' chunk requested'] ??= e.startTime; P.t[m[1] + ' chunk received'] ??= e.responseEnd; }
+    }
+  }).observe({ type: 'resource', buffered: true });
   const VD = window.VideoDecoder;
   if (VD) {
     window.VideoDecoder = class extends VD {
