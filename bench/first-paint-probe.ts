@@ -61,8 +61,9 @@ const PROBE = `(() => {
   }
   new PerformanceObserver((l) => {
     for (const e of l.getEntries()) {
-      const m = /\/(wt-raw|wt-fmp4|hls[^/]*)-[^/]*\.js$/.exec(e.name);
+      const m = /[/](wt-raw|wt-fmp4|hls[^/]*)-[^/]*[.]js$/.exec(e.name);
       if (m) { P.t[m[1] + ' chunk requested'] ??= e.startTime; P.t[m[1] + ' chunk received'] ??= e.responseEnd; }
+      if (e.name.endsWith('/certificate.sha256')) { P.t['certificate hash requested'] ??= e.startTime; P.t['certificate hash received'] ??= e.responseEnd; }
     }
   }).observe({ type: 'resource', buffered: true });
   const VD = window.VideoDecoder;

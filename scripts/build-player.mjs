@@ -41,7 +41,19 @@ if (!main) throw new Error('public/src/main.ts did not get a chunk of its own');
 // The player page's inline script loads that chunk, and names the chunks it imports (all of them imported by player.js
 // too) so that the browser fetches them with it, not after parsing it.
 const served = (file) => `/${file.replace(/^public\//, '')}`;
-const playerScripts = { main: served(mainChunk), imports: main.imports.filter((i) => i.kind === 'import-statement').map((i) => served(i.path)) };
+const staticImports = (output) => output.imports.filter((i) => i.kind === 'import-statement').map((i) => served(i.path));
+// The chunks negotiation loads on demand for the transports a page is likely to try first: the inline script fetches
+// them beside the player when it can tell which one that is.
+const onDemand = {};
+for (const [id, source] of [
+  ['wt-raw', 'public/src/transports/webtransport/wt-raw.ts'],
+  ['wt-fmp4', 'public/src/transports/webtransport/wt-fmp4.ts'],
+]) {
+  const found = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint === source);
+  if (!found) throw new Error(`${source} did not get a chunk of its own`);
+  onDemand[id] = [served(found[0]), ...staticImports(found[1])];
+}
+const playerScripts = { main: served(mainChunk), imports: staticImports(main), transports: onDemand };
 const page = readFileSync(new URL('../public/player.html', import.meta.url), 'utf8');
 const marker = '  <script type="module" src="/dist/player.js"></script>\n';
 if (!page.includes(marker)) throw new Error('public/player.html no longer loads /dist/player.js the way build-player.mjs expects');

@@ -26,7 +26,14 @@ function firstIsWsNal(): boolean {
  * The player's code, as scripts/build-player.mjs names it for this build: the chunk holding main.ts and the chunks
  * it imports. Undefined where the script runs unbuilt (the page then loads the player itself).
  */
-declare const POLYCAST_PLAYER_SCRIPTS: { readonly main: string; readonly imports: readonly string[] } | undefined;
+declare const POLYCAST_PLAYER_SCRIPTS: PlayerScripts | undefined;
+
+interface PlayerScripts {
+  readonly main: string;
+  readonly imports: readonly string[];
+  /** The chunks negotiation loads on demand for a transport (its own and those it imports). */
+  readonly transports: Readonly<Record<string, readonly string[]>>;
+}
 
 /**
  * Loading, compiling and running the player's ~170 KB of modules takes both cores of a small machine for tens of
@@ -40,6 +47,18 @@ const PLAYER_LOAD_WAIT_MS = 300;
 /** The main chunk (named by its content) of the player this browser last ran on this origin. */
 const PLAYER_CODE_KEY = 'polycast.player-code';
 
+/**
+ * The transport negotiation will try first, as far as the page can tell: forced by `?transport=`, last time's
+ * winner on this origin, else wt-raw where WebTransport and WebCodecs exist (the order of negotiation.ts).
+ */
+function expectedTransport(): string | null {
+  const forced = new URLSearchParams(location.search).get('transport');
+  if (forced) return forced;
+  const remembered = new TransportMemory(browserStore()).recall(location.origin);
+  if (remembered) return remembered;
+  return typeof WebTransport !== 'undefined' && typeof VideoDecoder !== 'undefined' ? 'wt-raw' : null;
+}
+
 function codeCached(scripts: { readonly main: string }): boolean {
   try {
     return browserStore()?.getItem(PLAYER_CODE_KEY) === scripts.main;
@@ -48,7 +67,7 @@ function codeCached(scripts: { readonly main: string }): boolean {
   }
 }
 
-function fetchPlayer(scripts: { readonly main: string; readonly imports: readonly string[] }): void {
+function fetchPlayer(scripts: PlayerScripts): void {
   for (const href of [scripts.main, ...scripts.imports]) {
     const link = document.createElement('link');
     link.rel = 'preload';
@@ -60,8 +79,12 @@ function fetchPlayer(scripts: { readonly main: string; readonly imports: readonl
   }
 }
 
-function runPlayer(scripts: { readonly main: string; readonly imports: readonly string[] }): void {
-  for (const href of scripts.imports) {
+function runPlayer(scripts: PlayerScripts): void {
+  // The first transport's chunk too (WebTransport's bring the moq client, 200 KB): compiled beside the player rather
+  // than after negotiation asks for it.
+  const expected = expectedTransport();
+  const transport = (expected !== null && scripts.transports[expected]) || [];
+  for (const href of new Set([...scripts.imports, ...transport])) {
     const link = document.createElement('link');
     link.rel = 'modulepreload';
     link.href = href;

@@ -374,6 +374,9 @@ export class PolycastPlayer {
       this.inputChannel = null;
     }
     if (!needed || this.inputChannel) return;
+    // A channel for input alone waits until the pictures play: opened beside a starting session, its handshake, init
+    // and burst of sound take turns of the page's thread that the first picture needs (tens of ms in the bench).
+    if (!playAudio && !this.jpeg && this.connection.state !== 'playing') return;
     this.inputChannel = new InputChannel({
       stream: this.stream,
       surface: this.surface,

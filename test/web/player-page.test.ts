@@ -51,7 +51,7 @@ describe('the player page', () => {
     const html = await page.text();
     // No module script of its own: the inline script runs the player once the first picture is up (public/src/early.ts).
     expect(html).not.toMatch(/<script[^>]+type="module"/);
-    const named = /\{main:"([^"]+)",imports:\[([^\]]*)\]\}/.exec(html);
+    const named = /\{main:"([^"]+)",imports:\[([^\]]*)\]/.exec(html);
     expect(named).not.toBeNull();
     const main = named![1]!;
     const imports = [...named![2]!.matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
