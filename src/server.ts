@@ -28,7 +28,7 @@ import { AcmeCertificates, defaultCacheDirectory } from './web/acme.js';
 import { FileCertificates, type CertificateSource } from './web/certificates.js';
 import { HttpRedirect } from './web/http-redirect.js';
 import { LOCAL_CA_ROOT_PATH, LocalCaCertificates } from './web/local-ca.js';
-import { streamHint } from './web/player-page.js';
+import { videoHint } from './web/player-page.js';
 import { WebServer } from './web/server.js';
 import { WebTransportListener } from './web/webtransport-listener.js';
 import { HlsTransport, hlsSettingsOf } from '../transports/hls/server.js';
@@ -158,10 +158,13 @@ export class Polycast {
       readTimeoutMs: config.readTimeout,
       tls: tls === undefined ? undefined : { cert: tls.cert, key: tls.key },
       alpnChallenges: this.certificates instanceof AcmeCertificates ? this.certificates.alpnChallenges : undefined,
-      // Codec and size, which the ws-nal init would tell this client anyway: only where reading needs no credentials.
-      streamHint: (path, ip) => {
+      pageHint: (path, ip) => {
         const stream = this.paths.get(path)?.stream;
-        return stream?.ready && this.auth.anyoneMay('read', path, ip) ? streamHint(stream.description) : undefined;
+        // Codec and size, which the ws-nal init would tell this client anyway: only where reading needs no credentials.
+        const video = stream?.ready && this.auth.anyoneMay('read', path, ip) ? videoHint(stream.description) : undefined;
+        // Public at /certificate.sha256 already.
+        const certificateSha256 = this.webTransport?.certificateSha256;
+        return { ...(video ? { video } : {}), ...(certificateSha256 ? { certificateSha256 } : {}) };
       },
     });
     this.certificates?.onChange((c) => {

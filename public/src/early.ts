@@ -10,7 +10,8 @@
  * (`TransportMemory`), on a browser with WebSocket and VideoDecoder.
  */
 import { afterEarlyPicture, openEarlySocket } from './early-socket.js';
-import { wsNalUrl, type VideoInit } from './protocol/ws-nal-wire.js';
+import { readPageHint } from './page-hint.js';
+import { wsNalUrl } from './protocol/ws-nal-wire.js';
 import { chooseH264Form } from './render/h264-form.js';
 import { streamPathFromPathname } from './stream-path.js';
 import { browserStore, TransportMemory } from './transports/memory.js';
@@ -103,20 +104,11 @@ function runPlayer(scripts: PlayerScripts): void {
   document.head.append(script);
 }
 
-/** The server's word on the stream's video when it sent the page (src/web/player-page.ts), if it gave one. */
-function videoHint(): VideoInit | undefined {
-  const text = document.getElementById('polycast-stream')?.textContent;
-  if (!text) return undefined;
-  const video = (JSON.parse(text) as { video?: Partial<VideoInit> }).video;
-  const { codec, codedWidth, codedHeight } = video ?? {};
-  return typeof codec === 'string' && typeof codedWidth === 'number' && typeof codedHeight === 'number' ? { codec, codedWidth, codedHeight } : undefined;
-}
-
 try {
   const path = streamPathFromPathname(location.pathname);
   // Decoded here as the player would feed it (`?h264=`, else per engine: h264-form.ts).
   const h264 = new URLSearchParams(location.search).get('h264');
-  if (path !== '' && firstIsWsNal()) openEarlySocket(wsNalUrl({ origin: location.origin, path }), chooseH264Form(h264).form, videoHint());
+  if (path !== '' && firstIsWsNal()) openEarlySocket(wsNalUrl({ origin: location.origin, path }), chooseH264Form(h264).form, readPageHint().video);
 } catch {
   // Only a head start: the player connects by itself.
 }

@@ -14,7 +14,7 @@ import type { PathManager } from '../stream/path-manager.js';
 import type { HttpRoute, UpgradeRoute } from '../transport.js';
 import { originAllowed } from './origin.js';
 import { pathsListing } from './paths-listing.js';
-import { fillPlayerPage, pageTag, type PageStreamHint } from './player-page.js';
+import { fillPlayerPage, pageTag, type PageHint } from './player-page.js';
 import { answerErrors, loggedPath, requireResourceTarget, ServerErrorLog } from './http-errors.js';
 import { applyReadTimeout, httpServerOptions, limitPendingPerIp } from './http-limits.js';
 import { listenOrExplain } from './listen.js';
@@ -35,8 +35,8 @@ export interface WebServerOptions {
   tls?: { cert: string; key: string };
   /** ACME TLS-ALPN-01 challenges answered on this port (`webTLS: auto`). */
   alpnChallenges?: AlpnChallenges;
-  /** What the player page for a path may say of its stream to a client at `ip` (player-page.ts); undefined: nothing. */
-  streamHint?: (path: string, ip: string) => PageStreamHint | undefined;
+  /** What the player page for a path may tell a client at `ip` before it connects (player-page.ts); undefined: nothing. */
+  pageHint?: (path: string, ip: string) => PageHint | undefined;
 }
 
 /**
@@ -221,7 +221,7 @@ export class WebServer {
   /** Read per request: a rebuilt player is served without a restart, and the page is a few KB. */
   private async sendPlayerPage(path: string, remoteAddress: string, ifNoneMatch: string | undefined, reply: FastifyReply): Promise<FastifyReply> {
     const template = await readFile(join(this.opts.publicDir, this.playerPage), 'utf8');
-    const html = fillPlayerPage(template, this.opts.streamHint?.(path, ipOf(remoteAddress)));
+    const html = fillPlayerPage(template, this.opts.pageHint?.(path, ipOf(remoteAddress)));
     const tag = pageTag(html);
     reply.header('Cache-Control', 'no-cache').header('ETag', tag);
     if (ifNoneMatch?.split(',').some((t) => t.trim() === tag)) return reply.code(304).send();

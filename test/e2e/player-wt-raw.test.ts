@@ -41,6 +41,40 @@ async function call(page: Page, method: 'unmute' | 'setVideoEnabled', ...args: u
 }
 
 describe('wt-raw in the player', () => {
+  it("pins the certificate hash the page came with instead of fetching it, and fetches it when the page's is stale", async () => {
+    const open = async (rewrite: boolean) => {
+      const page = await browser.context.newPage();
+      const fetched: string[] = [];
+      page.on('request', (r) => {
+        if (new URL(r.url()).pathname === '/certificate.sha256') fetched.push(r.url());
+      });
+      if (rewrite) {
+        // As if the certificate had rotated since the server wrote the page (observers run before the next script).
+        await page.addInitScript(() => {
+          new MutationObserver((records) => {
+            for (const r of records) {
+              for (const node of r.addedNodes) {
+                if (node instanceof HTMLScriptElement && node.id === 'polycast-stream') node.textContent = node.textContent!.replace(/"certificateSha256":"[0-9a-f]{64}"/, `"certificateSha256":"${'0'.repeat(64)}"`);
+              }
+            }
+          }).observe(document, { childList: true, subtree: true });
+        });
+      }
+      await page.goto(srv.httpUrl('/live/raw/?transport=wt-raw'));
+      const s = await waitForStats(page, (x) => x.framesPainted > 10, 20_000, 'wt-raw frames');
+      await page.close();
+      return { s, fetched };
+    };
+    const fresh = await open(false);
+    expect(fresh.s.transport).toBe('wt-raw');
+    expect(fresh.s.log.some((line) => line.includes('certificate pinned by hash'))).toBe(true);
+    expect(fresh.fetched).toEqual([]);
+    const stale = await open(true);
+    expect(stale.s.transport).toBe('wt-raw');
+    expect(stale.s.log.some((line) => line.includes('the certificate changed since the page was served'))).toBe(true);
+    expect(stale.fetched).toHaveLength(1);
+  });
+
   it.each([
     ['WebTransport', '?transport=wt-raw', [], 'moq-lite · WebTransport'],
     // As on Safari, where @moq/net and the player leave WebTransport alone: QMux over a WebSocket to the same /moq.

@@ -20,6 +20,7 @@ beforeAll(async () => {
   // Anyone may publish; reading takes credentials.
   locked = await startServer(
     ['authInternalUsers:', '  - user: any', '    permissions:', '      - action: publish', '  - user: viewer', '    pass: secret', '    permissions:', '      - action: read', 'paths:', '  all_others:', ''].join('\n'),
+    { webTransport: true },
   );
   publishers.push(publish(srv.rtmpUrl('live/hinted'), { size: '320x180' }), publish(locked.rtmpUrl('live/hinted'), { size: '320x180' }));
 });
@@ -92,11 +93,12 @@ describe('the player page', () => {
     expect(idle.headers.get('etag')).not.toBe(tag);
   });
 
-  it('says nothing of a stream that takes credentials to read', async () => {
+  it("says nothing of a stream that takes credentials to read, and carries the WebTransport certificate's hash", async () => {
     await waitFor(() => pathReady(locked, 'live/hinted'), 20_000, 'live/hinted on the locked server');
     const html = await (await fetch(locked.httpUrl('/live/hinted/'))).text();
-    expect(html).toContain('<!-- polycast:stream -->');
-    expect(HINT.test(html)).toBe(false);
+    const served = (await (await fetch(locked.httpUrl('/certificate.sha256'))).text()).trim();
+    expect(served).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.parse(HINT.exec(html)![1]!)).toEqual({ certificateSha256: served });
   });
 
   it('cannot be made to close its script element by what the hint holds', () => {

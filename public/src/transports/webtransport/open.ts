@@ -5,12 +5,15 @@
  * Polycast serves the hex SHA-256 of its WebTransport certificate at
  * `/certificate.sha256` (docs/protocols/webtransport.md). A page on `http://`
  * can only reach such a server through `serverCertificateHashes`, so there the
- * hash is fetched right before every connection (the certificate rotates). A
+ * hash is fetched right before every connection (the certificate rotates),
+ * except the player page's first, which takes the hash the page was served
+ * with (src/web/player-page.ts) and fetches only if that one fails. A
  * page on `https://` may be behind a certificate from a public CA, which
  * browsers refuse to pin by hash (pins are for certificates valid at most
  * 14 days), so it first connects the ordinary way and pins only if that fails.
  */
 import Qmux from '@moq/qmux';
+import { readPageHint, sha256Bytes } from '../../page-hint.js';
 import { encodeStreamPath, type StreamLocation } from '../../stream-path.js';
 
 /** What TypeScript's DOM library does not describe yet: subprotocol negotiation (Chromium 126+). */
@@ -49,8 +52,6 @@ export interface OpenOptions {
   readonly log: (message: string) => void;
 }
 
-const HASH_PATTERN = /^[0-9a-f]{64}$/i;
-
 /** `https://host:port/<path>/<endpoint>`: WebTransport listens on UDP at the web server's port. */
 export function webTransportUrl(stream: StreamLocation, pathname: string): string {
   const url = new URL(stream.origin);
@@ -73,14 +74,23 @@ export async function fetchCertificateHash(origin: string): Promise<Uint8Array<A
   try {
     const response = await fetch(new URL('/certificate.sha256', origin), { cache: 'no-store' });
     if (!response.ok) return null;
-    const text = (await response.text()).trim();
-    if (!HASH_PATTERN.test(text)) return null;
-    const bytes = new Uint8Array(32);
-    for (let i = 0; i < 32; i++) bytes[i] = parseInt(text.slice(i * 2, i * 2 + 2), 16);
-    return bytes;
+    return sha256Bytes((await response.text()).trim());
   } catch {
     return null;
   }
+}
+
+let pageHashUsed = false;
+
+/**
+ * The hash the player page was served with, for the page's first connection to its own server: a round trip
+ * sooner than fetching it. Only once, since the certificate rotates while a page stays open.
+ */
+function pageCertificateHash(origin: string): Uint8Array<ArrayBuffer> | null {
+  if (pageHashUsed || typeof location === 'undefined' || origin !== location.origin) return null;
+  pageHashUsed = true;
+  const hex = readPageHint().certificateSha256;
+  return hex === undefined ? null : sha256Bytes(hex);
 }
 
 async function attempt(url: string, hash: Uint8Array<ArrayBuffer> | null, protocols: readonly string[] | undefined): Promise<WebTransportWithProtocol> {
@@ -99,10 +109,31 @@ async function attempt(url: string, hash: Uint8Array<ArrayBuffer> | null, protoc
 
 /** Resolves once the session is ready; rejects with a `HandshakeError`. */
 export async function openWebTransport(stream: StreamLocation, pathname: string, options: OpenOptions): Promise<WebTransportWithProtocol> {
+  const fromPage = pageCertificateHash(stream.origin);
+  if (!fromPage) return openWith(stream, pathname, options, await fetchCertificateHash(stream.origin));
+  try {
+    return await openWith(stream, pathname, options, fromPage);
+  } catch (err) {
+    // Another try only when the certificate changed since the page was served: where the handshake fails for any
+    // other reason (UDP blocked), a second one would only double the wait before negotiation moves on.
+    const current = await fetchCertificateHash(stream.origin);
+    if (current === null || current.every((b, i) => b === fromPage[i])) throw err;
+    options.log('WebTransport: the certificate changed since the page was served; pinning the current one');
+    return openWith(stream, pathname, options, current, true);
+  }
+}
+
+async function openWith(
+  stream: StreamLocation,
+  pathname: string,
+  options: OpenOptions,
+  hash: Uint8Array<ArrayBuffer> | null,
+  /** Only the pinned connection, not first the ordinary one an https: page would try. */
+  pinnedOnly = false,
+): Promise<WebTransportWithProtocol> {
   const url = webTransportUrl(stream, pathname);
-  const hash = await fetchCertificateHash(stream.origin);
   const securePage = new URL(stream.origin).protocol === 'https:';
-  const tries: (Uint8Array<ArrayBuffer> | null)[] = securePage ? (hash ? [null, hash] : [null]) : [hash];
+  const tries: readonly (Uint8Array<ArrayBuffer> | null)[] = pinnedOnly || !securePage ? [hash] : hash ? [null, hash] : [null];
   let last: unknown = null;
   for (const pin of tries) {
     options.log(`WebTransport connecting to ${url}${pin ? ' (certificate pinned by hash)' : ''}`);
