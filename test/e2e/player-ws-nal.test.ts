@@ -100,7 +100,7 @@ describe('player page in headless Chromium', () => {
   it("shows the first picture before the player runs, on the page's own canvas, and takes it away once the player paints", async () => {
     const page = await browser.context.newPage();
     await page.addInitScript(() => {
-      const seen = ((window as unknown as { __early: Record<string, unknown> }).__early = {});
+      const seen: Record<string, unknown> = ((window as unknown as { __early: Record<string, unknown> }).__early = {});
       new MutationObserver((records) => {
         for (const r of records) {
           for (const node of r.addedNodes) {
