@@ -16,11 +16,9 @@ import { chooseH264Form } from './render/h264-form.js';
 import { streamPathFromPathname } from './stream-path.js';
 import { browserStore, TransportMemory } from './transports/memory.js';
 
+/** ws-nal goes first, and this browser can decode ahead for it. */
 function firstIsWsNal(): boolean {
-  if (typeof WebSocket === 'undefined' || typeof VideoDecoder === 'undefined') return false;
-  const forced = new URLSearchParams(location.search).get('transport');
-  if (forced) return forced === 'ws-nal';
-  return new TransportMemory(browserStore()).recall(location.origin) === 'ws-nal';
+  return typeof WebSocket !== 'undefined' && typeof VideoDecoder !== 'undefined' && expectedTransport() === 'ws-nal';
 }
 
 /**
@@ -68,16 +66,20 @@ function codeCached(scripts: { readonly main: string }): boolean {
   }
 }
 
-function fetchPlayer(scripts: PlayerScripts): void {
-  for (const href of [scripts.main, ...scripts.imports]) {
-    const link = document.createElement('link');
-    link.rel = 'preload';
+function addLink(rel: 'preload' | 'modulepreload', href: string): void {
+  const link = document.createElement('link');
+  link.rel = rel;
+  if (rel === 'preload') {
     link.as = 'script';
     // Module scripts are fetched in CORS mode: a preload in another mode would not be used.
     link.crossOrigin = 'anonymous';
-    link.href = href;
-    document.head.append(link);
   }
+  link.href = href;
+  document.head.append(link);
+}
+
+function fetchPlayer(scripts: PlayerScripts): void {
+  for (const href of [scripts.main, ...scripts.imports]) addLink('preload', href);
 }
 
 function runPlayer(scripts: PlayerScripts): void {
@@ -85,12 +87,7 @@ function runPlayer(scripts: PlayerScripts): void {
   // than after negotiation asks for it.
   const expected = expectedTransport();
   const transport = (expected !== null && scripts.transports[expected]) || [];
-  for (const href of new Set([...scripts.imports, ...transport])) {
-    const link = document.createElement('link');
-    link.rel = 'modulepreload';
-    link.href = href;
-    document.head.append(link);
-  }
+  for (const href of new Set([...scripts.imports, ...transport])) addLink('modulepreload', href);
   const script = document.createElement('script');
   script.type = 'module';
   script.src = scripts.main;

@@ -18,6 +18,8 @@ function req(method: string, path: string, headers = '', body = ''): Uint8Array 
 const WEB = [
   req('GET', '/'),
   req('GET', `/${WATCH_PATH}/`),
+  // The player page, revalidated (its ETag is its content's, with the stream hint in it).
+  req('GET', `/${WATCH_PATH}/?transport=ws-nal`, 'If-None-Match: "x", W/"y", *\r\n'),
   req('GET', '/fuzz/page'),
   req('GET', '/_api/paths', 'Accept: application/json\r\n'),
   req('GET', '/certificate.sha256'),
