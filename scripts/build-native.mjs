@@ -1,18 +1,34 @@
-// Builds native/udp-batch (batched UDP output for WebTransport) with the
-// node-gyp that ships inside npm, against this Node's own headers, so it
-// needs no network. Optional: if it cannot be built, the server sends
-// through dgram, more slowly, and says why when WebTransport starts.
+// Builds the native helpers under native/ with the node-gyp that ships
+// inside npm, against this Node's own headers, so it needs no network. Each
+// is optional: what cannot be built is said once, and the server runs
+// without it, more slowly.
+//   native/udp-batch    batched UDP output (sendmmsg, GSO) for WebTransport
+//   native/quic-ngtcp2  QUIC connections on Debian's ngtcp2 + GnuTLS, writing
+//                       a whole batch of packets per call
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const dir = fileURLToPath(new URL('../native/udp-batch/', import.meta.url));
-const out = join(dir, 'build', 'Release', 'udp_batch.node');
-const sources = ['binding.gyp', 'udp_batch.c'].map((f) => join(dir, f));
+const addons = [
+  {
+    dir: 'udp-batch',
+    out: 'udp_batch.node',
+    sources: ['binding.gyp', 'udp_batch.c', '../common/address.h'],
+    without: 'WebTransport will send through dgram, one packet at a time',
+  },
+  {
+    dir: 'quic-ngtcp2',
+    out: 'quic_ngtcp2.node',
+    sources: ['binding.gyp', 'quic_conn.c', '../common/address.h'],
+    // The libraries' headers decide whether it can be built at all.
+    headers: ['/usr/include/ngtcp2/ngtcp2_crypto_gnutls.h', '/usr/include/gnutls/gnutls.h'],
+    packages: 'libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev',
+    without: 'WebTransport will run on quiche (@matrixai/quic), at several times the CPU per viewer',
+  },
+];
 
 if (process.platform !== 'linux') process.exit(0);
-if (existsSync(out) && sources.every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) process.exit(0);
 
 function nodeGyp() {
   const candidates = [];
@@ -26,17 +42,27 @@ function nodeGyp() {
 const gyp = nodeGyp();
 // Node's headers live under <prefix>/include/node for distribution and package builds alike.
 const nodedir = dirname(dirname(process.execPath));
-const why = !gyp
-  ? 'node-gyp (bundled with npm) not found'
-  : !existsSync(join(nodedir, 'include', 'node', 'node_api.h'))
-    ? `Node's headers are not in ${join(nodedir, 'include', 'node')}`
-    : undefined;
-let failure = why;
-if (!failure) {
-  const r = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${nodedir}`, '--loglevel=warn'], { cwd: dir, encoding: 'utf8' });
-  if (r.status !== 0) failure = `node-gyp failed:\n${(r.stderr || '') + (r.stdout || '')}`.trim();
+
+for (const addon of addons) {
+  const dir = fileURLToPath(new URL(`../native/${addon.dir}/`, import.meta.url));
+  const out = join(dir, 'build', 'Release', addon.out);
+  const sources = addon.sources.map((f) => join(dir, f));
+  if (existsSync(out) && sources.every((s) => statSync(s).mtimeMs <= statSync(out).mtimeMs)) continue;
+  const missing = (addon.headers ?? []).filter((h) => !existsSync(h));
+  const failure = !gyp
+    ? 'node-gyp (bundled with npm) not found'
+    : !existsSync(join(nodedir, 'include', 'node', 'node_api.h'))
+      ? `Node's headers are not in ${join(nodedir, 'include', 'node')}`
+      : missing.length > 0
+        ? `${missing.join(', ')} missing: apt-get install ${addon.packages}`
+        : build(dir);
+  if (failure) {
+    process.stderr.write(`native/${addon.dir} not built (${failure.split('\n')[0]}); ${addon.without}.\n`);
+    if (failure.includes('\n')) process.stderr.write(`${failure}\n`);
+  }
 }
-if (failure) {
-  process.stderr.write(`native/udp-batch not built (${failure.split('\n')[0]}); WebTransport will send through dgram, one packet at a time.\n`);
-  if (failure.includes('\n')) process.stderr.write(`${failure}\n`);
+
+function build(dir) {
+  const r = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${nodedir}`, '--loglevel=warn'], { cwd: dir, encoding: 'utf8' });
+  return r.status === 0 ? undefined : `node-gyp failed:\n${(r.stderr || '') + (r.stdout || '')}`.trim();
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <node_api.h>
+#include "../common/address.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -29,13 +30,6 @@
 #define MAX_GSO_BYTES 65000
 #define MAX_MESSAGES 256
 
-typedef struct {
-  union {
-    struct sockaddr_in v4;
-    struct sockaddr_in6 v6;
-  } u;
-  socklen_t len;
-} address_t;
 
 static int gso_enabled = 1;
 

@@ -77,6 +77,13 @@ interface GroupChain {
 class MoqtPull implements PullConnection {
   private client: WebTransportClient | undefined;
   private draft: MoqtDraft = 16;
+  /**
+   * Settles once `draft` is the one the origin chose. The origin's streams can
+   * arrive in the very packet that carries its CONNECT answer, before `run`
+   * has read the answer: their varints are draft-specific, so they wait.
+   */
+  private readonly draftChosen: Promise<void>;
+  private chooseDraft!: () => void;
   private over = false;
   private nextRequestId = 0;
   private heardAt = performance.now();
@@ -104,6 +111,7 @@ class MoqtPull implements PullConnection {
     private readonly events: PullEvents,
     private readonly o: PullOptions,
   ) {
+    this.draftChosen = new Promise((resolve) => (this.chooseDraft = resolve));
     // No object for readTimeout: the origin's publisher is gone (it keeps the subscription), so the path's stream ends; the session stays.
     this.watchdog = setInterval(() => this.checkIdle(), Math.max(250, Math.min(1000, o.readTimeoutMs / 4)));
     this.watchdog.unref();
@@ -145,6 +153,7 @@ class MoqtPull implements PullConnection {
       throw new PullFailure(`the origin chose no moq-transport draft Polycast offered (wt-protocol ${JSON.stringify(client.protocol ?? '')}; offered ${t.draft === undefined ? 'moqt-19..16' : `moqt-${t.draft}`})`);
     }
     this.draft = draft;
+    this.chooseDraft();
     await this.setUp();
     const catalog = await this.subscribe(t.catalogTrack);
     this.byAlias.set(catalog.alias, (s, h) => this.readCatalogGroup(s, h));
@@ -265,6 +274,7 @@ class MoqtPull implements PullConnection {
   }
 
   private async readUni(reader: MoqtStreamReader, stream: ClientReceiveStream): Promise<void> {
+    await this.draftChosen;
     const type = await reader.varint(this.draft);
     if (type === MessageType.Setup && hasStreamPerRequest(this.draft)) {
       decodeSetup((await reader.body(this.draft, type, MAX_SETUP_BYTES)).body);

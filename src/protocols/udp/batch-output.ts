@@ -26,9 +26,24 @@ export interface PacketOutput {
   next(): Buffer;
   /** The last `next()` region holds a `len`-byte packet for `to`. */
   commit(len: number, to: PacketDestination): void;
+  /**
+   * Lets `source` write its packets for `to` straight into the batch, as
+   * many as it has (native/quic-ngtcp2 connections do: one call per batch
+   * instead of one per packet). Returns how many it wrote.
+   */
+  fill(to: PacketDestination, source: PacketSource): number;
   /** Sends what is held; call at the end of every flush. */
   end(): void;
   readonly counters: OutputCounters;
+}
+
+export interface PacketSource {
+  /**
+   * Writes up to `room` packets back to back into `bytes` from `pos`, their
+   * sizes into `lengths` from `index`; returns how many. Fewer than `room`
+   * means it has nothing more to send now.
+   */
+  writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number): number;
 }
 
 export interface OutputCounters {
@@ -59,12 +74,15 @@ class DgramOutput implements PacketOutput {
   readonly counters: OutputCounters = { packets: 0, sends: 0, deferred: 0 };
   private readonly slab: PacketSlab;
   private region: Buffer | undefined;
+  private readonly scratch: Buffer;
+  private readonly scratchLengths = new Uint32Array(BATCH_PACKETS);
 
   constructor(
     private readonly socket: Socket,
     packetSize: number,
   ) {
     this.slab = new PacketSlab(packetSize);
+    this.scratch = Buffer.allocUnsafe(BATCH_PACKETS * packetSize);
   }
 
   next(): Buffer {
@@ -77,6 +95,22 @@ class DgramOutput implements PacketOutput {
     this.slab.commit(len);
     this.counters.packets++;
     this.counters.sends++;
+  }
+
+  fill(to: PacketDestination, source: PacketSource): number {
+    let total = 0;
+    for (;;) {
+      const n = source.writePackets(this.scratch, 0, this.scratchLengths, 0, BATCH_PACKETS);
+      let off = 0;
+      for (let i = 0; i < n; i++) {
+        const len = this.scratchLengths[i]!;
+        this.scratch.copy(this.next(), 0, off, off + len);
+        this.commit(len, to);
+        off += len;
+      }
+      total += n;
+      if (n < BATCH_PACKETS) return total;
+    }
   }
 
   end(): void {}
@@ -125,6 +159,29 @@ class BatchOutput implements PacketOutput {
     }
     this.lengths[this.count++] = len;
     this.pos += len;
+  }
+
+  fill(to: PacketDestination, source: PacketSource): number {
+    let total = 0;
+    for (;;) {
+      if (this.count === BATCH_PACKETS) this.end();
+      this.useDestination(to);
+      const room = BATCH_PACKETS - this.count;
+      const n = source.writePackets(this.bytes, this.pos, this.lengths, this.count, room);
+      for (let i = 0; i < n; i++) this.pos += this.lengths[this.count + i]!;
+      this.count += n;
+      total += n;
+      if (n < room) return total;
+    }
+  }
+
+  /** Packets from here on go to `to`; a batch holds one destination, so what is held for another leaves first. */
+  private useDestination(to: PacketDestination): void {
+    const d = this.dest;
+    if (d !== undefined && d.port === to.port && d.host === to.host) return;
+    if (this.count > 0) this.end();
+    this.dest = { host: to.host, port: to.port };
+    this.destAddress = this.address(to);
   }
 
   end(): void {

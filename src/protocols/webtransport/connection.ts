@@ -13,9 +13,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:dgram';
 import { quiche, Shutdown } from '@matrixai/quic/native/index.js';
-import type { Connection, Host } from '@matrixai/quic/native/types.js';
-import type { PacketOutput } from '../udp/batch-output.js';
+import type { Host } from '@matrixai/quic/native/types.js';
+import type { PacketOutput, PacketSource } from '../udp/batch-output.js';
 import { QuicTimer } from './quic-timer.js';
+import type { QuicConnection } from './quic-connection.js';
 import {
   CapsuleReader,
   CapsuleType,
@@ -78,6 +79,8 @@ export interface ConnectionOwner {
   /** Where flushes put their packets: batched into one sendmmsg where the native helper is built. */
   readonly output: PacketOutput;
   connectionClosed(c: Http3Connection): void;
+  /** The connection ids the peer may use for `c` are now `ids` (hex). */
+  connectionIds(c: Http3Connection, ids: readonly string[]): void;
   /** The QUIC handshake completed, or (false) was given up on. Called at most once. */
   handshakeDone(c: Http3Connection, completed: boolean): void;
   sessionOpened(s: WebTransportSession): void;
@@ -195,12 +198,16 @@ export class Http3Connection implements SessionHost {
   private peerDecoder = false;
   private peerSettings: ReadonlyMap<number, number> | undefined;
   private readonly readBuf = Buffer.allocUnsafe(READ_CHUNK);
+  /** The connection itself when it writes whole batches (ngtcp2). */
+  private readonly batchSource: PacketSource | undefined;
 
   constructor(
-    readonly conn: Connection,
+    readonly conn: QuicConnection,
     readonly remote: Host,
     private readonly owner: ConnectionOwner,
   ) {
+    const writePackets = conn.writePackets;
+    if (writePackets !== undefined) this.batchSource = { writePackets: writePackets.bind(conn) };
     // quiche would keep a half-open handshake for the whole idle timeout; a
     // client that has not finished by now has given up (Chromium does at 10 s).
     this.handshakeTimer = setTimeout(() => {
@@ -275,6 +282,8 @@ export class Http3Connection implements SessionHost {
       }
     }
     if (!this.established || this.conn.isClosed()) return;
+    const ids = this.conn.takeConnectionIds?.();
+    if (ids) this.owner.connectionIds(this, ids);
     // Most packets a server reads are ACKs: asking whether anything is readable costs a tenth of building quiche's stream iterator.
     if (this.conn.isReadable()) for (const id of this.conn.readable()) this.readStream(id);
     // Datagrams name a session; before there is one, quiche's bounded queue keeps them.
@@ -290,11 +299,12 @@ export class Http3Connection implements SessionHost {
     try {
       const out = this.owner.output;
       try {
-        for (;;) {
+        if (this.batchSource !== undefined) out.fill(this.recvInfo?.from ?? this.remote, this.batchSource);
+        else for (;;) {
           const buf = out.next();
           let r;
           try {
-            r = this.conn.send(buf);
+            r = this.conn.send!(buf);
           } catch {
             break;
           }
@@ -374,6 +384,7 @@ export class Http3Connection implements SessionHost {
     this.blocked.clear();
     for (const w of [...this.creditWaiters.uni.splice(0), ...this.creditWaiters.bidi.splice(0)]) w();
     this.owner.connectionClosed(this);
+    this.conn.destroy?.();
   }
 
   // --- our streams ---

@@ -1,5 +1,3 @@
-import type { Connection } from '@matrixai/quic/native/types.js';
-
 /**
  * The one timer quiche wants per connection, armed from `conn.timeout()`
  * after every flush. Rearming on every packet is costly, so an earlier
@@ -14,7 +12,7 @@ export class QuicTimer {
   /** `fire` runs when the deadline passes: it calls `onTimeout`, handles what follows, and flushes (which rearms). */
   constructor(private readonly fire: () => void) {}
 
-  arm(conn: Connection): void {
+  arm(conn: { timeout(): number | null }): void {
     const ms = conn.timeout();
     if (ms === null) {
       this.cancel();

@@ -27,6 +27,9 @@ import {
 } from './connection.js';
 import { packetOutput, type PacketOutput } from '../udp/batch-output.js';
 import { RetryTokens } from './retry-token.js';
+import { Ngtcp2Connection, nativeQuic, type Ngtcp2Context } from './ngtcp2-connection.js';
+import type { QuicConnection } from './quic-connection.js';
+import { nativeUdpBatch } from '../udp/native-udp-batch.js';
 import type { WebTransportSession } from './session.js';
 
 /** First byte, a server-chosen connection id, and at least a packet number and an AEAD tag. */
@@ -71,6 +74,26 @@ export interface WebTransportServerOptions {
   readonly initialMaxStreamData?: number;
   /** Streams of each direction the client may open; default 100. */
   readonly initialMaxStreams?: number;
+  /**
+   * The QUIC stack: `ngtcp2` (native/quic-ngtcp2, the default where it is
+   * built) writes a connection's packets in one call; `quiche` is the
+   * prebuilt binding of `@matrixai/quic`. `POLYCAST_QUIC` in the environment
+   * overrides the default.
+   */
+  readonly quic?: QuicStack;
+}
+
+export type QuicStack = 'ngtcp2' | 'quiche';
+
+/** The stack to use, and why not ngtcp2 when it is not. */
+export function chooseQuicStack(asked: QuicStack | undefined, env: NodeJS.ProcessEnv = process.env): { stack: QuicStack; why?: string } {
+  const wanted = asked ?? (env['POLYCAST_QUIC'] === 'quiche' ? 'quiche' : 'ngtcp2');
+  if (wanted === 'quiche') return { stack: 'quiche', why: asked !== undefined ? 'asked for' : 'POLYCAST_QUIC=quiche' };
+  const native = nativeQuic();
+  if ('error' in native) return { stack: 'quiche', why: native.error };
+  const udp = nativeUdpBatch();
+  if ('error' in udp) return { stack: 'quiche', why: udp.error };
+  return { stack: 'ngtcp2' };
 }
 
 /** What the server did with new connections, for tests and metrics. */
@@ -101,6 +124,11 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
   private outputWhy: string | undefined;
   readonly counters: HandshakeCounters = { accepted: 0, retries: 0, refused: 0, handshakeTimeouts: 0 };
   private config: Config;
+  /** ngtcp2's certificate and settings, when ngtcp2 is the stack. */
+  private ngtcp2: Ngtcp2Context | undefined;
+  readonly quicStack: QuicStack;
+  /** Why quiche, when ngtcp2 was not chosen. */
+  readonly quicStackWhy: string | undefined;
   private readonly payload: number;
   private readonly connections = new Map<string, Http3Connection>();
   private readonly live = new Set<Http3Connection>();
@@ -125,6 +153,23 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
     this.payload = opts.maxUdpPayloadSize ?? 1350;
     this.config = buildConfig(opts, this.payload);
+    const chosen = chooseQuicStack(opts.quic);
+    this.quicStack = chosen.stack;
+    this.quicStackWhy = chosen.why;
+    if (this.quicStack === 'ngtcp2') this.ngtcp2 = this.ngtcp2Context(opts.cert, opts.key);
+  }
+
+  private ngtcp2Context(cert: string, key: string): Ngtcp2Context {
+    const native = nativeQuic();
+    if ('error' in native) throw new Error(native.error);
+    return native.binding.createContext(cert, key, {
+      maxUdpPayloadSize: this.payload,
+      idleTimeoutMs: this.opts.idleTimeoutMs ?? 30_000,
+      initialMaxData: this.opts.initialMaxData ?? 16 * 1024 * 1024,
+      initialMaxStreamData: this.opts.initialMaxStreamData ?? 2 * 1024 * 1024,
+      initialMaxStreams: this.opts.initialMaxStreams ?? 100,
+      keepAliveMs: this.keepAliveMs,
+    });
   }
 
   /**
@@ -133,6 +178,7 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
    */
   setCertificate(cert: string, key: string): void {
     this.config = buildConfig({ ...this.opts, cert, key }, this.payload);
+    if (this.quicStack === 'ngtcp2') this.ngtcp2 = this.ngtcp2Context(cert, key);
   }
 
   get socket(): Socket {
@@ -270,9 +316,9 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     if (odcid === null && this.handshaking.size >= this.retryAboveHandshakes) return this.sendRetry(header, rinfo);
     // After a Retry the client already uses the connection id we chose there.
     const scid = odcid === null ? newConnectionId() : Buffer.from(header.dcid);
-    let conn;
+    let conn: QuicConnection;
     try {
-      conn = quiche.Connection.accept(scid, odcid, this.local, from, this.config);
+      conn = this.accept(msg, scid, odcid, from);
     } catch {
       return;
     }
@@ -287,6 +333,13 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     this.live.add(c);
     this.handshaking.add(c);
     c.recv(msg, rinfo.address, rinfo.port);
+  }
+
+  private accept(initial: Buffer, scid: Buffer, odcid: Buffer | null, from: Host): QuicConnection {
+    if (this.ngtcp2 === undefined) return quiche.Connection.accept(scid, odcid, this.local, from, this.config);
+    const native = nativeQuic();
+    if ('error' in native) throw new Error(native.error);
+    return new Ngtcp2Connection(native.binding, this.ngtcp2, initial, scid, odcid, { from, to: this.local });
   }
 
   private sendRetry(header: { scid: Uint8Array; dcid: Uint8Array; version: number }, rinfo: RemoteInfo): void {
@@ -318,6 +371,17 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     for (const id of c.ids) if (this.connections.get(id) === c) this.connections.delete(id);
     this.live.delete(c);
     this.handshaking.delete(c);
+  }
+
+  connectionIds(c: Http3Connection, ids: readonly string[]): void {
+    // The client's first DCID (ids[0]) stays routable until the connection ends: Initials may still carry it.
+    const keep = new Set([c.ids[0]!, ...ids]);
+    for (const id of c.ids) if (!keep.has(id) && this.connections.get(id) === c) this.connections.delete(id);
+    c.ids.length = 0;
+    for (const id of keep) {
+      c.ids.push(id);
+      this.connections.set(id, c);
+    }
   }
 
   handshakeDone(c: Http3Connection, completed: boolean): void {

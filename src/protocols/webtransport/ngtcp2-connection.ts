@@ -1,0 +1,189 @@
+/**
+ * QUIC connections on ngtcp2 (`native/quic-ngtcp2`, built by `npm run build`
+ * against Debian's libngtcp2 and GnuTLS). Why a second stack beside quiche:
+ * quiche's binding costs about 5 µs per packet sent before a byte reaches a
+ * socket, most of it the N-API crossing and the result objects of one
+ * `send` call per packet (docs/webtransport-egress.md). Here a flush writes
+ * all of a connection's packets in one call.
+ */
+import type { RecvInfo } from '@matrixai/quic/native/types.js';
+import { loadAddon } from '../native-addon.js';
+import { nativeUdpBatch } from '../udp/native-udp-batch.js';
+import type { QuicConnection } from './quic-connection.js';
+
+interface NativeConnection {
+  recv(packet: Uint8Array, remote?: Buffer): void;
+  writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number): number;
+  timeout(): number | null;
+  onTimeout(): void;
+  isEstablished(): boolean;
+  isClosed(): boolean;
+  isReadable(): boolean;
+  readable(): number[];
+  streamSend(id: number, data: Uint8Array, fin: boolean): number | null;
+  streamRecv(id: number, buf: Uint8Array): [number, boolean] | null;
+  streamShutdown(id: number, direction: number, code: number): void | null;
+  streamPriority(id: number, urgency: number, incremental: boolean): void;
+  peerStreamsLeftUni(): number;
+  peerStreamsLeftBidi(): number;
+  dgramMaxWritableLen(): number | null;
+  isDgramSendQueueFull(): boolean;
+  dgramSend(data: Uint8Array): void;
+  dgramRecvVec(): Uint8Array | null;
+  close(app: boolean, code: number, reason: Uint8Array): void;
+  peerError(): { isApp: boolean; errorCode: number; reason: Uint8Array } | null;
+  takeConnectionIds(): string[] | null;
+  destroy(): void;
+}
+
+declare const contextBrand: unique symbol;
+/** Certificate, TLS priorities and transport settings shared by the connections accepted with it. */
+export type Ngtcp2Context = { readonly [contextBrand]: true };
+
+interface NativeQuic {
+  createContext(cert: string, key: string, options: Ngtcp2Options): Ngtcp2Context;
+  Connection: new (
+    ctx: Ngtcp2Context,
+    initial: Uint8Array,
+    scid: Uint8Array,
+    odcid: Uint8Array | null,
+    local: Buffer,
+    remote: Buffer,
+  ) => NativeConnection;
+}
+
+export interface Ngtcp2Options {
+  readonly maxUdpPayloadSize: number;
+  readonly idleTimeoutMs: number;
+  readonly initialMaxData: number;
+  readonly initialMaxStreamData: number;
+  readonly initialMaxStreams: number;
+  /** PING after this long without sending; 0 never. */
+  readonly keepAliveMs: number;
+}
+
+const ADDON = 'native/quic-ngtcp2/build/Release/quic_ngtcp2.node';
+let loaded: { binding: NativeQuic } | { error: string } | undefined;
+
+/** The ngtcp2 stack, or why it is not there (not built: Debian's libngtcp2-dev, libngtcp2-crypto-gnutls-dev and libgnutls28-dev are missing). */
+export function nativeQuic(): { binding: NativeQuic } | { error: string } {
+  loaded ??= loadAddon<NativeQuic>(ADDON, 'libngtcp2-dev, libngtcp2-crypto-gnutls-dev and libgnutls28-dev');
+  return loaded;
+}
+
+function sockaddr(host: string, port: number): Buffer {
+  const udp = nativeUdpBatch();
+  if ('error' in udp) throw new Error(`ngtcp2 connections need native/udp-batch too: ${udp.error}`);
+  return udp.binding.address(host, port);
+}
+
+/** An accepted connection, with quiche's method names (see `QuicConnection`). */
+export class Ngtcp2Connection implements QuicConnection {
+  private readonly native: NativeConnection;
+  private host: string;
+  private port: number;
+
+  constructor(binding: NativeQuic, ctx: Ngtcp2Context, initial: Uint8Array, scid: Uint8Array, odcid: Uint8Array | null, info: RecvInfo) {
+    this.native = new binding.Connection(ctx, initial, scid, odcid, sockaddr(info.to.host, info.to.port), sockaddr(info.from.host, info.from.port));
+    this.host = info.from.host;
+    this.port = info.from.port;
+  }
+
+  recv(packet: Uint8Array, info: RecvInfo): void {
+    const from = info.from;
+    if (from.port === this.port && from.host === this.host) {
+      this.native.recv(packet);
+      return;
+    }
+    this.host = from.host;
+    this.port = from.port;
+    this.native.recv(packet, sockaddr(from.host, from.port));
+  }
+
+  writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number): number {
+    return this.native.writePackets(bytes, pos, lengths, index, room);
+  }
+
+  timeout(): number | null {
+    return this.native.timeout();
+  }
+
+  onTimeout(): void {
+    this.native.onTimeout();
+  }
+
+  isEstablished(): boolean {
+    return this.native.isEstablished();
+  }
+
+  isClosed(): boolean {
+    return this.native.isClosed();
+  }
+
+  isReadable(): boolean {
+    return this.native.isReadable();
+  }
+
+  readable(): number[] {
+    return this.native.readable();
+  }
+
+  streamSend(id: number, data: Uint8Array, fin: boolean): number | null {
+    return this.native.streamSend(id, data, fin);
+  }
+
+  streamRecv(id: number, buf: Uint8Array): [number, boolean] | null {
+    return this.native.streamRecv(id, buf);
+  }
+
+  streamShutdown(id: number, direction: number, code: number): void | null {
+    return this.native.streamShutdown(id, direction, code);
+  }
+
+  streamPriority(id: number, urgency: number, incremental: boolean): void {
+    this.native.streamPriority(id, urgency, incremental);
+  }
+
+  peerStreamsLeftUni(): number {
+    return this.native.peerStreamsLeftUni();
+  }
+
+  peerStreamsLeftBidi(): number {
+    return this.native.peerStreamsLeftBidi();
+  }
+
+  dgramMaxWritableLen(): number | null {
+    return this.native.dgramMaxWritableLen();
+  }
+
+  isDgramSendQueueFull(): boolean {
+    return this.native.isDgramSendQueueFull();
+  }
+
+  dgramSend(data: Uint8Array): void {
+    this.native.dgramSend(data);
+  }
+
+  dgramRecvVec(): Uint8Array | null {
+    return this.native.dgramRecvVec();
+  }
+
+  close(app: boolean, code: number, reason: Uint8Array): void {
+    this.native.close(app, code, reason);
+  }
+
+  /** ngtcp2 sends its own PINGs after `keepAliveMs` without output, set when the connection was accepted. */
+  sendAckEliciting(): void {}
+
+  peerError(): { isApp: boolean; errorCode: number } | null {
+    return this.native.peerError();
+  }
+
+  takeConnectionIds(): string[] | null {
+    return this.native.takeConnectionIds();
+  }
+
+  destroy(): void {
+    this.native.destroy();
+  }
+}
