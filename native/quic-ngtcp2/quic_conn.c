@@ -33,6 +33,8 @@
 #define SECRET_LEN 32
 /* Datagrams waiting to be sent, and received ones waiting for JavaScript; more are dropped, as quiche does. */
 #define DGRAM_QUEUE 1024
+/* Bytes of received datagrams held for JavaScript: a client cannot make a connection hold more before anyone reads them. */
+#define DGRAM_IN_BYTES (256 * 1024)
 /* Stream data vectors handed to one writev_stream call. */
 #define MAX_VECS 16
 
@@ -148,6 +150,7 @@ typedef struct {
   uint64_t unsent;
   queue_t dgram_out, dgram_in;
   uint64_t dgram_id;
+  size_t dgram_in_bytes;
   /* 0 open, 1 closing (our CONNECTION_CLOSE), 2 draining (the peer's), 3 closed. */
   int state;
   uint64_t close_deadline;
@@ -157,8 +160,12 @@ typedef struct {
   int close_sends;
   int peer_closed;
   int ids_changed;
-  int fatal;
+  /* What JavaScript reads after each call without crossing back (see update_view). */
+  double *view;
 } conn_t;
+
+/* Slots of the Float64Array a connection shares with JavaScript. */
+enum { VIEW_STATE, VIEW_ESTABLISHED, VIEW_READABLE, VIEW_IDS, VIEW_DATAGRAMS, VIEW_TIMEOUT, VIEW_SLOTS };
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -338,10 +345,11 @@ static int cb_recv_datagram(ngtcp2_conn *conn, uint32_t flags, const uint8_t *da
   (void)conn;
   (void)flags;
   conn_t *c = user;
-  if (c->dgram_in.count >= DGRAM_QUEUE) return 0;
+  if (c->dgram_in.count >= DGRAM_QUEUE || c->dgram_in_bytes + len > DGRAM_IN_BYTES) return 0;
   chunk_t *ch = chunk_new(data, len);
   if (ch == NULL) return NGTCP2_ERR_CALLBACK_FAILURE;
   queue_push(&c->dgram_in, ch);
+  c->dgram_in_bytes += len;
   return 0;
 }
 
@@ -422,7 +430,29 @@ static void conn_after_error(conn_t *c, int rv) {
   }
 }
 
+static uint64_t expiry_of(conn_t *c) {
+  if (c->state == 3) return UINT64_MAX;
+  return c->state == 0 ? ngtcp2_conn_get_expiry(c->conn) : c->close_deadline;
+}
+
+/* Refreshes what JavaScript reads without a call: run at the end of every call that changes it. */
+static void update_view(conn_t *c) {
+  double *v = c->view;
+  v[VIEW_STATE] = c->state;
+  v[VIEW_ESTABLISHED] = ngtcp2_conn_get_handshake_completed(c->conn) ? 1 : 0;
+  int readable = 0;
+  for (stream_t *s = c->streams; s != NULL && !readable; s = s->next) readable = stream_readable(s);
+  v[VIEW_READABLE] = readable;
+  v[VIEW_IDS] = c->ids_changed;
+  v[VIEW_DATAGRAMS] = (double)c->dgram_in.count;
+  uint64_t at = expiry_of(c), now = now_ns();
+  v[VIEW_TIMEOUT] = at == UINT64_MAX ? -1 : at <= now ? 0 : (double)((at - now + 999999) / 1000000);
+}
+
 /* ---- napi helpers ---- */
+
+/* The connection of the call in progress, for the view refresh after it (calls never nest: one JavaScript thread). */
+static conn_t *current;
 
 static conn_t *this_conn(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
   napi_value self;
@@ -432,6 +462,7 @@ static conn_t *this_conn(napi_env env, napi_callback_info info, size_t *argc, na
     napi_throw_error(env, NULL, "connection is destroyed");
     return NULL;
   }
+  current = c;
   return c;
 }
 
@@ -553,14 +584,23 @@ static napi_value create_context(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* ---- new Connection(ctx, initialPacket, scid, odcid | null, local, remote) ---- */
+/* ---- new Connection(ctx, initialPacket, scid, odcid | null, local, remote, view: Float64Array) ---- */
 
 static napi_ref conn_class;
 
 static napi_value conn_new(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6], self;
+  size_t argc = 7;
+  napi_value argv[7], self;
   CHECK(napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  napi_typedarray_type vtype;
+  size_t vlen, voff;
+  void *vdata;
+  napi_value vab;
+  if (argc < 7 || napi_get_typedarray_info(env, argv[6], &vtype, &vlen, &vdata, &vab, &voff) != napi_ok || vtype != napi_float64_array ||
+      vlen < VIEW_SLOTS) {
+    napi_throw_type_error(env, NULL, "the last argument must be a Float64Array of the connection's state");
+    return NULL;
+  }
   server_ctx_t *ctx;
   CHECK(napi_get_value_external(env, argv[0], (void **)&ctx));
   uint8_t *pkt, *scid_b, *odcid_b = NULL;
@@ -585,6 +625,7 @@ static napi_value conn_new(napi_env env, napi_callback_info info) {
   }
 
   conn_t *c = calloc(1, sizeof *c);
+  c->view = vdata;
   c->ctx = ctx;
   ctx->refs++;
   c->local = *local;
@@ -669,6 +710,7 @@ static napi_value conn_new(napi_env env, napi_callback_info info) {
   ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
 
   if (napi_wrap(env, self, c, finalize_conn, NULL, NULL) != napi_ok) goto fail;
+  update_view(c);
   return self;
 
 fail:
@@ -712,16 +754,6 @@ static napi_value conn_recv(napi_env env, napi_callback_info info) {
   return js_undefined(env);
 }
 
-static napi_value conn_timeout(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  conn_t *c = this_conn(env, info, &argc, NULL);
-  if (c == NULL) return NULL;
-  if (c->state == 3) return js_null(env);
-  uint64_t now = now_ns();
-  uint64_t at = c->state == 0 ? ngtcp2_conn_get_expiry(c->conn) : c->close_deadline;
-  if (at == UINT64_MAX) return js_null(env);
-  return js_number(env, at <= now ? 0 : (double)((at - now + 999999) / 1000000));
-}
 
 static napi_value conn_on_timeout(napi_env env, napi_callback_info info) {
   size_t argc = 0;
@@ -780,14 +812,15 @@ static void stream_wrote(conn_t *c, stream_t *s, ngtcp2_ssize datalen, int fin_f
 }
 
 /*
- * writePackets(bytes, pos, lengths, index, room): writes up to `room`
- * packets back to back into bytes[pos...], their sizes into lengths[index...].
+ * writePackets(bytes, pos, lengths, index, room, addresses?): writes up to
+ * `room` packets back to back into bytes[pos...], their sizes into
+ * lengths[index...] and their destination into addresses[index...].
  * Returns how many. Fewer than `room` means the connection has nothing more
  * to send now (or congestion or pacing holds it back).
  */
 static napi_value conn_write_packets(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   conn_t *c = this_conn(env, info, &argc, argv);
   if (c == NULL) return NULL;
   uint8_t *bytes;
@@ -809,11 +842,22 @@ static napi_value conn_write_packets(napi_env env, napi_callback_info info) {
   uint32_t *lens = lens_data;
   uint32_t count = 0;
   size_t payload = c->ctx->payload;
+  /* Each packet's destination goes beside it, so one sendmmsg can carry several connections' packets. */
+  address_t *addrs = NULL;
+  if (argc > 5) {
+    size_t alen;
+    CHECK(napi_get_buffer_info(env, argv[5], (void **)&addrs, &alen));
+    if (alen < (index + room) * sizeof(address_t)) {
+      napi_throw_range_error(env, NULL, "address slab too small");
+      return NULL;
+    }
+  }
 
   if (c->state == 1) {
     if (c->close_pending && room > 0 && byte_len - pos >= c->close_len) {
       memcpy(bytes + pos, c->close_pkt, c->close_len);
       lens[index] = (uint32_t)c->close_len;
+      if (addrs) addrs[index] = c->remote;
       c->close_pending = 0;
       c->close_sends++;
       count = 1;
@@ -890,6 +934,7 @@ static napi_value conn_write_packets(napi_env env, napi_callback_info info) {
       if (n == 0) break;
     }
     lens[index + count] = (uint32_t)n;
+    if (addrs) addrs[index + count] = c->remote;
     pos += (uint32_t)n;
     count++;
   }
@@ -897,6 +942,7 @@ static napi_value conn_write_packets(napi_env env, napi_callback_info info) {
   if (c->state == 1 && c->close_pending && count < room && byte_len - pos >= c->close_len) {
     memcpy(bytes + pos, c->close_pkt, c->close_len);
     lens[index + count] = (uint32_t)c->close_len;
+    if (addrs) addrs[index + count] = c->remote;
     c->close_pending = 0;
     c->close_sends++;
     count++;
@@ -1046,14 +1092,6 @@ static napi_value conn_readable(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static napi_value conn_is_readable(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  conn_t *c = this_conn(env, info, &argc, NULL);
-  if (c == NULL) return NULL;
-  for (stream_t *s = c->streams; s != NULL; s = s->next)
-    if (stream_readable(s)) return js_bool(env, 1);
-  return js_bool(env, 0);
-}
 
 /* streamShutdown(id, direction 0 read | 1 write, code): null when there was nothing to shut. */
 static napi_value conn_stream_shutdown(napi_env env, napi_callback_info info) {
@@ -1170,6 +1208,7 @@ static napi_value conn_dgram_recv(napi_env env, napi_callback_info info) {
   if (c == NULL) return NULL;
   chunk_t *ch = queue_pop(&c->dgram_in);
   if (ch == NULL) return js_null(env);
+  c->dgram_in_bytes -= ch->len;
   napi_value out;
   void *data;
   napi_status st = napi_create_buffer_copy(env, ch->len, ch->data, &data, &out);
@@ -1180,19 +1219,7 @@ static napi_value conn_dgram_recv(napi_env env, napi_callback_info info) {
 
 /* ---- state ---- */
 
-static napi_value conn_is_established(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  conn_t *c = this_conn(env, info, &argc, NULL);
-  if (c == NULL) return NULL;
-  return js_bool(env, ngtcp2_conn_get_handshake_completed(c->conn));
-}
 
-static napi_value conn_is_closed(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  conn_t *c = this_conn(env, info, &argc, NULL);
-  if (c == NULL) return NULL;
-  return js_bool(env, c->state == 3);
-}
 
 /* close(app, code, reason): sends CONNECTION_CLOSE with the next packets; throws Done when already closing. */
 static napi_value conn_close(napi_env env, napi_callback_info info) {
@@ -1285,30 +1312,44 @@ static napi_value conn_destroy_js(napi_env env, napi_callback_info info) {
   return js_undefined(env);
 }
 
+/* Calls after which JavaScript's view of the connection must be fresh. */
+#define WITH_VIEW(fn)                                                  \
+  static napi_value fn##_v(napi_env env, napi_callback_info info) {    \
+    current = NULL;                                                    \
+    napi_value r = fn(env, info);                                      \
+    if (current != NULL && current->conn != NULL) update_view(current); \
+    current = NULL;                                                    \
+    return r;                                                          \
+  }
+WITH_VIEW(conn_recv)
+WITH_VIEW(conn_write_packets)
+WITH_VIEW(conn_on_timeout)
+WITH_VIEW(conn_stream_recv)
+WITH_VIEW(conn_stream_shutdown)
+WITH_VIEW(conn_dgram_recv)
+WITH_VIEW(conn_close)
+WITH_VIEW(conn_take_ids)
+
 static napi_value init(napi_env env, napi_value exports) {
 #define METHOD(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_default_method, NULL}
   napi_property_descriptor methods[] = {
-      METHOD("recv", conn_recv),
-      METHOD("writePackets", conn_write_packets),
-      METHOD("timeout", conn_timeout),
-      METHOD("onTimeout", conn_on_timeout),
+      METHOD("recv", conn_recv_v),
+      METHOD("writePackets", conn_write_packets_v),
+      METHOD("onTimeout", conn_on_timeout_v),
       METHOD("streamSend", conn_stream_send),
-      METHOD("streamRecv", conn_stream_recv),
+      METHOD("streamRecv", conn_stream_recv_v),
       METHOD("readable", conn_readable),
-      METHOD("isReadable", conn_is_readable),
-      METHOD("streamShutdown", conn_stream_shutdown),
+      METHOD("streamShutdown", conn_stream_shutdown_v),
       METHOD("streamPriority", conn_stream_priority),
       METHOD("peerStreamsLeftUni", conn_streams_left_uni),
       METHOD("peerStreamsLeftBidi", conn_streams_left_bidi),
       METHOD("dgramMaxWritableLen", conn_dgram_max),
       METHOD("isDgramSendQueueFull", conn_dgram_full),
       METHOD("dgramSend", conn_dgram_send),
-      METHOD("dgramRecvVec", conn_dgram_recv),
-      METHOD("isEstablished", conn_is_established),
-      METHOD("isClosed", conn_is_closed),
-      METHOD("close", conn_close),
+      METHOD("dgramRecvVec", conn_dgram_recv_v),
+      METHOD("close", conn_close_v),
       METHOD("peerError", conn_peer_error),
-      METHOD("takeConnectionIds", conn_take_ids),
+      METHOD("takeConnectionIds", conn_take_ids_v),
       METHOD("remoteAddress", conn_remote),
       METHOD("destroy", conn_destroy_js),
   };

@@ -82,6 +82,10 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "send(fd, bytes, lengths, count, address)");
+    return NULL;
+  }
   int32_t fd;
   uint32_t count;
   CHECK(napi_get_value_int32(env, argv[0], &fd));
@@ -97,11 +101,13 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "lengths must be a Uint32Array of at least count entries");
     return NULL;
   }
+  /* One address for every packet, or one per packet (a batch spanning several connections). */
   address_t *addr;
   size_t addr_len;
   CHECK(napi_get_buffer_info(env, argv[4], (void **)&addr, &addr_len));
-  if (addr_len != sizeof(address_t)) {
-    napi_throw_type_error(env, NULL, "address must come from address()");
+  int per_packet = addr_len != sizeof(address_t);
+  if (per_packet && addr_len < count * sizeof(address_t)) {
+    napi_throw_type_error(env, NULL, "address must come from address(), or hold one address per packet");
     return NULL;
   }
   const uint32_t *lens = lens_data;
@@ -136,7 +142,8 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
       size_t run = seg;
       if (gso_enabled) {
         /* Equal sizes, and at most one shorter packet closing the run. */
-        while (i + k < count && k < MAX_SEGMENTS && run + lens[i + k] <= MAX_GSO_BYTES && lens[i + k] <= seg) {
+        while (i + k < count && k < MAX_SEGMENTS && run + lens[i + k] <= MAX_GSO_BYTES && lens[i + k] <= seg &&
+               (!per_packet || memcmp(&addr[i], &addr[i + k], sizeof(address_t)) == 0)) {
           run += lens[i + k];
           k++;
           if (lens[i + k - 1] < seg) break;
@@ -145,8 +152,9 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
       memset(&msgs[n], 0, sizeof msgs[n]);
       iovs[n].iov_base = (void *)(bytes + pos);
       iovs[n].iov_len = run;
-      msgs[n].msg_hdr.msg_name = &addr->u;
-      msgs[n].msg_hdr.msg_namelen = addr->len;
+      const address_t *to = per_packet ? &addr[i] : addr;
+      msgs[n].msg_hdr.msg_name = (void *)&to->u;
+      msgs[n].msg_hdr.msg_namelen = to->len;
       msgs[n].msg_hdr.msg_iov = &iovs[n];
       msgs[n].msg_hdr.msg_iovlen = 1;
       if (k > 1) {

@@ -32,7 +32,7 @@ export interface PacketOutput {
    * instead of one per packet). Returns how many it wrote.
    */
   fill(to: PacketDestination, source: PacketSource): number;
-  /** Sends what is held; call at the end of every flush. */
+  /** Call at the end of every flush: what is held leaves by the end of this turn of the event loop. */
   end(): void;
   readonly counters: OutputCounters;
 }
@@ -43,7 +43,7 @@ export interface PacketSource {
    * sizes into `lengths` from `index`; returns how many. Fewer than `room`
    * means it has nothing more to send now.
    */
-  writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number): number;
+  writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number, addresses?: Buffer): number;
 }
 
 export interface OutputCounters {
@@ -116,15 +116,29 @@ class DgramOutput implements PacketOutput {
   end(): void {}
 }
 
+/**
+ * Packets of every connection that flushed in this turn of the event loop,
+ * each with its destination, leaving together when the turn's microtasks
+ * are done (or when the batch is full): a frame fanned out to N sessions
+ * costs a few sendmmsg calls, not N.
+ */
 class BatchOutput implements PacketOutput {
   readonly counters: OutputCounters = { packets: 0, sends: 0, deferred: 0 };
   private readonly bytes: Buffer;
   private readonly lengths = new Uint32Array(BATCH_PACKETS);
+  /** Each packet's sockaddr (native/common/address.h), side by side. */
+  private readonly addressSlab: Buffer;
+  private readonly addressBytes: number;
+  /** Each packet's destination, for the dgram fallback when the kernel takes only part. */
+  private readonly destinations: PacketDestination[] = new Array<PacketDestination>(BATCH_PACKETS);
   private count = 0;
   private pos = 0;
-  private dest: PacketDestination | undefined;
-  private destAddress: Buffer | undefined;
-  /** The last few peers' sockaddrs: a flush is one connection, so this nearly always hits. */
+  private sendQueued = false;
+  private readonly sendQueuedBatch = (): void => {
+    this.sendQueued = false;
+    this.send();
+  };
+  /** Recent peers' sockaddrs (quiche's path names its peer per packet). */
   private readonly addresses = new Map<string, Buffer>();
 
   constructor(
@@ -134,6 +148,8 @@ class BatchOutput implements PacketOutput {
     private readonly native: NativeUdpBatch,
   ) {
     this.bytes = Buffer.allocUnsafe(BATCH_PACKETS * packetSize);
+    this.addressBytes = native.address('127.0.0.1', 1).length;
+    this.addressSlab = Buffer.alloc(BATCH_PACKETS * this.addressBytes);
   }
 
   get mode(): string {
@@ -141,22 +157,13 @@ class BatchOutput implements PacketOutput {
   }
 
   next(): Buffer {
-    if (this.count === BATCH_PACKETS) this.end();
+    if (this.count === BATCH_PACKETS) this.send();
     return this.bytes.subarray(this.pos, this.pos + this.packetSize);
   }
 
   commit(len: number, to: PacketDestination): void {
-    const d = this.dest;
-    if (d === undefined || d.port !== to.port || d.host !== to.host) {
-      if (this.count > 0) {
-        // A different peer mid-batch (never within one connection today): send what is held, then move this packet down.
-        const packet = Buffer.from(this.bytes.subarray(this.pos, this.pos + len));
-        this.end();
-        packet.copy(this.bytes, 0);
-      }
-      this.dest = { host: to.host, port: to.port };
-      this.destAddress = this.address(to);
-    }
+    this.address(to).copy(this.addressSlab, this.count * this.addressBytes);
+    this.destinations[this.count] = to;
     this.lengths[this.count++] = len;
     this.pos += len;
   }
@@ -164,32 +171,31 @@ class BatchOutput implements PacketOutput {
   fill(to: PacketDestination, source: PacketSource): number {
     let total = 0;
     for (;;) {
-      if (this.count === BATCH_PACKETS) this.end();
-      this.useDestination(to);
+      if (this.count === BATCH_PACKETS) this.send();
       const room = BATCH_PACKETS - this.count;
-      const n = source.writePackets(this.bytes, this.pos, this.lengths, this.count, room);
-      for (let i = 0; i < n; i++) this.pos += this.lengths[this.count + i]!;
+      const n = source.writePackets(this.bytes, this.pos, this.lengths, this.count, room, this.addressSlab);
+      for (let i = 0; i < n; i++) {
+        this.pos += this.lengths[this.count + i]!;
+        this.destinations[this.count + i] = to;
+      }
       this.count += n;
       total += n;
       if (n < room) return total;
     }
   }
 
-  /** Packets from here on go to `to`; a batch holds one destination, so what is held for another leaves first. */
-  private useDestination(to: PacketDestination): void {
-    const d = this.dest;
-    if (d !== undefined && d.port === to.port && d.host === to.host) return;
-    if (this.count > 0) this.end();
-    this.dest = { host: to.host, port: to.port };
-    this.destAddress = this.address(to);
+  end(): void {
+    if (this.count === 0 || this.sendQueued) return;
+    this.sendQueued = true;
+    queueMicrotask(this.sendQueuedBatch);
   }
 
-  end(): void {
+  private send(): void {
     const n = this.count;
     if (n === 0) return;
     this.count = 0;
     this.pos = 0;
-    const sent = this.native.send(this.fd, this.bytes, this.lengths, n, this.destAddress!);
+    const sent = this.native.send(this.fd, this.bytes, this.lengths, n, this.addressSlab);
     this.counters.packets += n;
     this.counters.sends++;
     const taken = sent < 0 ? 0 : sent;
@@ -197,14 +203,14 @@ class BatchOutput implements PacketOutput {
     // The send buffer is full (or the socket is closing): dgram queues the rest in libuv, from copies, since `bytes` is reused.
     let off = 0;
     for (let i = 0; i < taken; i++) off += this.lengths[i]!;
-    const d = this.dest!;
     for (let i = taken; i < n; i++) {
       const len = this.lengths[i]!;
+      const d = this.destinations[i]!;
       this.counters.deferred++;
       try {
         this.socket.send(Buffer.from(this.bytes.subarray(off, off + len)), d.port, d.host);
       } catch {
-        return; // Closed: the connection goes with the socket.
+        return; // Closed: the connections go with the socket.
       }
       off += len;
     }
@@ -214,7 +220,7 @@ class BatchOutput implements PacketOutput {
     const key = `${to.host}|${to.port}`;
     let a = this.addresses.get(key);
     if (a === undefined) {
-      if (this.addresses.size >= 64) this.addresses.clear();
+      if (this.addresses.size >= 4096) this.addresses.clear();
       a = this.native.address(to.host, to.port);
       this.addresses.set(key, a);
     }

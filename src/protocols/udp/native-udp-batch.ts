@@ -8,7 +8,7 @@ import { loadAddon } from '../native-addon.js';
 export interface NativeUdpBatch {
   /** A peer's sockaddr, for `send`. */
   address(host: string, port: number): Buffer;
-  /** Packets sent (0..count), or −errno when none could go. */
+  /** Packets sent (0..count), or −errno when none could go. `address`: one sockaddr for all, or one per packet side by side. */
   send(fd: number, bytes: Uint8Array, lengths: Uint32Array, count: number, address: Buffer): number;
   gso(): boolean;
   setGso(on: boolean): void;

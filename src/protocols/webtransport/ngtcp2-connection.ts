@@ -13,12 +13,8 @@ import type { QuicConnection } from './quic-connection.js';
 
 interface NativeConnection {
   recv(packet: Uint8Array, remote?: Buffer): void;
-  writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number): number;
-  timeout(): number | null;
+  writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number, addresses?: Buffer): number;
   onTimeout(): void;
-  isEstablished(): boolean;
-  isClosed(): boolean;
-  isReadable(): boolean;
   readable(): number[];
   streamSend(id: number, data: Uint8Array, fin: boolean): number | null;
   streamRecv(id: number, buf: Uint8Array): [number, boolean] | null;
@@ -49,6 +45,7 @@ interface NativeQuic {
     odcid: Uint8Array | null,
     local: Buffer,
     remote: Buffer,
+    view: Float64Array,
   ) => NativeConnection;
 }
 
@@ -77,14 +74,29 @@ function sockaddr(host: string, port: number): Buffer {
   return udp.binding.address(host, port);
 }
 
+/**
+ * Slots of the state the native connection refreshes after every call that
+ * changes it (native/quic-ngtcp2/quic_conn.c, update_view), so the questions
+ * the server asks after each packet cost no call.
+ */
+const STATE = 0;
+const ESTABLISHED = 1;
+const READABLE = 2;
+const IDS_CHANGED = 3;
+const DATAGRAMS = 4;
+const TIMEOUT_MS = 5;
+const VIEW_SLOTS = 6;
+const CLOSED = 3;
+
 /** An accepted connection, with quiche's method names (see `QuicConnection`). */
 export class Ngtcp2Connection implements QuicConnection {
   private readonly native: NativeConnection;
+  private readonly view = new Float64Array(VIEW_SLOTS);
   private host: string;
   private port: number;
 
   constructor(binding: NativeQuic, ctx: Ngtcp2Context, initial: Uint8Array, scid: Uint8Array, odcid: Uint8Array | null, info: RecvInfo) {
-    this.native = new binding.Connection(ctx, initial, scid, odcid, sockaddr(info.to.host, info.to.port), sockaddr(info.from.host, info.from.port));
+    this.native = new binding.Connection(ctx, initial, scid, odcid, sockaddr(info.to.host, info.to.port), sockaddr(info.from.host, info.from.port), this.view);
     this.host = info.from.host;
     this.port = info.from.port;
   }
@@ -100,12 +112,14 @@ export class Ngtcp2Connection implements QuicConnection {
     this.native.recv(packet, sockaddr(from.host, from.port));
   }
 
-  writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number): number {
-    return this.native.writePackets(bytes, pos, lengths, index, room);
+  writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number, addresses?: Buffer): number {
+    return this.native.writePackets(bytes, pos, lengths, index, room, addresses);
   }
 
+  /** As of the last call (the flush that precedes every arming of the timer). */
   timeout(): number | null {
-    return this.native.timeout();
+    const ms = this.view[TIMEOUT_MS]!;
+    return ms < 0 ? null : ms;
   }
 
   onTimeout(): void {
@@ -113,15 +127,15 @@ export class Ngtcp2Connection implements QuicConnection {
   }
 
   isEstablished(): boolean {
-    return this.native.isEstablished();
+    return this.view[ESTABLISHED] === 1;
   }
 
   isClosed(): boolean {
-    return this.native.isClosed();
+    return this.view[STATE] === CLOSED;
   }
 
   isReadable(): boolean {
-    return this.native.isReadable();
+    return this.view[READABLE] === 1;
   }
 
   readable(): number[] {
@@ -165,7 +179,7 @@ export class Ngtcp2Connection implements QuicConnection {
   }
 
   dgramRecvVec(): Uint8Array | null {
-    return this.native.dgramRecvVec();
+    return this.view[DATAGRAMS]! > 0 ? this.native.dgramRecvVec() : null;
   }
 
   close(app: boolean, code: number, reason: Uint8Array): void {
@@ -180,7 +194,7 @@ export class Ngtcp2Connection implements QuicConnection {
   }
 
   takeConnectionIds(): string[] | null {
-    return this.native.takeConnectionIds();
+    return this.view[IDS_CHANGED] === 1 ? this.native.takeConnectionIds() : null;
   }
 
   destroy(): void {
