@@ -109,6 +109,8 @@ export interface PhaseSpec {
   readers: number;
   /** Polycast serves WebTransport in this phase. */
   webTransport?: boolean;
+  /** …with this QUIC stack (default: ngtcp2 where it is built). */
+  quic?: 'ngtcp2' | 'quiche';
   /** Where the readers connect (default: the server's ws-nal or WS-FLV endpoint). */
   target?(server: ServerProcess): LoadTarget;
   /** Load-client processes to spread the readers over (default 1). */
@@ -146,7 +148,7 @@ export async function runPhase(spec: PhaseSpec, ctx: FanoutContext): Promise<Fan
   let serverWatch: ProcWatcher | undefined;
   let publisherWatch: ProcWatcher | undefined;
   try {
-    live = await startLive(kind, ctx.clip, { root: ctx.root, cpuProfDir: ctx.cpuProfDir, webTransport: spec.webTransport });
+    live = await startLive(kind, ctx.clip, { root: ctx.root, cpuProfDir: ctx.cpuProfDir, webTransport: spec.webTransport, quic: spec.quic });
     const { server, sink } = live;
     alignment = spec.alignment?.(live);
     serverWatch = new ProcWatcher(server.pid);

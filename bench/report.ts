@@ -299,7 +299,7 @@ export function verdicts(run: BenchRun): Verdict[] {
   out.push(...fanoutTailVerdicts(run));
   out.push(...firstPaintVerdicts(run));
   out.push(...engineVerdicts(run));
-  out.push(...wtVerdicts(run.webTransport ?? [], run.webTransportSingle ?? [], run.quicheFloor));
+  out.push(...wtVerdicts(run.webTransport ?? [], run.webTransportSingle ?? []));
   return out;
 }
 

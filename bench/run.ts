@@ -216,7 +216,7 @@ async function main(): Promise<void> {
       : { idleMs: 2000, warmupMs: 4000, windowMs: 15_000, graceMs: 5000, connectTimeoutMs: 60_000 };
     webTransport = await runWtSeries(
       { root, clip, timing: wtTiming, log },
-      { counts: o.quick ? QUICK_WT_SESSIONS : WT_SESSIONS, kinds: ['wt-raw', 'wt-fmp4', 'ws-nal'], settle: () => settle(spareMs(0)) },
+      { counts: o.quick ? QUICK_WT_SESSIONS : WT_SESSIONS, kinds: ['wt-raw', 'wt-fmp4', 'ws-nal'], quicheAt: o.quick ? [] : [200], settle: () => settle(spareMs(0)) },
     );
     quicheFloor = measureQuicheFloor();
     log(`  ${formatQuicheFloor(quicheFloor)}`);

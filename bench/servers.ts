@@ -43,6 +43,8 @@ export interface StartOptions {
   cpuProfDir?: string;
   /** Polycast only: serve WebTransport (UDP, on the web port's number), off by default to keep fan-out phases TCP-only. */
   webTransport?: boolean;
+  /** Polycast only: WebTransport's QUIC stack (POLYCAST_QUIC); default ngtcp2 where it is built. */
+  quic?: 'ngtcp2' | 'quiche';
   /** Polycast only: open its inspector on a loopback port, so memory can be read after a full collection. */
   inspect?: boolean;
   /** Polycast only: the bench path pulls from this URL (an edge) instead of taking a publisher. */
@@ -85,7 +87,11 @@ export async function startServer(kind: ServerKind, o: StartOptions): Promise<Se
     );
     const profiling = o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`];
     const inspecting = o.inspect === true ? ['--inspect=127.0.0.1:0'] : [];
-    child = spawn(process.execPath, [...profiling, ...inspecting, join(o.root, 'dist/src/main.js'), config], { cwd: scratch, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(process.execPath, [...profiling, ...inspecting, join(o.root, 'dist/src/main.js'), config], {
+      cwd: scratch,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: o.quic === undefined ? process.env : { ...process.env, POLYCAST_QUIC: o.quic },
+    });
     reader = { host: '127.0.0.1', port: httpPort, path: `/${STREAM_PATH}/ws/nal`, format: 'ws-nal' };
   } else {
     child = spawn(process.execPath, [join(o.root, 'dist/bench/nms-peer.js'), String(rtmpPort), String(httpPort)], {

@@ -7,7 +7,7 @@
  * sessions, missed keyframes, plus the server's egress per core.
  *
  *   node dist/bench/wt-fanout.js --kind=wt-raw --sessions=50[,200,...] [--clients=2] [--ack-every=10] [--window=15] [--warmup=4]
- *                                [--prof=DIR] [--json=FILE] [--keep-going] [--video-kbps=50000]
+ *                                [--prof=DIR] [--json=FILE] [--keep-going] [--video-kbps=50000] [--quic=quiche]
  *
  * `--kind=ws-nal` runs the existing WebSocket phase with the same timing, for the ratio.
  */
@@ -28,6 +28,8 @@ export type WtKind = 'wt-raw' | 'wt-fmp4';
 export interface WtFanoutResult extends FanoutResult {
   kind: WtKind | 'ws-nal';
   sessions: number;
+  /** The server's QUIC stack, when it is not the default (ngtcp2). */
+  quic?: 'quiche';
   /** Server CPU cores ÷ sessions × 1000, and the same above the idle server. */
   millicoresPerSession?: number;
   millicoresPerSessionAboveIdle?: number;
@@ -46,6 +48,8 @@ export interface WtFanoutOptions {
   clients?: number;
   /** Packets a lean session reads before it must answer (see WtClientTarget.ackEvery). */
   ackEvery?: number;
+  /** The server's QUIC stack (default: ngtcp2 where it is built). */
+  quic?: 'ngtcp2' | 'quiche';
 }
 
 /** The high-rate clip is shorter: at 50 Mbit/s, 40 s would be 250 MB. */
@@ -65,6 +69,7 @@ export async function runWtFanoutPhase(kind: WtKind | 'ws-nal', sessions: number
           server: 'polycast',
           readers: sessions,
           webTransport: true,
+          quic: o.quic,
           clients,
           // QUIC handshakes cost the server more than WebSocket upgrades: fewer at once keep the accept path from timing out.
           concurrency: 50,
@@ -76,7 +81,7 @@ export async function runWtFanoutPhase(kind: WtKind | 'ws-nal', sessions: number
         },
     ctx,
   );
-  const out: WtFanoutResult = { ...r, kind, sessions };
+  const out: WtFanoutResult = { ...r, kind, sessions, ...(o.quic === 'quiche' && { quic: 'quiche' as const }) };
   if (r.cores !== undefined) {
     out.millicoresPerSession = (r.cores / sessions) * 1000;
     if (r.idleCores !== undefined) out.millicoresPerSessionAboveIdle = ((r.cores - r.idleCores) / sessions) * 1000;
@@ -135,6 +140,8 @@ export interface WtSeriesOptions {
   sessionsPerClient?: number;
   /** Runs before each phase (waiting for a quiet machine); its note is added to the phase. */
   settle?: () => Promise<string | undefined>;
+  /** Counts at which wt-raw runs once more on quiche, the other QUIC stack, for the comparison. */
+  quicheAt?: number[];
 }
 
 /**
@@ -158,6 +165,14 @@ export async function runWtSeries(ctx: FanoutContext, o: WtSeriesOptions): Promi
       if (kind !== 'ws-nal') reached.add(n);
       if (r.status !== 'ok') break;
     }
+  }
+  for (const n of o.quicheAt ?? []) {
+    ctx.log(`WebTransport fan-out: wt-raw on quiche × ${n}`);
+    const busy = await o.settle?.();
+    const r = await runWtFanoutPhase('wt-raw', n, ctx, { clients: Math.max(1, Math.ceil(n / (o.sessionsPerClient ?? 100))), quic: 'quiche' });
+    if (busy) r.notes.push(busy);
+    results.push(r);
+    ctx.log(formatWtResult(r).replace(/^/gm, '  '));
   }
   return results;
 }
@@ -187,7 +202,7 @@ const f = (v: number | undefined, digits = 1): string => (v === undefined || Num
 
 export function formatWtResult(r: WtFanoutResult): string {
   return [
-    `${r.kind} × ${r.sessions}: ${r.status}`,
+    `${r.kind}${r.quic ? ` on ${r.quic}` : ''} × ${r.sessions}: ${r.status}`,
     `  keyframe latency p50 ${f(r.p50)} ms, p99 ${f(r.p99)} ms, max ${f(r.max)} ms (${r.latencySamples} samples); spread ${f(r.spreadMs)} ms, trend ${f(r.trendMs)} ms`,
     `  server ${f(r.cores, 3)} cores (idle ${f(r.idleCores, 3)}) = ${f(r.millicoresPerSession, 2)} millicores/session (${f(r.millicoresPerSessionAboveIdle, 2)} above idle)`,
     `  RSS ${f(r.rssMiB, 0)} MiB (idle ${f(r.idleRssMiB, 0)}) = ${f(r.rssKiBPerSession, 1)} KiB/session`,
@@ -218,12 +233,14 @@ async function main(): Promise<void> {
   const videoKbps = arg('video-kbps') === undefined ? undefined : Number(arg('video-kbps'));
   const clip = ensureClip(join(root, 'bench/.cache'), log, videoKbps === undefined ? {} : singleClip(videoKbps));
   const profRoot = arg('prof');
+  const quicArg = arg('quic');
+  if (quicArg !== undefined && quicArg !== 'ngtcp2' && quicArg !== 'quiche') throw new Error(`--quic must be ngtcp2 or quiche, not ${quicArg}`);
   const results: WtFanoutResult[] = [];
   for (const n of counts) {
     const cpuProfDir = profRoot ? join(profRoot, `${kind}-${n}`) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
     log(`${kind} × ${n} ...`);
-    const r = await runWtFanoutPhase(kind, n, { root, clip, timing, cpuProfDir, log }, { clients, ackEvery });
+    const r = await runWtFanoutPhase(kind, n, { root, clip, timing, cpuProfDir, log }, { clients, ackEvery, quic: quicArg });
     results.push(r);
     log(formatWtResult(r));
     if (cpuProfDir) {

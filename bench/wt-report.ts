@@ -49,9 +49,11 @@ function outOfMachine(r: WtFanoutResult): boolean {
   return r.status !== 'ok' && (r.machineCores ?? 0) >= 1.85;
 }
 
+const label = (r: WtFanoutResult): string => (r.quic === undefined ? KIND_LABEL[r.kind] : `${KIND_LABEL[r.kind]} on ${r.quic}`);
+
 export function wtRows(results: WtFanoutResult[]): string[][] {
   return results.map((r) => [
-    KIND_LABEL[r.kind],
+    label(r),
     String(r.sessions),
     fmt(r.p50, 1),
     fmt(r.p99, 1),
@@ -73,7 +75,8 @@ export function wtRows(results: WtFanoutResult[]): string[][] {
 
 export const WT_METHOD =
   'One Polycast with WebTransport on (`startServer(…, { webTransport: true })`), live with the bench clip; N lean WebTransport sessions ' +
-  "on quiche's native binding (`bench/wt-client.ts`) in separate load-client processes, one per 100 sessions: `wt-raw` subscribes to the " +
+  "on quiche's native binding (`bench/wt-client.ts`) in separate load-client processes, one per 100 sessions (the server's own QUIC stack is " +
+  "ngtcp2, `native/quic-ngtcp2`; the *on quiche* row runs wt-raw once more at 200 sessions on the server's other stack, quiche): `wt-raw` subscribes to the " +
   "path's video and audio over moq-lite at `/moq` and stamps each video group's first frame; `wt-fmp4` reads `/<path>/wt/fmp4` and stamps " +
   "each keyframe segment. Sessions acknowledge every 10th packet, as browsers decimate ACKs (an ACK per packet doubles the server's cost: " +
   '[webtransport-egress.md](webtransport-egress.md)). Latency, failed/stalled sessions, missed keyframes and the collapse rules are those of the ' +
@@ -112,7 +115,7 @@ export function singleMethod(kbps: number): string {
 
 /** Packets a second one session of the fan-out received, from the largest phase of the kind that measured them. */
 function packetsPerSession(results: readonly WtFanoutResult[]): number | undefined {
-  const r = results.filter((x) => x.kind === 'wt-raw' && x.egressPacketsPerSecond !== undefined && x.status === 'ok').at(-1);
+  const r = results.filter((x) => x.kind === 'wt-raw' && x.quic === undefined && x.egressPacketsPerSecond !== undefined && x.status === 'ok').at(-1);
   return r === undefined ? undefined : r.egressPacketsPerSecond! / r.sessions;
 }
 
@@ -128,7 +131,7 @@ function floorAgainstWsNal(floor: QuicheFloorResult, results: readonly WtFanoutR
 export function floorParagraph(floor: QuicheFloorResult, results: readonly WtFanoutResult[]): string {
   const at = floorAgainstWsNal(floor, results, 200) ?? floorAgainstWsNal(floor, results, 50);
   return (
-    `**quiche's binding alone** (\`bench/quiche-floor.ts\`, this run): a server and a client connection in one process, configured as ` +
+    `**quiche's binding alone** (\`bench/quiche-floor.ts\`, this run; quiche is the server's QUIC stack only where native/quic-ngtcp2 is not built, and the *on quiche* row above): a server and a client connection in one process, configured as ` +
     'the WebTransport server and the lean client, packets passed in memory, the server writing 10.4 KB frames on a stream and the client ' +
     `answering every 10th packet; only the server's binding calls are timed. Per server packet (${fmt(floor.packetBytes, 0)} B): ` +
     `\`send\` ${fmt(floor.sendUs, 2)} µs, reading ACKs ${fmt(floor.recvUs, 2)}, \`streamSend\` ${fmt(floor.streamSendUs, 2)}, \`timeout\` ` +
@@ -141,9 +144,9 @@ export function floorParagraph(floor: QuicheFloorResult, results: readonly WtFan
   );
 }
 
-export function wtVerdicts(results: WtFanoutResult[], single: readonly WtFanoutResult[] = [], floor?: QuicheFloorResult): WtVerdict[] {
+export function wtVerdicts(results: WtFanoutResult[], single: readonly WtFanoutResult[] = []): WtVerdict[] {
   const out: WtVerdict[] = [];
-  const at200 = results.filter((r) => r.sessions === 200 && r.kind !== 'ws-nal');
+  const at200 = results.filter((r) => r.sessions === 200 && r.kind !== 'ws-nal' && r.quic === undefined);
   if (at200.length === 0) {
     const reached = results.filter((r) => r.kind !== 'ws-nal');
     const best = reached.at(-1);
@@ -153,8 +156,9 @@ export function wtVerdicts(results: WtFanoutResult[], single: readonly WtFanoutR
       measured: best ? `no WebTransport phase at 200 (the last held at ${best.sessions})` : 'phase not run',
     });
   } else {
-    const bound = floor === undefined ? undefined : floorAgainstWsNal(floor, results, 200);
-    const boundNote = bound?.ratio === undefined ? '' : `; quiche's binding alone: ${bound.ratio.toFixed(1)} × ws-nal`;
+    const onQuiche = results.find((r) => r.sessions === 200 && r.kind === 'wt-raw' && r.quic === 'quiche');
+    const quicheRatio = onQuiche === undefined ? undefined : wsNalRatio(results, onQuiche);
+    const boundNote = quicheRatio === undefined ? '' : `; on quiche ${fmt(onQuiche!.millicoresPerSession, 2)} m/session = ${quicheRatio.toFixed(1)} × ws-nal`;
     for (const r of at200) {
       const ratio = wsNalRatio(results, r);
       out.push({
@@ -167,8 +171,8 @@ export function wtVerdicts(results: WtFanoutResult[], single: readonly WtFanoutR
       });
     }
   }
-  const raw1000 = results.find((r) => r.kind === 'wt-raw' && r.sessions === 1000);
-  const lastRaw = results.filter((r) => r.kind === 'wt-raw').at(-1);
+  const raw1000 = results.find((r) => r.kind === 'wt-raw' && r.quic === undefined && r.sessions === 1000);
+  const lastRaw = results.filter((r) => r.kind === 'wt-raw' && r.quic === undefined).at(-1);
   out.push(
     raw1000 === undefined
       ? {
@@ -191,7 +195,7 @@ export function wtVerdicts(results: WtFanoutResult[], single: readonly WtFanoutR
       measured: `${fmt(perCore, 0)} Mbit/s per core above the live server with no session (${fmt(r.egressMbpsPerCore, 0)} counting the ingest of the same ${fmt(r.egressMbps, 0)} Mbit/s); ${r.status}`,
     });
   }
-  const perCore = results.filter((r) => r.kind !== 'ws-nal' && r.status === 'ok' && r.egressMbpsPerCore !== undefined);
+  const perCore = results.filter((r) => r.kind !== 'ws-nal' && r.quic === undefined && r.status === 'ok' && r.egressMbpsPerCore !== undefined);
   const bestPerCore = perCore.reduce<WtFanoutResult | undefined>((a, b) => (a === undefined || (b.egressMbpsPerCore ?? 0) > (a.egressMbpsPerCore ?? 0) ? b : a), undefined);
   out.push(
     bestPerCore === undefined

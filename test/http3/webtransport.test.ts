@@ -1,7 +1,7 @@
 /**
  * WebTransportServer against real headless Chromium: session setup and
  * rejection, streams both ways, datagrams, close codes, stream resets and
- * priorities.
+ * priorities, on each of the two QUIC stacks.
  */
 import { createHash } from 'node:crypto';
 import type { Page } from 'playwright-core';
@@ -11,6 +11,7 @@ import {
   WebTransportServer,
   type WebTransportSession,
 } from '../../src/protocols/webtransport/index.js';
+import type { QuicStack } from '../../src/protocols/webtransport/server.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
 
 const cert = generateSelfSignedCertificate();
@@ -129,25 +130,29 @@ function onSession(s: WebTransportSession): void {
 
 beforeAll(async () => {
   browser = await launchBrowser();
-  server = new WebTransportServer({
-    host: '127.0.0.1',
-    port: 0,
-    cert: cert.certPem,
-    key: cert.keyPem,
-    onRequest: ({ path, origin }) => {
-      if (origin !== browser.origin) return { status: 403 };
-      return { status: ['/echo', '/big', '/close', '/abort', '/server-bidi', '/priority', '/upload', '/many'].includes(path) ? 200 : 404 };
-    },
-  });
-  server.on('session', onSession);
-  await server.listen();
   page = await browser.newPage();
 });
 
 afterAll(async () => {
   await browser?.close();
-  await server?.close();
 });
+
+async function startServer(quic: QuicStack): Promise<void> {
+  server = new WebTransportServer({
+    host: '127.0.0.1',
+    port: 0,
+    cert: cert.certPem,
+    key: cert.keyPem,
+    quic,
+    onRequest: ({ path, origin }) => {
+      if (origin !== browser.origin) return { status: 403 };
+      return { status: ['/echo', '/big', '/close', '/abort', '/server-bidi', '/priority', '/upload', '/many'].includes(path) ? 200 : 404 };
+    },
+  });
+  expect(server.quicStack, server.quicStackWhy).toBe(quic);
+  server.on('session', onSession);
+  await server.listen();
+}
 
 /** Runs `body` in the page with `wt` connected to `path`; returns what it returns. */
 async function inPage<T>(path: string, body: string): Promise<T> {
@@ -164,7 +169,11 @@ async function inPage<T>(path: string, body: string): Promise<T> {
   return page.evaluate(fn, { port, path, hash: [...cert.sha256] });
 }
 
-describe('WebTransport in Chromium', () => {
+// Both QUIC stacks: ngtcp2 (the default) and quiche (where native/quic-ngtcp2 is not built).
+describe.each(['ngtcp2', 'quiche'] as const)('WebTransport in Chromium, QUIC on %s', (quic) => {
+  beforeAll(() => startServer(quic));
+  afterAll(() => server?.close());
+
   it('establishes a session, passing path and origin to the decision callback', async () => {
     const before = sessions.length;
     const r = await inPage<string>('/echo', `await wt.ready; wt.close(); return 'ready';`);

@@ -119,5 +119,39 @@ describe('batched UDP output', () => {
     output.end();
     expectIntact(await toA, [1350, 1350, 500]);
     expectIntact(await toB, [1350, 20]);
+    // Each packet carries its own address: both peers in one sendmmsg.
+    expect(output.counters.sends).toBe(1);
+  });
+
+  it('never merges equal-sized packets for different peers into one GSO send', async () => {
+    const a = await bound();
+    const b = await bound();
+    const { output } = packetOutput(await bound(), 1350, {});
+    const toA = receive(a, 3);
+    const toB = receive(b, 3);
+    for (let i = 0; i < 6; i++) {
+      output.next().fill(i >> 1, 0, 1350);
+      output.commit(1350, { host: '127.0.0.1', port: (i % 2 === 0 ? a : b).address().port });
+    }
+    output.end();
+    expectIntact(await toA, [1350, 1350, 1350]);
+    expectIntact(await toB, [1350, 1350, 1350]);
+  });
+
+  it('flushes of several connections in one turn of the event loop leave in one system call', async () => {
+    const peers = await Promise.all([bound(), bound(), bound()]);
+    const { output } = packetOutput(await bound(), 1350, {});
+    const arriving = peers.map((p) => receive(p, 2));
+    for (const p of peers) {
+      // What Http3Connection.flush does per connection: its packets, then end().
+      [1350, 400].forEach((len, i) => {
+        output.next().fill(i, 0, len);
+        output.commit(len, { host: '127.0.0.1', port: p.address().port });
+      });
+      output.end();
+    }
+    expect(output.counters.sends).toBe(0);
+    for (const a of arriving) expectIntact(await a, [1350, 400]);
+    expect(output.counters).toEqual({ packets: 6, sends: 1, deferred: 0 });
   });
 });
