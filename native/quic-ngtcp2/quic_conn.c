@@ -123,6 +123,9 @@ typedef struct stream {
   uint64_t acked;
   uint64_t sent;
   uint64_t queued;
+  /* The chunk holding offset `sent`, and its stream offset: where the next packet's data starts, without walking what is in flight. */
+  chunk_t *cur;
+  uint64_t cur_base;
   int fin_queued, fin_sent, write_shut;
   int stopped;
   uint64_t stop_code;
@@ -205,6 +208,8 @@ static void stream_drop_output(conn_t *c, stream_t *s) {
   queue_free(&s->out);
   s->out_base = s->queued;
   s->acked = s->sent = s->queued;
+  s->cur = NULL;
+  s->cur_base = s->queued;
 }
 
 static void stream_free(conn_t *c, stream_t *s) {
@@ -664,6 +669,8 @@ static napi_value conn_new(napi_env env, napi_callback_info info) {
   settings.initial_ts = now_ns();
   settings.cc_algo = NGTCP2_CC_ALGO_CUBIC;
   settings.max_tx_udp_payload_size = ctx->payload;
+  /* Without this ngtcp2 sends 1,200-byte packets until path MTU discovery proves more: our payload size is already one any path carries. */
+  settings.no_tx_udp_payload_size_shaping = 1;
   /* Our payload size is already the safe one; probing for more would cost packets for nothing on the paths we serve. */
   settings.no_pmtud = 1;
   settings.max_window = ctx->max_data;
@@ -785,8 +792,8 @@ static stream_t *pick_stream(conn_t *c) {
 
 static size_t stream_vecs(stream_t *s, ngtcp2_vec *v) {
   size_t n = 0;
-  uint64_t pos = s->out_base;
-  for (chunk_t *ch = s->out.head; ch != NULL && n < MAX_VECS; ch = ch->next) {
+  uint64_t pos = s->cur_base;
+  for (chunk_t *ch = s->cur; ch != NULL && n < MAX_VECS; ch = ch->next) {
     uint64_t end = pos + ch->len;
     if (end > s->sent) {
       uint64_t skip = s->sent > pos ? s->sent - pos : 0;
@@ -803,6 +810,10 @@ static void stream_wrote(conn_t *c, stream_t *s, ngtcp2_ssize datalen, int fin_f
   if (datalen < 0) return;
   s->sent += (uint64_t)datalen;
   c->unsent -= (uint64_t)datalen;
+  while (s->cur != NULL && s->cur_base + s->cur->len <= s->sent) {
+    s->cur_base += s->cur->len;
+    s->cur = s->cur->next;
+  }
   if (fin_flag && s->sent == s->queued) {
     /* ngtcp2 takes the FIN with the last byte; a FIN alone reports 0 bytes written. */
     size_t total = 0;
@@ -891,6 +902,11 @@ static napi_value conn_write_packets(napi_env env, napi_callback_info info) {
         c->dgram_id++;
       }
       if (n == NGTCP2_ERR_WRITE_MORE || n == NGTCP2_ERR_INVALID_ARGUMENT) continue;
+      if (n == NGTCP2_ERR_INVALID_STATE) {
+        /* The peer takes no datagrams (the server asks dgramMaxWritableLen first, so only a race gets here). */
+        queue_free(&c->dgram_out);
+        continue;
+      }
       if (n < 0) {
         conn_fail(c, (int)n);
         break;
@@ -900,7 +916,8 @@ static napi_value conn_write_packets(napi_env env, napi_callback_info info) {
       stream_t *s = pick_stream(c);
       int64_t sid = -1;
       size_t nvec = 0;
-      uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
+      /* MORE asks ngtcp2 to leave room for another stream's frame; with no stream left, the packet is finished as it is. */
+      uint32_t flags = s != NULL ? NGTCP2_WRITE_STREAM_FLAG_MORE : NGTCP2_WRITE_STREAM_FLAG_NONE;
       if (s != NULL) {
         sid = s->id;
         nvec = stream_vecs(s, vecs);
@@ -915,7 +932,11 @@ static napi_value conn_write_packets(napi_env env, napi_callback_info info) {
       n = ngtcp2_conn_writev_stream(c->conn, &c->path, &pi, dest, payload, &datalen, flags, sid, nvec ? vecs : NULL, nvec, ts);
       if (n < 0) {
         if (n == NGTCP2_ERR_WRITE_MORE) {
+          uint64_t before = s->sent;
+          int fin_before = s->fin_sent;
           stream_wrote(c, s, datalen, flags & NGTCP2_WRITE_STREAM_FLAG_FIN, nvec, vecs);
+          /* No progress on this stream: leave it for this call, so the loop cannot spin on it. */
+          if (s->sent == before && s->fin_sent == fin_before) s->blocked = 1;
           continue;
         }
         if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED) {
@@ -1019,6 +1040,10 @@ static napi_value conn_stream_send(napi_env env, napi_callback_info info) {
       return NULL;
     }
     queue_push(&s->out, ch);
+    if (s->cur == NULL) {
+      s->cur = ch;
+      s->cur_base = s->queued;
+    }
     s->queued += n;
     c->unsent += n;
   }
