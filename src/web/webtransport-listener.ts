@@ -78,7 +78,7 @@ export class WebTransportListener {
       else this.o.log.debug({ output: out.mode }, 'WebTransport: batched UDP output');
       if (server.quicStack === 'ngtcp2') this.o.log.debug({ quic: 'ngtcp2' }, 'WebTransport: QUIC on ngtcp2');
       else if (server.quicStackWhy === 'POLYCAST_QUIC=quiche') this.o.log.info({ quic: 'quiche' }, 'WebTransport: QUIC on quiche, as POLYCAST_QUIC asks');
-      else this.o.log.warn({ quic: 'quiche', why: server.quicStackWhy }, 'WebTransport: QUIC on quiche, which costs about twice the CPU per viewer of ngtcp2');
+      else this.o.log.warn({ quic: 'quiche', why: server.quicStackWhy }, 'WebTransport: QUIC on quiche, which costs nearly twice the CPU per viewer of ngtcp2');
       // Less than asked (Linux reports double what it grants) means net.core.rmem_max capped it.
       if (server.receiveBufferSize < server.requestedReceiveBufferSize) {
         this.o.log.warn(

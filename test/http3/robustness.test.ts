@@ -114,13 +114,17 @@ describe('@matrixai/quic InvalidStreamState patch', () => {
   });
 });
 
-describe('garbage from one client', () => {
+/** The server's two QUIC stacks: ngtcp2 by default, quiche where native/quic-ngtcp2 is not built. */
+const STACKS = ['ngtcp2', 'quiche'] as const;
+
+describe.each(STACKS)('garbage from one client (QUIC on %s)', (quic) => {
   let server: WebTransportServer;
   const errors: Error[] = [];
 
   beforeAll(async () => {
     patchMatrixaiQuic();
-    server = new WebTransportServer({ host: '127.0.0.1', port: 0, cert: cert.certPem, key: cert.keyPem });
+    server = new WebTransportServer({ host: '127.0.0.1', port: 0, cert: cert.certPem, key: cert.keyPem, quic });
+    expect(server.quicStack).toBe(quic);
     server.on('connectionError', (e) => errors.push(e));
     server.on('session', (s: WebTransportSession) => {
       s.onBidiStream = (st) => {
@@ -230,9 +234,9 @@ describe('garbage from one client', () => {
   });
 });
 
-describe('server shutdown', () => {
+describe.each(STACKS)('server shutdown (QUIC on %s)', (quic) => {
   it('ends open sessions on both sides and leaves no live timers behind', async () => {
-    const server = new WebTransportServer({ host: '127.0.0.1', port: 0, cert: cert.certPem, key: cert.keyPem });
+    const server = new WebTransportServer({ host: '127.0.0.1', port: 0, cert: cert.certPem, key: cert.keyPem, quic });
     const opened: WebTransportSession[] = [];
     server.on('session', (s) => opened.push(s));
     await server.listen();
