@@ -66,7 +66,12 @@ export interface EarlySocket {
   /** Until the first picture is on screen (or will not be shown here): what `afterEarlyPicture` holds back. */
   readonly waiting: Array<() => void>;
   settled: boolean;
+  /** Why the player was let run: what a test (or a curious reader of the page) can check the order against. */
+  settledBy?: EarlySettle;
 }
+
+/** The first picture was on screen for a frame, or the page stopped decoding ahead for one of these reasons. */
+export type EarlySettle = 'picture' | 'decoder error' | 'not decoding' | 'stopped feeding' | 'socket closed' | 'dropped';
 
 /** The global the inline script and the bundle meet at. */
 export const EARLY_SOCKET_GLOBAL = '__polycastEarlySocket';
@@ -92,12 +97,12 @@ export function openEarlySocket(url: string, decodeAs: H264Form | null, hint?: V
   const early: EarlySocket = { url, socket, messages: [], opened: false, video: null, waiting: [], settled: false };
   /** Decoding stops at the first thing the player's renderer should judge (a second init, offline, a gap, a backlog). */
   let feeding = decodeAs !== null && typeof VideoDecoder !== 'undefined';
-  if (!feeding) settle(early);
+  if (!feeding) settle(early, 'not decoding');
   const state: FeedState = { decodeAs: decodeAs ?? 'annexb', inited: false };
   // The page's hint (the server's view of the stream when it sent the page) configures the decoder while the socket
   // connects; the init decides, and replaces a decoder configured otherwise.
   if (feeding && hint && !describedConfig({ ...hint, description: new Uint8Array(0) }, 'annexb', state.decodeAs)) {
-    early.video = startDecoder(videoDecoderConfig(hint, false), () => settle(early));
+    early.video = startDecoder(videoDecoderConfig(hint, false), (why) => settle(early, why));
   }
   socket.onopen = () => (early.opened = true);
   socket.onmessage = (event: MessageEvent<ArrayBuffer | string>) => {
@@ -109,20 +114,21 @@ export function openEarlySocket(url: string, decodeAs: H264Form | null, hint?: V
         closeEarlyVideo(early.video);
         early.video = null;
       }
-      settle(early);
+      settle(early, 'stopped feeding');
     }
   };
   // A socket closed before adoption is simply not adopted; the player opens its own.
-  socket.onclose = () => settle(early);
+  socket.onclose = () => settle(early, 'socket closed');
   host()[EARLY_SOCKET_GLOBAL] = early;
   setTimeout(() => {
     if (host()[EARLY_SOCKET_GLOBAL] === early) dropEarlySocket();
   }, UNADOPTED_CLOSE_MS);
 }
 
-function settle(early: EarlySocket): void {
+function settle(early: EarlySocket, why: EarlySettle): void {
   if (early.settled) return;
   early.settled = true;
+  early.settledBy = why;
   for (const run of early.waiting.splice(0)) run();
 }
 
@@ -172,7 +178,7 @@ function feed(early: EarlySocket, data: ArrayBuffer | string, index: number, sta
         early.video = null;
       }
       if (wanted === null) return false;
-      early.video ??= startDecoder(wanted, () => settle(early));
+      early.video ??= startDecoder(wanted, (why) => settle(early, why));
       return true;
     }
     const video = early.video;
@@ -194,7 +200,7 @@ function feed(early: EarlySocket, data: ArrayBuffer | string, index: number, sta
 }
 
 /** `shown` runs once the first picture has been on screen for a frame, or decoding failed before it. */
-function startDecoder(config: VideoDecoderConfig, shown: () => void): EarlyVideo {
+function startDecoder(config: VideoDecoderConfig, shown: (why: 'picture' | 'decoder error') => void): EarlyVideo {
   const video: EarlyVideo = {
     decoder: undefined as unknown as VideoDecoder,
     config,
@@ -210,13 +216,13 @@ function startDecoder(config: VideoDecoderConfig, shown: () => void): EarlyVideo
       if (video.outputs === 1) {
         video.picture = showEarlyPicture(frame);
         // The boot waits for a frame with the picture in it, then for the task after that frame.
-        requestAnimationFrame(() => setTimeout(shown, 0));
+        requestAnimationFrame(() => setTimeout(() => shown('picture'), 0));
       } else if (video.picture) redrawEarlyPicture(video, video.picture);
     },
     error: () => {
       video.failed = true;
       for (const frame of video.frames.splice(0)) frame.close();
-      shown();
+      shown('decoder error');
     },
   };
   const decoder = new VideoDecoder({ output: (frame) => video.output(frame), error: (err) => video.error(err) });
@@ -303,7 +309,7 @@ export function dropEarlySocket(): void {
   if (!early) return;
   delete host()[EARLY_SOCKET_GLOBAL];
   early.socket.onopen = early.socket.onmessage = early.socket.onclose = null;
-  settle(early);
+  settle(early, 'dropped');
   if (early.video) closeEarlyVideo(early.video);
   if (early.socket.readyState === WebSocket.CONNECTING || early.socket.readyState === WebSocket.OPEN) early.socket.close(1000, 'not needed');
 }

@@ -170,15 +170,23 @@ describe('player page in headless Chromium', () => {
     expect(later).not.toBeNull();
     expect(later).not.toBe(first);
     const timing = await page.evaluate(() => {
-      const w = window as unknown as { __held: number; __moduleAppendedAt: number | null };
-      return { held: w.__held, moduleAt: w.__moduleAppendedAt, definedNow: customElements.get('polycast-player') !== undefined };
+      const w = window as unknown as { __held: number; __moduleAppendedAt: number | null; __polycastEarlySocket?: { settledBy?: string } };
+      return {
+        held: w.__held,
+        moduleAt: w.__moduleAppendedAt,
+        definedNow: customElements.get('polycast-player') !== undefined,
+        settledBy: w.__polycastEarlySocket?.settledBy,
+      };
     });
     expect(timing.held).toBe(1);
     expect(timing.definedNow).toBe(false);
     await page.waitForFunction(() => ((window as unknown as { __polycast?: PlayerStats }).__polycast?.framesPainted ?? 0) > 10, undefined, { timeout: 20_000 });
     const stats = (await page.evaluate(() => (window as unknown as { __polycast: PlayerStats }).__polycast)) as PlayerStats;
-    // The player's code was asked for only once the page had shown its first picture.
-    expect(timing.moduleAt).toBeGreaterThanOrEqual(stats.firstPaintAt!);
+    // The player's code was asked for once the page had shown its first picture. The one other way is the page
+    // giving up decoding ahead, as it does when the decoder falls behind at a keyframe (a loaded machine): the
+    // player then runs at once and skips to the next keyframe itself, while the page's canvas shows what was queued.
+    expect(['picture', 'stopped feeding']).toContain(timing.settledBy);
+    if (timing.settledBy === 'picture') expect(timing.moduleAt).toBeGreaterThanOrEqual(stats.firstPaintAt!);
     expect(await page.locator('canvas[data-polycast-early]').count()).toBe(0);
     await page.close();
   });
