@@ -28,6 +28,7 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 #include "../common/address.h"
+#include "../common/napi-check.h"
 
 #define MAX_CID 20
 #define SECRET_LEN 32
@@ -37,14 +38,6 @@
 #define DGRAM_IN_BYTES (256 * 1024)
 /* Stream data vectors handed to one writev_stream call. */
 #define MAX_VECS 16
-
-#define CHECK(call)                                  \
-  do {                                               \
-    if ((call) != napi_ok) {                         \
-      napi_throw_error(env, NULL, #call " failed"); \
-      return NULL;                                   \
-    }                                                \
-  } while (0)
 
 /* ---- shared server context: certificate, TLS priorities, token secret, transport settings ---- */
 
@@ -231,6 +224,16 @@ static void stream_maybe_free(conn_t *c, stream_t *s) {
   stream_free(c, s);
 }
 
+/* Drops what the peer sent and nobody read (a reset, or we stopped reading): its credit goes back to the connection. */
+static void stream_drop_input(ngtcp2_conn *conn, stream_t *s) {
+  size_t dropped = 0;
+  for (chunk_t *ch = s->in.head; ch != NULL; ch = ch->next) dropped += ch->len;
+  dropped -= s->in_pos;
+  queue_free(&s->in);
+  s->in_pos = 0;
+  if (dropped > 0) ngtcp2_conn_extend_max_offset(conn, dropped);
+}
+
 static int stream_readable(const stream_t *s) {
   if (s->read_shut) return 0;
   return s->in.count > 0 || (s->fin_recv && !s->fin_reported) || (s->reset && !s->reset_reported);
@@ -323,13 +326,8 @@ static int cb_stream_reset(ngtcp2_conn *conn, int64_t id, uint64_t final_size, u
   conn_t *c = user;
   stream_t *s = stream_get(c, id);
   if (s == NULL) return NGTCP2_ERR_CALLBACK_FAILURE;
-  /* Data not yet read is gone with the reset; its credit goes back to the connection. */
-  size_t dropped = 0;
-  for (chunk_t *ch = s->in.head; ch != NULL; ch = ch->next) dropped += ch->len;
-  dropped -= s->in_pos;
-  queue_free(&s->in);
-  s->in_pos = 0;
-  if (dropped > 0) ngtcp2_conn_extend_max_offset(conn, dropped);
+  /* Data not yet read is gone with the reset. */
+  stream_drop_input(conn, s);
   s->reset = 1;
   s->reset_code = code;
   return 0;
@@ -1136,13 +1134,8 @@ static napi_value conn_stream_shutdown(napi_env env, napi_callback_info info) {
   if (dir == 0) {
     int rv = ngtcp2_conn_shutdown_stream_read(c->conn, id, code);
     if (s != NULL) {
-      size_t dropped = 0;
-      for (chunk_t *ch = s->in.head; ch != NULL; ch = ch->next) dropped += ch->len;
-      dropped -= s->in_pos;
-      queue_free(&s->in);
-      s->in_pos = 0;
+      stream_drop_input(c->conn, s);
       s->read_shut = 1;
-      if (dropped > 0) ngtcp2_conn_extend_max_offset(c->conn, dropped);
       stream_maybe_free(c, s);
     }
     return rv == 0 ? js_undefined(env) : js_null(env);

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <node_api.h>
 #include "../common/address.h"
+#include "../common/napi-check.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -32,14 +33,6 @@
 
 
 static int gso_enabled = 1;
-
-#define CHECK(call)                                  \
-  do {                                               \
-    if ((call) != napi_ok) {                         \
-      napi_throw_error(env, NULL, #call " failed"); \
-      return NULL;                                   \
-    }                                                \
-  } while (0)
 
 /* address(host: string, port: number): Buffer holding a sockaddr for send(). */
 static napi_value make_address(napi_env env, napi_callback_info info) {

@@ -11,26 +11,30 @@ import { loadAddon } from '../native-addon.js';
 import { nativeUdpBatch } from '../udp/native-udp-batch.js';
 import type { QuicConnection } from './quic-connection.js';
 
-interface NativeConnection {
+/** What the addon's connection has beyond quiche's methods (`QuicConnection`), or in another form. */
+type NativeConnection = Pick<
+  QuicConnection,
+  | 'onTimeout'
+  | 'streamSend'
+  | 'streamRecv'
+  | 'streamShutdown'
+  | 'streamPriority'
+  | 'peerStreamsLeftUni'
+  | 'peerStreamsLeftBidi'
+  | 'dgramMaxWritableLen'
+  | 'isDgramSendQueueFull'
+  | 'dgramSend'
+  | 'dgramRecvVec'
+  | 'close'
+> & {
+  /** `remote` only when the peer's address changed. */
   recv(packet: Uint8Array, remote?: Buffer): void;
   writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number, addresses?: Buffer): number;
-  onTimeout(): void;
   readable(): number[];
-  streamSend(id: number, data: Uint8Array, fin: boolean): number | null;
-  streamRecv(id: number, buf: Uint8Array): [number, boolean] | null;
-  streamShutdown(id: number, direction: number, code: number): void | null;
-  streamPriority(id: number, urgency: number, incremental: boolean): void;
-  peerStreamsLeftUni(): number;
-  peerStreamsLeftBidi(): number;
-  dgramMaxWritableLen(): number | null;
-  isDgramSendQueueFull(): boolean;
-  dgramSend(data: Uint8Array): void;
-  dgramRecvVec(): Uint8Array | null;
-  close(app: boolean, code: number, reason: Uint8Array): void;
   peerError(): { isApp: boolean; errorCode: number; reason: Uint8Array } | null;
   takeConnectionIds(): string[] | null;
   destroy(): void;
-}
+};
 
 declare const contextBrand: unique symbol;
 /** Certificate, TLS priorities and transport settings shared by the connections accepted with it. */
