@@ -100,6 +100,8 @@ export async function videoState(
 export interface OpenOptions {
   /** Browser features to remove before the player loads. */
   readonly without?: readonly string[];
+  /** Runs in the page before its scripts (Playwright's init script), e.g. to take a capability away. */
+  readonly beforeLoad?: () => void;
   /** Keep what earlier pages of this origin remembered (the winning transport); by default each page starts clean. */
   readonly keepMemory?: boolean;
 }
@@ -118,6 +120,7 @@ export async function openPlayer(context: BrowserContext, url: string, options: 
     });
   }
   if (options.without?.length) await withoutGlobals(page, options.without);
+  if (options.beforeLoad) await page.addInitScript(options.beforeLoad);
   await page.goto(url);
   return page;
 }
