@@ -4,12 +4,14 @@
  * through `nms-peer.js` in a scratch working directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectGarbage, inspectorUrlIn } from './inspector.js';
 import type { ReaderTarget } from './lean-reader.js';
+
+const SERVER_LOG = process.env['BENCH_SERVER_LOG'] || undefined;
 
 export type ServerKind = 'polycast' | 'nms';
 
@@ -87,9 +89,11 @@ export async function startServer(kind: ServerKind, o: StartOptions): Promise<Se
     );
     const profiling = o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`];
     const inspecting = o.inspect === true ? ['--inspect=127.0.0.1:0'] : [];
-    child = spawn(process.execPath, [...profiling, ...inspecting, join(o.root, 'dist/src/main.js'), config], {
+    // For diagnosis: BENCH_SERVER_ARGS adds Node flags (`--trace-gc`), BENCH_SERVER_LOG appends the server's stdout and stderr to a file.
+    const extra = (process.env['BENCH_SERVER_ARGS'] ?? '').split(' ').filter(Boolean);
+    child = spawn(process.execPath, [...profiling, ...inspecting, ...extra, join(o.root, 'dist/src/main.js'), config], {
       cwd: scratch,
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', SERVER_LOG === undefined ? 'ignore' : 'pipe', 'pipe'],
       env: o.quic === undefined ? process.env : { ...process.env, POLYCAST_QUIC: o.quic },
     });
     reader = { host: '127.0.0.1', port: httpPort, path: `/${STREAM_PATH}/ws/nal`, format: 'ws-nal' };
@@ -106,7 +110,9 @@ export async function startServer(kind: ServerKind, o: StartOptions): Promise<Se
     const text = d.toString();
     for (const line of text.split('\n')) inspectorUrl ??= inspectorUrlIn(line);
     stderr = (stderr + text).slice(-4000);
+    if (SERVER_LOG !== undefined) appendFileSync(SERVER_LOG, text);
   });
+  child.stdout?.on('data', (d: Buffer) => appendFileSync(SERVER_LOG!, d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
   const stop = async (): Promise<void> => {

@@ -194,6 +194,27 @@ describe('chunk reader: limits', () => {
     expect(reader.bufferedBytes).toBeLessThanOrEqual(2 * 12_928);
   });
 
+  it('once media is allowed, gives each message its declared length at once and delivers that same buffer', () => {
+    const out: RtmpMessage[] = [];
+    const reader = new ChunkReader((m) => out.push(m), { ...limits, allocateDeclared: true });
+    reader.push(Buffer.concat([fmt0(4, 0, 12_928, 9, 1), Buffer.alloc(128, 1)]));
+    expect(reader.bufferedBytes).toBe(12_928);
+    for (let i = 0; i < 100; i++) reader.push(Buffer.concat([Buffer.from([0xc4]), Buffer.alloc(128, i + 2)]));
+    expect(reader.bufferedBytes).toBe(0);
+    expect(out).toHaveLength(1);
+    const payload = out[0]!.payload;
+    expect(payload.buffer.byteLength).toBe(12_928);
+    expect(payload[0]).toBe(1);
+    expect(payload[12_927]).toBe(101);
+  });
+
+  it('still holds no more than its cap when allocating declared lengths', () => {
+    const reader = new ChunkReader(() => undefined, { maxMessageSize: 1 << 20, maxChunkStreams: 8, maxBufferedBytes: 1 << 20, allocateDeclared: true });
+    reader.push(Buffer.concat([fmt0(4, 0, 1 << 19, 9, 1), Buffer.alloc(128)]));
+    reader.push(Buffer.concat([fmt0(5, 0, 1 << 19, 9, 1), Buffer.alloc(128)]));
+    expect(() => reader.push(Buffer.concat([fmt0(6, 0, 1 << 19, 8, 1), Buffer.alloc(128)]))).toThrow(/more than 1048576 bytes held/);
+  });
+
   it('refuses more bytes held in unfinished messages than allowed, over all chunk streams', () => {
     const w = new ChunkWriter();
     const setSize = w.write({ csid: 2, type: 1, streamId: 0, timestamp: 0, payload: Buffer.from([0, 0x08, 0, 0]) });

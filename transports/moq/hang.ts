@@ -5,7 +5,7 @@
  */
 import { webCodecsDescription } from '../../src/codec/webcodecs-description.js';
 import { serializeOnce, type Frame, type StreamDescription, type TrackInfo } from '../../src/stream/types.js';
-import { encodeFrame } from './messages.js';
+import { varintSize, writeVarint } from '../../src/protocols/http3/varint.js';
 import { prefixVarint } from './wire.js';
 
 export const CATALOG_TRACK = 'catalog.json';
@@ -95,5 +95,15 @@ export function legacyTimestampUs(frame: Frame): number {
  * once and shared by every subscription of every session.
  */
 export function wireFrame(frame: Frame): Uint8Array {
-  return serializeOnce(frame, 'moq-lite/hang-legacy', (f) => encodeFrame(legacyPayload(f)));
+  return serializeOnce(frame, 'moq-lite/hang-legacy', (f) => {
+    // One buffer for size, timestamp and data: the frame is copied once, not once per prefix.
+    const timestamp = legacyTimestampUs(f);
+    const payloadLength = varintSize(timestamp) + f.data.length;
+    const sizeLength = varintSize(payloadLength);
+    const out = new Uint8Array(sizeLength + payloadLength);
+    writeVarint(out, 0, payloadLength);
+    const at = writeVarint(out, sizeLength, timestamp);
+    out.set(f.data, at);
+    return out;
+  });
 }

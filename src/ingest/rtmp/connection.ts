@@ -41,10 +41,11 @@ export const MAX_CHUNK_STREAMS = 64;
  * What a connection may hold once media flows (an accepted publish, or a
  * play this side asked for): messages up to `maxMessageSize`
  * (rtmpMaxMessageSize), and two of them in flight, a video frame on one chunk
- * stream while audio interleaves on another.
+ * stream while audio interleaves on another. Each message gets its declared
+ * length at once: the peer is trusted that far, and no more than these caps.
  */
 export function mediaLimits(maxMessageSize: number): ChunkReaderLimits {
-  return { maxMessageSize, maxChunkStreams: MAX_CHUNK_STREAMS, maxBufferedBytes: 2 * maxMessageSize };
+  return { maxMessageSize, maxChunkStreams: MAX_CHUNK_STREAMS, maxBufferedBytes: 2 * maxMessageSize, allocateDeclared: true };
 }
 /** NetStreams one connection may create; a publisher needs one. */
 const MAX_STREAMS = 8;
