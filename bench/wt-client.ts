@@ -1,9 +1,9 @@
 /**
  * The shared half of the lean WebTransport readers (wt-reader.ts for
  * `wt-fmp4`, moq-reader.ts for moq-lite): one QUIC connection per session,
- * driven directly through quiche's native binding (the JS wrapper costs
- * web-stream objects and several event dispatches per chunk), with HTTP/3
- * framing from src/protocols/http3. This class does the connection, the
+ * on ngtcp2 reading its own socket (native/quic-ngtcp2) or on quiche's native
+ * binding with Node's dgram, never through a JS wrapper's web streams, with
+ * HTTP/3 framing from src/protocols/http3. This class does the connection, the
  * certificate check, the extended CONNECT and its capsules, timers and
  * packet sending, and strips the WebTransport header of each server
  * unidirectional stream; a subclass parses what the streams carry.
@@ -29,6 +29,7 @@ import {
   varintLengthFromFirstByte,
 } from '../src/protocols/http3/index.js';
 import { sendWebTransportConnect } from '../src/protocols/webtransport/client.js';
+import { Ngtcp2ClientConnection, nativeQuic, type Ngtcp2Context } from '../src/protocols/webtransport/ngtcp2-connection.js';
 import { QuicTimer } from '../src/protocols/webtransport/quic-timer.js';
 import { PacketSlab } from '../src/protocols/webtransport/connection.js';
 import { wallClock } from './flv-sink.js';
@@ -55,6 +56,8 @@ export interface WtClientTarget {
    * default 10 approximates that, 1 is one ACK per packet.
    */
   ackEvery?: number;
+  /** The client's QUIC stack (default: ngtcp2 where it is built, see `clientStack`). */
+  quic?: 'ngtcp2' | 'quiche';
 }
 
 const UDP_PAYLOAD = 1350;
@@ -91,6 +94,186 @@ export function clientConfig(): Config {
   return c;
 }
 
+/**
+ * What a lean session drives: a QUIC client connection with its socket.
+ * ngtcp2's (`Ngtcp2ClientConnection`) reads its socket natively; quiche's
+ * goes through Node's dgram (`QuicheClient`). Both report received packets
+ * to `onInput` in batches and send on `flush`.
+ */
+interface LeanQuic {
+  flush(): void;
+  timeout(): number | null;
+  onTimeout(): void;
+  isEstablished(): boolean;
+  isClosed(): boolean;
+  isReadable(): boolean;
+  readable(): Iterable<number>;
+  streamSend(id: number, data: Uint8Array, fin: boolean): unknown;
+  streamRecv(id: number, buf: Uint8Array): [number, boolean] | null;
+  dgramRecv(buf: Uint8Array): number | null;
+  peerCertChain(): Uint8Array[] | null;
+  close(app: boolean, code: number, reason: Uint8Array): unknown;
+  peerError(): { errorCode: number; reason: Uint8Array } | null;
+  /** Sends a last CONNECTION_CLOSE if it can, then closes the socket. */
+  destroy(): void;
+}
+
+type InputHandler = (packets: number, bytes: number) => void;
+
+/** quiche's client connection on a Node dgram socket: one `onInput` per datagram. */
+class QuicheClient implements LeanQuic {
+  private readonly conn: Connection;
+
+  private constructor(
+    private readonly socket: Socket,
+    local: Host,
+    private readonly remote: Host,
+    onInput: InputHandler,
+  ) {
+    this.conn = quiche.Connection.connect(null, randomBytes(quiche.MAX_CONN_ID_LEN), local, remote, clientConfig());
+    const info = { from: remote, to: local };
+    socket.on('message', (msg) => {
+      try {
+        this.conn.recv(msg, info);
+      } catch {
+        // An undecryptable or late packet; quiche's own state tells if the connection is done.
+      }
+      onInput(1, msg.length);
+    });
+  }
+
+  static open(remote: Host, onInput: InputHandler, onError: (e: Error) => void): Promise<QuicheClient> {
+    // Media arrives in bursts of hundreds of packets; the default ~200 KiB buffer overflows while the event loop is busy
+    // elsewhere, and every overflow is a loss QUIC's congestion control answers by slowing down (capped by net.core.rmem_max).
+    const socket = createSocket({ type: 'udp4', recvBufferSize: RECV_BUFFER_BYTES });
+    socket.on('error', onError);
+    return new Promise((resolve, reject) =>
+      socket.bind(0, '127.0.0.1', () => {
+        const a = socket.address();
+        try {
+          resolve(new QuicheClient(socket, { host: a.address, port: a.port }, remote, onInput));
+        } catch (e) {
+          socket.close();
+          reject(e as Error);
+        }
+      }),
+    );
+  }
+
+  flush(): void {
+    for (;;) {
+      const buf = SHARED_PACKETS.next();
+      let r;
+      try {
+        r = this.conn.send(buf);
+      } catch {
+        return;
+      }
+      if (r === null) return;
+      this.socket.send(buf, 0, r[0], this.remote.port, this.remote.host);
+      SHARED_PACKETS.commit(r[0]);
+    }
+  }
+
+  timeout(): number | null {
+    return this.conn.timeout();
+  }
+  onTimeout(): void {
+    this.conn.onTimeout();
+  }
+  isEstablished(): boolean {
+    return this.conn.isEstablished();
+  }
+  isClosed(): boolean {
+    return this.conn.isClosed();
+  }
+  isReadable(): boolean {
+    return this.conn.isReadable();
+  }
+  readable(): Iterable<number> {
+    return this.conn.readable();
+  }
+  streamSend(id: number, data: Uint8Array, fin: boolean): unknown {
+    return this.conn.streamSend(id, data, fin);
+  }
+  streamRecv(id: number, buf: Uint8Array): [number, boolean] | null {
+    return this.conn.streamRecv(id, buf);
+  }
+  dgramRecv(buf: Uint8Array): number | null {
+    return this.conn.dgramRecv(buf);
+  }
+  peerCertChain(): Uint8Array[] | null {
+    return this.conn.peerCertChain();
+  }
+  close(app: boolean, code: number, reason: Uint8Array): unknown {
+    return this.conn.close(app, code, reason);
+  }
+  peerError(): { errorCode: number; reason: Uint8Array } | null {
+    return this.conn.peerError();
+  }
+
+  destroy(): void {
+    // One CONNECTION_CLOSE, then the socket goes: no draining period to wait through.
+    try {
+      const buf = SHARED_PACKETS.next();
+      const r = this.conn.isClosed() ? null : this.conn.send(buf);
+      if (r !== null) {
+        this.socket.send(buf, 0, r[0], this.remote.port, this.remote.host, () => this.socket.close());
+        SHARED_PACKETS.commit(r[0]);
+        return;
+      }
+    } catch {
+      // Closing anyway.
+    }
+    try {
+      this.socket.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+let ngtcp2Client: { binding: Parameters<typeof Ngtcp2ClientConnection.context>[0]; ctx: Ngtcp2Context } | null | undefined;
+
+/**
+ * The load clients' QUIC stack unless a target names one: ngtcp2 where
+ * `npm run build` built it (it reads its sockets natively, so a session costs
+ * the load client a fraction of quiche's through Node's dgram), else quiche.
+ */
+export function clientStack(): 'ngtcp2' | 'quiche' {
+  return ngtcp2ClientContext() === null ? 'quiche' : 'ngtcp2';
+}
+
+function ngtcp2ClientContext(): { binding: Parameters<typeof Ngtcp2ClientConnection.context>[0]; ctx: Ngtcp2Context } | null {
+  if (ngtcp2Client === undefined) {
+    const native = nativeQuic();
+    ngtcp2Client =
+      'error' in native
+        ? null
+        : {
+            binding: native.binding,
+            ctx: Ngtcp2ClientConnection.context(native.binding, {
+              maxUdpPayloadSize: UDP_PAYLOAD,
+              idleTimeoutMs: 30_000,
+              initialMaxData: 16 * 1024 * 1024,
+              initialMaxStreamData: 2 * 1024 * 1024,
+              initialMaxStreams: 100,
+              maxDatagramFrameSize: 64,
+            }),
+          };
+  }
+  return ngtcp2Client;
+}
+
+async function openLeanQuic(stack: 'ngtcp2' | 'quiche', remote: Host, batch: number, onInput: InputHandler, onError: (e: Error) => void): Promise<LeanQuic> {
+  if (stack === 'quiche') return QuicheClient.open(remote, onInput, onError);
+  const native = ngtcp2ClientContext();
+  if (native === null) throw new Error('the ngtcp2 client is not built (npm run build)');
+  const { binding, ctx } = native;
+  // The native side reads the socket: the input handler runs from its poll callback, after every `batch` packets.
+  return new Ngtcp2ClientConnection(binding, ctx, remote, batch, onInput);
+}
+
 /** Where a server unidirectional stream is: its WebTransport header (type 0x54, session id), then payload for the subclass. */
 const enum UniPhase {
   Type,
@@ -125,9 +308,7 @@ export abstract class WtClientSession<S> {
    * received the frame).
    */
   readonly arrivals: number[] = [];
-  private readonly socket: Socket;
-  private conn: Connection | undefined;
-  private local: Host = { host: '127.0.0.1', port: 0 };
+  private conn: LeanQuic | undefined;
   private readonly remote: Host;
   private readonly uni = new Map<number, UniHead<S>>();
   private readonly connectFrames = new FrameReader({ wanted: new Set([FrameType.HEADERS, FrameType.DATA]) });
@@ -147,12 +328,13 @@ export abstract class WtClientSession<S> {
   ) {
     this.remote = { host: target.host, port: target.port };
     this.ackEvery = Math.max(1, target.ackEvery ?? 10);
-    // Media arrives in bursts of hundreds of packets; the default ~200 KiB buffer overflows while the event loop is busy
-    // elsewhere, and every overflow is a loss QUIC's congestion control answers by slowing down (capped by net.core.rmem_max).
-    this.socket = createSocket({ type: 'udp4', recvBufferSize: RECV_BUFFER_BYTES });
-    this.socket.on('error', (err) => this.finish('failed', `udp socket: ${err.message}`));
-    this.socket.on('message', (msg) => this.onPacket(msg));
-    this.socket.bind(0, '127.0.0.1', () => this.start());
+    openLeanQuic(target.quic ?? clientStack(), this.remote, this.ackEvery, this.onInput, (err) => this.finish('failed', `udp socket: ${err.message}`)).then(
+      (conn) => {
+        if (this.closedOrFailed) conn.destroy();
+        else this.start(conn);
+      },
+      (e: Error) => this.finish('failed', `QUIC connect: ${e.message}`),
+    );
     this.connectTimer = setTimeout(() => this.finish('failed', `no session within ${connectTimeoutMs} ms`), connectTimeoutMs);
   }
 
@@ -214,43 +396,32 @@ export abstract class WtClientSession<S> {
   /** After the session ended (closed or failed). */
   protected onEnd(): void {}
 
-  private start(): void {
-    if (this.state !== 'connecting') return;
-    const a = this.socket.address();
-    this.local = { host: a.address, port: a.port };
-    try {
-      this.conn = quiche.Connection.connect(null, randomBytes(quiche.MAX_CONN_ID_LEN), this.local, this.remote, clientConfig());
-    } catch (e) {
-      this.finish('failed', `quiche connect: ${(e as Error).message}`);
-      return;
-    }
+  private start(conn: LeanQuic): void {
+    this.conn = conn;
     this.flush();
   }
 
-  private onPacket(msg: Buffer): void {
+  /** Packets were read into the connection: `packets` of them, at most `ackEvery` at a time. */
+  private readonly onInput = (packets: number, bytes: number): void => {
     const conn = this.conn;
     if (conn === undefined || this.closedOrFailed) return;
-    this.bytesIn += msg.length;
-    this.packetsIn++;
-    try {
-      conn.recv(msg, { from: this.remote, to: this.local });
-    } catch {
-      // An undecryptable or late packet; quiche's own state tells if the connection is done.
-    }
+    this.bytesIn += bytes;
+    this.packetsIn += packets;
     if (this.state !== 'open') {
       // Until the session is up every packet is read and answered at once: the handshake is a few round trips, not a stream.
       this.afterInput();
       this.flush();
       return;
     }
-    if (++this.unanswered >= this.ackEvery) this.flush();
+    this.unanswered += packets;
+    if (this.unanswered >= this.ackEvery) this.flush();
     // Streams are read once per event-loop turn, after every packet that arrived in it: quiche's readable-stream
     // iterator costs about 11 µs through the binding, as much as decrypting the packet. A keyframe is stamped then.
     if (!this.turnPending) {
       this.turnPending = true;
       setImmediate(this.endOfTurn);
     }
-  }
+  };
 
   private readonly endOfTurn = (): void => {
     this.turnPending = false;
@@ -282,7 +453,7 @@ export abstract class WtClientSession<S> {
     while (conn.dgramRecv(STREAM_READ) !== null);
   }
 
-  private checkCertificate(conn: Connection): string | undefined {
+  private checkCertificate(conn: LeanQuic): string | undefined {
     const expected = this.target.certificateSha256;
     if (expected === undefined) return undefined;
     const leaf = conn.peerCertChain()?.[0];
@@ -291,11 +462,11 @@ export abstract class WtClientSession<S> {
     return got === expected.trim().toLowerCase() ? undefined : `certificate hash ${got} is not the published ${expected.trim()}`;
   }
 
-  private sendRequest(conn: Connection): void {
+  private sendRequest(conn: LeanQuic): void {
     sendWebTransportConnect(conn, { authority: `${this.target.host}:${this.target.port}`, path: this.target.path, protocols: this.target.protocols });
   }
 
-  private readStream(conn: Connection, id: number): void {
+  private readStream(conn: LeanQuic, id: number): void {
     for (;;) {
       let r: [number, boolean] | null;
       try {
@@ -380,33 +551,17 @@ export abstract class WtClientSession<S> {
     if (fin) this.uni.delete(id);
   }
 
-  /** Sends every packet quiche has ready, then rearms the timer; notices the connection's end. */
+  /** Sends every packet that is ready, then rearms the timer; notices the connection's end. */
   private flush(): void {
     const conn = this.conn;
     if (conn === undefined) return;
     this.unanswered = 0;
-    for (;;) {
-      const buf = SHARED_PACKETS.next();
-      let r;
-      try {
-        r = conn.send(buf);
-      } catch {
-        break;
-      }
-      if (r === null) break;
-      this.socket.send(buf, 0, r[0], this.remote.port, this.remote.host);
-      SHARED_PACKETS.commit(r[0]);
-    }
+    conn.flush();
     if (conn.isClosed()) {
       const peer = conn.peerError();
-      const local = conn.localError();
-      const why = conn.isTimedOut()
-        ? 'QUIC idle timeout'
-        : peer
-          ? `connection closed by the server (code ${peer.errorCode}${peer.reason.length ? ` ${Buffer.from(peer.reason).toString('utf8')}` : ''})`
-          : local
-            ? `connection closed locally (code ${local.errorCode})`
-            : 'connection closed';
+      const why = peer
+        ? `connection closed by the server (code ${peer.errorCode}${peer.reason.length ? ` ${Buffer.from(peer.reason).toString('utf8')}` : ''})`
+        : 'connection closed (idle timeout or a local error)';
       this.finish(this.state === 'open' ? 'closed' : 'failed', why);
       return;
     }
@@ -429,26 +584,14 @@ export abstract class WtClientSession<S> {
     clearTimeout(this.connectTimer);
     this.timer.cancel();
     const conn = this.conn;
+    this.conn = undefined;
     this.uni.clear();
-    if (conn !== undefined && !conn.isClosed()) {
-      try {
-        // One CONNECTION_CLOSE, then the socket goes: no draining period to wait through.
-        conn.close(true, 0, new Uint8Array(0));
-        const buf = SHARED_PACKETS.next();
-        const r = conn.send(buf);
-        if (r !== null) {
-          this.socket.send(buf, 0, r[0], this.remote.port, this.remote.host, () => this.socket.close());
-          SHARED_PACKETS.commit(r[0]);
-          return;
-        }
-      } catch {
-        // Closing anyway.
-      }
-    }
+    if (conn === undefined) return;
     try {
-      this.socket.close();
+      if (!conn.isClosed()) conn.close(true, 0, new Uint8Array(0));
     } catch {
-      // Already closed.
+      // Closing anyway.
     }
+    conn.destroy();
   }
 }

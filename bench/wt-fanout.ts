@@ -7,7 +7,7 @@
  * sessions, missed keyframes, plus the server's egress per core.
  *
  *   node dist/bench/wt-fanout.js --kind=wt-raw --sessions=50[,200,...] [--clients=2] [--ack-every=10] [--window=15] [--warmup=4]
- *                                [--prof=DIR] [--json=FILE] [--keep-going] [--video-kbps=50000] [--quic=quiche]
+ *                                [--prof=DIR] [--json=FILE] [--keep-going] [--video-kbps=50000] [--quic=quiche] [--client-quic=quiche]
  *
  * `--kind=ws-nal` runs the existing WebSocket phase with the same timing, for the ratio.
  */
@@ -50,6 +50,8 @@ export interface WtFanoutOptions {
   ackEvery?: number;
   /** The server's QUIC stack (default: ngtcp2 where it is built). */
   quic?: 'ngtcp2' | 'quiche';
+  /** The load clients' QUIC stack (default: ngtcp2 where it is built; see bench/wt-client.ts). */
+  clientQuic?: 'ngtcp2' | 'quiche';
 }
 
 /** The high-rate clip is shorter: at 50 Mbit/s, 40 s would be 250 MB. */
@@ -75,8 +77,8 @@ export async function runWtFanoutPhase(kind: WtKind | 'ws-nal', sessions: number
           concurrency: 50,
           target: (server): LoadTarget =>
             kind === 'wt-raw'
-              ? { format: 'wt-raw', host: '127.0.0.1', port: server.httpPort, path: '/moq', broadcast: STREAM_PATH, ackEvery: o.ackEvery }
-              : { format: 'wt-fmp4', host: '127.0.0.1', port: server.httpPort, path: `/${STREAM_PATH}/wt/fmp4`, ackEvery: o.ackEvery },
+              ? { format: 'wt-raw', host: '127.0.0.1', port: server.httpPort, path: '/moq', broadcast: STREAM_PATH, ackEvery: o.ackEvery, quic: o.clientQuic }
+              : { format: 'wt-fmp4', host: '127.0.0.1', port: server.httpPort, path: `/${STREAM_PATH}/wt/fmp4`, ackEvery: o.ackEvery, quic: o.clientQuic },
           alignment: kind === 'wt-fmp4' ? (live) => fmp4Alignment(live) : undefined,
         },
     ctx,
@@ -235,12 +237,14 @@ async function main(): Promise<void> {
   const profRoot = arg('prof');
   const quicArg = arg('quic');
   if (quicArg !== undefined && quicArg !== 'ngtcp2' && quicArg !== 'quiche') throw new Error(`--quic must be ngtcp2 or quiche, not ${quicArg}`);
+  const clientQuic = arg('client-quic');
+  if (clientQuic !== undefined && clientQuic !== 'ngtcp2' && clientQuic !== 'quiche') throw new Error(`--client-quic must be ngtcp2 or quiche, not ${clientQuic}`);
   const results: WtFanoutResult[] = [];
   for (const n of counts) {
     const cpuProfDir = profRoot ? join(profRoot, `${kind}-${n}`) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
     log(`${kind} × ${n} ...`);
-    const r = await runWtFanoutPhase(kind, n, { root, clip, timing, cpuProfDir, log }, { clients, ackEvery, quic: quicArg });
+    const r = await runWtFanoutPhase(kind, n, { root, clip, timing, cpuProfDir, log }, { clients, ackEvery, quic: quicArg, clientQuic });
     results.push(r);
     log(formatWtResult(r));
     if (cpuProfDir) {

@@ -21,7 +21,10 @@
 #include <string.h>
 #include <time.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <node_api.h>
+#include <uv.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
 #include <ngtcp2/ngtcp2.h>
@@ -52,6 +55,8 @@ typedef struct {
   uint64_t max_streams;
   uint64_t keep_alive_ms;
   uint64_t max_datagram_frame;
+  /* A client's context: no certificate of its own, and the peer's is not verified here (its hash is checked by the caller). */
+  int client;
   int refs;
 } server_ctx_t;
 
@@ -158,6 +163,8 @@ typedef struct {
   int ids_changed;
   /* What JavaScript reads after each call without crossing back (see update_view). */
   double *view;
+  /* A client reading and writing its own socket (attach), or NULL. */
+  struct client_io *io;
 } conn_t;
 
 /* Slots of the Float64Array a connection shares with JavaScript. */
@@ -358,8 +365,11 @@ static int cb_recv_datagram(ngtcp2_conn *conn, uint32_t flags, const uint8_t *da
 
 /* ---- connection lifetime ---- */
 
+static void client_detach(conn_t *c);
+
 static void conn_destroy(conn_t *c) {
   if (c == NULL) return;
+  client_detach(c);
   while (c->streams != NULL) stream_free(c, c->streams);
   queue_free(&c->dgram_out);
   queue_free(&c->dgram_in);
@@ -541,13 +551,18 @@ static napi_value create_context(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char *pem[2] = {NULL, NULL};
-  size_t lens[2];
-  for (int i = 0; i < 2; i++) {
+  size_t lens[2] = {0, 0};
+  /* No certificate and key: a client's context. */
+  napi_valuetype certType;
+  CHECK(napi_typeof(env, argv[0], &certType));
+  int client = certType == napi_null || certType == napi_undefined;
+  for (int i = 0; i < 2 && !client; i++) {
     CHECK(napi_get_value_string_utf8(env, argv[i], NULL, 0, &lens[i]));
     pem[i] = malloc(lens[i] + 1);
     CHECK(napi_get_value_string_utf8(env, argv[i], pem[i], lens[i] + 1, &lens[i]));
   }
   server_ctx_t *c = calloc(1, sizeof *c);
+  c->client = client;
   c->refs = 1;
   random_bytes(c->secret, SECRET_LEN);
   c->payload = (uint32_t)opt_u64(env, argv[2], "maxUdpPayloadSize", 1350);
@@ -560,7 +575,7 @@ static napi_value create_context(napi_env env, napi_callback_info info) {
   gnutls_datum_t cert = {(unsigned char *)pem[0], (unsigned)lens[0]};
   gnutls_datum_t key = {(unsigned char *)pem[1], (unsigned)lens[1]};
   int rv = gnutls_certificate_allocate_credentials(&c->cred);
-  if (rv == 0) rv = gnutls_certificate_set_x509_key_mem2(c->cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
+  if (rv == 0 && !client) rv = gnutls_certificate_set_x509_key_mem2(c->cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
   free(pem[0]);
   free(pem[1]);
   if (rv < 0) {
@@ -587,7 +602,7 @@ static napi_value create_context(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* ---- new Connection(ctx, initialPacket, scid, odcid | null, local, remote, view: Float64Array) ---- */
+/* ---- new Connection(ctx, initialPacket, scid, odcid | null, local, remote, view: Float64Array); a client context: (ctx, null, scid, dcid, local, remote, view) ---- */
 
 static napi_ref conn_class;
 
@@ -606,12 +621,17 @@ static napi_value conn_new(napi_env env, napi_callback_info info) {
   }
   server_ctx_t *ctx;
   CHECK(napi_get_value_external(env, argv[0], (void **)&ctx));
-  uint8_t *pkt, *scid_b, *odcid_b = NULL;
-  size_t pkt_len, scid_len, odcid_len = 0;
-  if (get_bytes(env, argv[1], &pkt, &pkt_len) || get_bytes(env, argv[2], &scid_b, &scid_len)) return NULL;
+  uint8_t *pkt = NULL, *scid_b, *odcid_b = NULL;
+  size_t pkt_len = 0, scid_len, odcid_len = 0;
   napi_valuetype t;
-  CHECK(napi_typeof(env, argv[3], &t));
-  if (t != napi_null && t != napi_undefined && get_bytes(env, argv[3], &odcid_b, &odcid_len)) return NULL;
+  if (ctx->client) {
+    /* A client: no Initial to answer; the fourth argument is the server's connection id we start with. */
+    if (get_bytes(env, argv[2], &scid_b, &scid_len) || get_bytes(env, argv[3], &odcid_b, &odcid_len)) return NULL;
+  } else {
+    if (get_bytes(env, argv[1], &pkt, &pkt_len) || get_bytes(env, argv[2], &scid_b, &scid_len)) return NULL;
+    CHECK(napi_typeof(env, argv[3], &t));
+    if (t != napi_null && t != napi_undefined && get_bytes(env, argv[3], &odcid_b, &odcid_len)) return NULL;
+  }
   address_t *local, *remote;
   size_t llen, rlen;
   CHECK(napi_get_buffer_info(env, argv[4], (void **)&local, &llen));
@@ -622,7 +642,8 @@ static napi_value conn_new(napi_env env, napi_callback_info info) {
   }
 
   ngtcp2_pkt_hd hd;
-  if (ngtcp2_accept(&hd, pkt, pkt_len) != 0) {
+  memset(&hd, 0, sizeof hd);
+  if (!ctx->client && ngtcp2_accept(&hd, pkt, pkt_len) != 0) {
     napi_throw_error(env, NULL, "not an acceptable client Initial");
     return NULL;
   }
@@ -642,7 +663,12 @@ static napi_value conn_new(napi_env env, napi_callback_info info) {
 
   ngtcp2_callbacks cb;
   memset(&cb, 0, sizeof cb);
-  cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+  if (ctx->client) {
+    cb.client_initial = ngtcp2_crypto_client_initial_cb;
+    cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
+  } else {
+    cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+  }
   cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
   cb.encrypt = ngtcp2_crypto_encrypt_cb;
   cb.decrypt = ngtcp2_crypto_decrypt_cb;
@@ -691,10 +717,26 @@ static napi_value conn_new(napi_env env, napi_callback_info info) {
   params.disable_active_migration = 1;
   params.max_datagram_frame_size = ctx->max_datagram_frame;
   params.grease_quic_bit = 1;
-  params.stateless_reset_token_present = 1;
 
   ngtcp2_cid scid, dcid;
   ngtcp2_cid_init(&scid, scid_b, scid_len);
+  if (ctx->client) {
+    ngtcp2_cid_init(&dcid, odcid_b, odcid_len);
+    if (ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &c->path, NGTCP2_PROTO_VER_V1, &cb, &settings, &params, NULL, c) != 0) goto fail;
+    if (gnutls_init(&c->tls, GNUTLS_CLIENT | GNUTLS_NO_END_OF_EARLY_DATA) != 0) goto fail;
+    if (gnutls_priority_set(c->tls, ctx->priority) != 0) goto fail;
+    if (ngtcp2_crypto_gnutls_configure_client_session(c->tls) != 0) goto fail;
+    gnutls_session_set_ptr(c->tls, &c->ref);
+    if (gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, ctx->cred) != 0) goto fail;
+    gnutls_datum_t client_alpn = {(unsigned char *)"h3", 2};
+    if (gnutls_alpn_set_protocols(c->tls, &client_alpn, 1, GNUTLS_ALPN_MANDATORY) != 0) goto fail;
+    if (gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, "localhost", 9) != 0) goto fail;
+    ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
+    if (napi_wrap(env, self, c, finalize_conn, NULL, NULL) != napi_ok) goto fail;
+    update_view(c);
+    return self;
+  }
+  params.stateless_reset_token_present = 1;
   ngtcp2_cid_init(&dcid, hd.scid.data, hd.scid.datalen);
   if (odcid_b != NULL) {
     /* After our Retry: the client's first DCID, and the one our Retry gave it (RFC 9000 §7.3). */
@@ -824,48 +866,10 @@ static void stream_wrote(conn_t *c, stream_t *s, ngtcp2_ssize datalen, int fin_f
   }
 }
 
-/*
- * writePackets(bytes, pos, lengths, index, room, addresses?): writes up to
- * `room` packets back to back into bytes[pos...], their sizes into
- * lengths[index...] and their destination into addresses[index...].
- * Returns how many. Fewer than `room` means the connection has nothing more
- * to send now (or congestion or pacing holds it back).
- */
-static napi_value conn_write_packets(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  conn_t *c = this_conn(env, info, &argc, argv);
-  if (c == NULL) return NULL;
-  uint8_t *bytes;
-  size_t byte_len;
-  if (get_bytes(env, argv[0], &bytes, &byte_len)) return NULL;
-  uint32_t pos, index, room;
-  napi_typedarray_type type;
-  size_t lens_len, off;
-  void *lens_data;
-  napi_value ab;
-  CHECK(napi_get_value_uint32(env, argv[1], &pos));
-  CHECK(napi_get_typedarray_info(env, argv[2], &type, &lens_len, &lens_data, &ab, &off));
-  CHECK(napi_get_value_uint32(env, argv[3], &index));
-  CHECK(napi_get_value_uint32(env, argv[4], &room));
-  if (type != napi_uint32_array || index + room > lens_len || pos > byte_len) {
-    napi_throw_range_error(env, NULL, "bad batch arguments");
-    return NULL;
-  }
-  uint32_t *lens = lens_data;
+/* The packets of one writePackets call (below); also what a client sends on its own socket. */
+static uint32_t write_batch(conn_t *c, uint8_t *bytes, size_t byte_len, uint32_t pos, uint32_t *lens, uint32_t index, uint32_t room, address_t *addrs) {
   uint32_t count = 0;
   size_t payload = c->ctx->payload;
-  /* Each packet's destination goes beside it, so one sendmmsg can carry several connections' packets. */
-  address_t *addrs = NULL;
-  if (argc > 5) {
-    size_t alen;
-    CHECK(napi_get_buffer_info(env, argv[5], (void **)&addrs, &alen));
-    if (alen < (index + room) * sizeof(address_t)) {
-      napi_throw_range_error(env, NULL, "address slab too small");
-      return NULL;
-    }
-  }
-
   if (c->state == 1) {
     if (c->close_pending && room > 0 && byte_len - pos >= c->close_len) {
       memcpy(bytes + pos, c->close_pkt, c->close_len);
@@ -875,9 +879,9 @@ static napi_value conn_write_packets(napi_env env, napi_callback_info info) {
       c->close_sends++;
       count = 1;
     }
-    return js_number(env, count);
+    return count;
   }
-  if (c->state != 0) return js_number(env, 0);
+  if (c->state != 0) return 0;
 
   uint64_t ts = now_ns();
   for (stream_t *s = c->streams; s != NULL; s = s->next) s->blocked = 0;
@@ -970,7 +974,49 @@ static napi_value conn_write_packets(napi_env env, napi_callback_info info) {
     c->close_sends++;
     count++;
   }
-  return js_number(env, count);
+  return count;
+}
+
+/*
+ * writePackets(bytes, pos, lengths, index, room, addresses?): writes up to
+ * `room` packets back to back into bytes[pos...], their sizes into
+ * lengths[index...] and their destination into addresses[index...].
+ * Returns how many. Fewer than `room` means the connection has nothing more
+ * to send now (or congestion or pacing holds it back).
+ */
+static napi_value conn_write_packets(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  conn_t *c = this_conn(env, info, &argc, argv);
+  if (c == NULL) return NULL;
+  uint8_t *bytes;
+  size_t byte_len;
+  if (get_bytes(env, argv[0], &bytes, &byte_len)) return NULL;
+  uint32_t pos, index, room;
+  napi_typedarray_type type;
+  size_t lens_len, off;
+  void *lens_data;
+  napi_value ab;
+  CHECK(napi_get_value_uint32(env, argv[1], &pos));
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &lens_len, &lens_data, &ab, &off));
+  CHECK(napi_get_value_uint32(env, argv[3], &index));
+  CHECK(napi_get_value_uint32(env, argv[4], &room));
+  if (type != napi_uint32_array || index + room > lens_len || pos > byte_len) {
+    napi_throw_range_error(env, NULL, "bad batch arguments");
+    return NULL;
+  }
+  uint32_t *lens = lens_data;
+  /* Each packet's destination goes beside it, so one sendmmsg can carry several connections' packets. */
+  address_t *addrs = NULL;
+  if (argc > 5) {
+    size_t alen;
+    CHECK(napi_get_buffer_info(env, argv[5], (void **)&addrs, &alen));
+    if (alen < (index + room) * sizeof(address_t)) {
+      napi_throw_range_error(env, NULL, "address slab too small");
+      return NULL;
+    }
+  }
+  return js_number(env, write_batch(c, bytes, byte_len, pos, lens, index, room, addrs));
 }
 
 /* ---- streams from JavaScript ---- */
@@ -1325,12 +1371,240 @@ static napi_value conn_remote(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* peerCertificate(): the DER of the peer's leaf certificate, or null before the handshake gave one. */
+static napi_value conn_peer_cert(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  conn_t *c = this_conn(env, info, &argc, NULL);
+  if (c == NULL) return NULL;
+  unsigned int n = 0;
+  const gnutls_datum_t *certs = gnutls_certificate_get_peers(c->tls, &n);
+  if (certs == NULL || n == 0) return js_null(env);
+  napi_value out;
+  void *d;
+  CHECK(napi_create_buffer_copy(env, certs[0].size, certs[0].data, &d, &out));
+  return out;
+}
+
 /* Frees the connection's memory now (the server is done with it); later calls throw. */
 static napi_value conn_destroy_js(napi_env env, napi_callback_info info) {
   napi_value self;
   CHECK(napi_get_cb_info(env, info, NULL, NULL, &self, NULL));
   conn_t *c;
   if (napi_unwrap(env, self, (void **)&c) == napi_ok && c != NULL) conn_destroy(c);
+  return js_undefined(env);
+}
+
+
+/* ---- a client on its own socket ----
+ *
+ * The bench's load clients run hundreds of connections in one process. Fed
+ * through Node's dgram, each received datagram costs a 64 KiB allocation, an
+ * address string and a JavaScript event, several times what ngtcp2 needs to
+ * decrypt it. Here the socket is read with recvmmsg straight into ngtcp2, and
+ * JavaScript hears once per `batch` packets, to read its streams and answer.
+ */
+
+#define CLIENT_RECV_SLOTS 64
+#define CLIENT_RECV_SIZE 2048
+#define CLIENT_SEND_SLOTS 32
+
+typedef struct client_io {
+  uv_poll_t poll;
+  int fd;
+  uint32_t batch;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context async;
+  conn_t *c;
+} client_io_t;
+
+static uint8_t recv_bufs[CLIENT_RECV_SLOTS][CLIENT_RECV_SIZE];
+static uint8_t send_buf[CLIENT_SEND_SLOTS * 1500];
+
+static void io_closed(uv_handle_t *h) { free(h->data); }
+
+static void client_detach(conn_t *c) {
+  client_io_t *io = c->io;
+  if (io == NULL) return;
+  c->io = NULL;
+  uv_poll_stop(&io->poll);
+  close(io->fd);
+  napi_delete_reference(io->env, io->callback);
+  napi_async_destroy(io->env, io->async);
+  io->poll.data = io;
+  uv_close((uv_handle_t *)&io->poll, io_closed);
+}
+
+/* Feeds one received datagram to the connection, as recv() does for the server. */
+static void client_input(conn_t *c, const uint8_t *pkt, size_t len) {
+  if (c->state == 1) {
+    if (c->close_sends < 16) c->close_pending = 1;
+    return;
+  }
+  if (c->state != 0) return;
+  ngtcp2_pkt_info pi = {0};
+  conn_after_error(c, ngtcp2_conn_read_pkt(c->conn, &c->path, &pi, pkt, len, now_ns()));
+}
+
+static void client_notify(client_io_t *io, uint32_t packets, uint32_t bytes) {
+  napi_env env = io->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[2];
+  napi_get_reference_value(env, io->callback, &cb);
+  napi_get_global(env, &recv);
+  napi_create_uint32(env, packets, &argv[0]);
+  napi_create_uint32(env, bytes, &argv[1]);
+  if (napi_make_callback(env, io->async, recv, cb, 2, argv, NULL) == napi_pending_exception) {
+    napi_value e;
+    napi_get_and_clear_last_exception(env, &e);
+    napi_fatal_exception(env, e);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void client_readable(uv_poll_t *h, int status, int events) {
+  client_io_t *io = h->data;
+  if (status < 0 || io == NULL) return;
+  conn_t *c = io->c;
+  struct mmsghdr msgs[CLIENT_RECV_SLOTS];
+  struct iovec iov[CLIENT_RECV_SLOTS];
+  /* Bounded per wake-up, so one busy connection does not starve the others of the loop. */
+  for (int rounds = 0; rounds < 16 && c->io == io; rounds++) {
+    uint32_t want = io->batch < CLIENT_RECV_SLOTS ? io->batch : CLIENT_RECV_SLOTS;
+    for (uint32_t i = 0; i < want; i++) {
+      iov[i].iov_base = recv_bufs[i];
+      iov[i].iov_len = CLIENT_RECV_SIZE;
+      memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = recvmmsg(io->fd, msgs, want, MSG_DONTWAIT, NULL);
+    if (n <= 0) break;
+    uint32_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+      client_input(c, recv_bufs[i], msgs[i].msg_len);
+      bytes += msgs[i].msg_len;
+    }
+    update_view(c);
+    client_notify(io, (uint32_t)n, bytes);
+    if ((uint32_t)n < want) break;
+  }
+}
+
+/* clientSocket(remote): a UDP socket connected to the server; [fd, local address]. */
+static napi_value client_socket(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  address_t *remote;
+  size_t rlen;
+  if (argc < 1 || napi_get_buffer_info(env, argv[0], (void **)&remote, &rlen) != napi_ok || rlen != sizeof(address_t)) {
+    napi_throw_type_error(env, NULL, "clientSocket needs the server's address");
+    return NULL;
+  }
+  int fd = socket(remote->u.v4.sin_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    napi_throw_error(env, NULL, strerror(errno));
+    return NULL;
+  }
+  /* Media arrives in bursts: the default receive buffer overflows while the loop is busy elsewhere (capped by net.core.rmem_max). */
+  int rcv = 4 * 1024 * 1024;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  address_t local;
+  memset(&local, 0, sizeof local);
+  local.len = sizeof local.u;
+  if (connect(fd, (struct sockaddr *)&remote->u, remote->len) != 0 || getsockname(fd, (struct sockaddr *)&local.u, &local.len) != 0) {
+    int e = errno;
+    close(fd);
+    napi_throw_error(env, NULL, strerror(e));
+    return NULL;
+  }
+  napi_value out, v;
+  void *d;
+  CHECK(napi_create_array_with_length(env, 2, &out));
+  CHECK(napi_create_int32(env, fd, &v));
+  CHECK(napi_set_element(env, out, 0, v));
+  CHECK(napi_create_buffer_copy(env, sizeof local, &local, &d, &v));
+  CHECK(napi_set_element(env, out, 1, v));
+  return out;
+}
+
+/* attach(fd, batch, onInput(packets, bytes)): the connection reads `fd` itself; JavaScript hears after every `batch` packets at most. */
+static napi_value conn_attach(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  conn_t *c = this_conn(env, info, &argc, argv);
+  if (c == NULL) return NULL;
+  int32_t fd;
+  uint32_t batch;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_value_uint32(env, argv[1], &batch));
+  if (c->io != NULL || batch == 0) {
+    napi_throw_error(env, NULL, "already attached, or no batch size");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  client_io_t *io = calloc(1, sizeof *io);
+  io->fd = fd;
+  io->batch = batch;
+  io->env = env;
+  io->c = c;
+  napi_value name;
+  CHECK(napi_create_string_utf8(env, "QuicClientInput", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, NULL, name, &io->async));
+  CHECK(napi_create_reference(env, argv[2], 1, &io->callback));
+  if (uv_poll_init(loop, &io->poll, fd) != 0) {
+    napi_delete_reference(env, io->callback);
+    napi_async_destroy(env, io->async);
+    free(io);
+    napi_throw_error(env, NULL, "uv_poll_init failed");
+    return NULL;
+  }
+  io->poll.data = io;
+  c->io = io;
+  uv_poll_start(&io->poll, UV_READABLE, client_readable);
+  return js_undefined(env);
+}
+
+/* flushOut(): writes and sends every packet the connection has ready on its own socket; returns how many. */
+static napi_value conn_flush_out(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  conn_t *c = this_conn(env, info, &argc, NULL);
+  if (c == NULL) return NULL;
+  if (c->io == NULL) {
+    napi_throw_error(env, NULL, "not attached");
+    return NULL;
+  }
+  uint32_t lens[CLIENT_SEND_SLOTS], total = 0;
+  struct mmsghdr msgs[CLIENT_SEND_SLOTS];
+  struct iovec iov[CLIENT_SEND_SLOTS];
+  for (;;) {
+    uint32_t n = write_batch(c, send_buf, sizeof send_buf, 0, lens, 0, CLIENT_SEND_SLOTS, NULL);
+    size_t off = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      iov[i].iov_base = send_buf + off;
+      iov[i].iov_len = lens[i];
+      memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      off += lens[i];
+    }
+    /* A full send buffer drops the rest: QUIC's loss recovery resends what mattered, as after any loss. */
+    if (n > 0) sendmmsg(c->io->fd, msgs, n, 0);
+    total += n;
+    if (n < CLIENT_SEND_SLOTS) break;
+  }
+  return js_number(env, total);
+}
+
+/* detach(): stops reading and closes the socket. */
+static napi_value conn_detach(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  conn_t *c = this_conn(env, info, &argc, NULL);
+  if (c == NULL) return NULL;
+  client_detach(c);
   return js_undefined(env);
 }
 
@@ -1351,6 +1625,7 @@ WITH_VIEW(conn_stream_shutdown)
 WITH_VIEW(conn_dgram_recv)
 WITH_VIEW(conn_close)
 WITH_VIEW(conn_take_ids)
+WITH_VIEW(conn_flush_out)
 
 static napi_value init(napi_env env, napi_value exports) {
 #define METHOD(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_default_method, NULL}
@@ -1373,6 +1648,10 @@ static napi_value init(napi_env env, napi_value exports) {
       METHOD("peerError", conn_peer_error),
       METHOD("takeConnectionIds", conn_take_ids_v),
       METHOD("remoteAddress", conn_remote),
+      METHOD("peerCertificate", conn_peer_cert),
+      METHOD("attach", conn_attach),
+      METHOD("flushOut", conn_flush_out_v),
+      METHOD("detach", conn_detach),
       METHOD("destroy", conn_destroy_js),
   };
   napi_value cls;
@@ -1381,6 +1660,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"Connection", NULL, NULL, NULL, NULL, cls, napi_default, NULL},
       METHOD("createContext", create_context),
+      METHOD("clientSocket", client_socket),
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   if (gnutls_global_init() != 0) {

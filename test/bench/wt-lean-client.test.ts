@@ -19,11 +19,11 @@ afterAll(async () => {
   await srv?.stop();
 });
 
-describe('lean WebTransport client on a real Polycast', () => {
+describe.each(['ngtcp2', 'quiche'] as const)('lean WebTransport client on a real Polycast, client on %s', (quic) => {
   it('wt-raw: reads group streams once per event-loop turn and stamps the same keyframes as a full ws-nal client', async () => {
     const hash = (await (await fetch(srv.httpUrl('/certificate.sha256'))).text()).trim();
     const full = new NalClient(srv.wsUrl('live/lean'));
-    const lean = new MoqReader({ host: '127.0.0.1', port: srv.webPort, path: '/moq', broadcast: 'live/lean', certificateSha256: hash });
+    const lean = new MoqReader({ host: '127.0.0.1', port: srv.webPort, path: '/moq', broadcast: 'live/lean', certificateSha256: hash, quic });
     try {
       const keyframes = (): number[] => full.video.filter((m) => m.flags & 1).map((m) => Math.round(m.dts / 1000));
       await full.until(() => keyframes().length >= 4, 20_000, 'four keyframes');

@@ -345,7 +345,7 @@ interface UniState {
  * load client.
  */
 export function sendWebTransportConnect(
-  conn: Connection,
+  conn: Pick<Connection, 'streamSend'> | { streamSend(id: number, data: Uint8Array, fin: boolean): unknown },
   o: { authority: string; path: string; protocols?: readonly string[]; headers?: readonly HeaderField[] },
 ): void {
   const settings = encodeSettingsFrame([

@@ -6,6 +6,7 @@
  * `send` call per packet (docs/webtransport-egress.md). Here a flush writes
  * all of a connection's packets in one call.
  */
+import { randomBytes } from 'node:crypto';
 import type { RecvInfo } from '@matrixai/quic/native/types.js';
 import { loadAddon } from '../native-addon.js';
 import { nativeUdpBatch } from '../udp/native-udp-batch.js';
@@ -33,6 +34,14 @@ type NativeConnection = Pick<
   readable(): number[];
   peerError(): { isApp: boolean; errorCode: number; reason: Uint8Array } | null;
   takeConnectionIds(): string[] | null;
+  /** DER of the peer's leaf certificate (what a client checks against a published hash). */
+  peerCertificate(): Buffer | null;
+  /** Client: reads `fd` itself from now on; `onInput` after every `batch` packets at most. */
+  attach(fd: number, batch: number, onInput: (packets: number, bytes: number) => void): void;
+  /** Client: sends what is ready on the attached socket; returns the packets sent. */
+  flushOut(): number;
+  /** Client: stops reading and closes the socket. */
+  detach(): void;
   destroy(): void;
 };
 
@@ -41,11 +50,16 @@ declare const contextBrand: unique symbol;
 export type Ngtcp2Context = { readonly [contextBrand]: true };
 
 interface NativeQuic {
-  createContext(cert: string, key: string, options: Ngtcp2Options): Ngtcp2Context;
+  /** A UDP socket connected to `remote` (a sockaddr): its descriptor and local sockaddr. */
+  clientSocket(remote: Buffer): [number, Buffer];
+  /** A server's context; with `null` certificate and key, a client's (no certificate of its own, the server's not verified: check its hash). */
+  createContext(cert: string | null, key: string | null, options: Ngtcp2Options): Ngtcp2Context;
   Connection: new (
     ctx: Ngtcp2Context,
-    initial: Uint8Array,
+    /** The client's first Initial (server); null for a client, which then sends its own. */
+    initial: Uint8Array | null,
     scid: Uint8Array,
+    /** Server: the client's original destination id after a Retry, else null. Client: the destination id it starts with. */
     odcid: Uint8Array | null,
     local: Buffer,
     remote: Buffer,
@@ -55,12 +69,14 @@ interface NativeQuic {
 
 export interface Ngtcp2Options {
   readonly maxUdpPayloadSize: number;
+  /** Largest DATAGRAM frame accepted (default 65535). */
+  readonly maxDatagramFrameSize?: number;
   readonly idleTimeoutMs: number;
   readonly initialMaxData: number;
   readonly initialMaxStreamData: number;
   readonly initialMaxStreams: number;
   /** PING after this long without sending; 0 never. */
-  readonly keepAliveMs: number;
+  readonly keepAliveMs?: number;
 }
 
 const ADDON = 'native/quic-ngtcp2/build/Release/quic_ngtcp2.node';
@@ -203,5 +219,103 @@ export class Ngtcp2Connection implements QuicConnection {
 
   destroy(): void {
     this.native.destroy();
+  }
+}
+
+/**
+ * A client connection on ngtcp2 that reads and writes its own UDP socket
+ * (native/quic-ngtcp2 recvmmsg/sendmmsg), with the quiche `Connection`
+ * methods a lean client drives (bench/wt-client.ts). Through Node's dgram,
+ * every received datagram costs a 64 KiB allocation, an address string and
+ * an event, more than decrypting it; here JavaScript hears once per batch.
+ */
+export class Ngtcp2ClientConnection {
+  private readonly native: NativeConnection;
+  private readonly view = new Float64Array(VIEW_SLOTS);
+
+  /** Connects to `remote`; `onInput(packets, bytes)` after every `batch` packets read at most. */
+  constructor(
+    binding: NativeQuic,
+    ctx: Ngtcp2Context,
+    remote: { host: string; port: number },
+    batch: number,
+    onInput: (packets: number, bytes: number) => void,
+  ) {
+    const to = sockaddr(remote.host, remote.port);
+    const [fd, local] = binding.clientSocket(to);
+    this.native = new binding.Connection(ctx, null, randomBytes(16), randomBytes(16), local, to, this.view);
+    this.native.attach(fd, batch, onInput);
+  }
+
+  /** A client's context: one serves every connection of a process. */
+  static context(binding: NativeQuic, options: Ngtcp2Options): Ngtcp2Context {
+    return binding.createContext(null, null, options);
+  }
+
+  /** Sends every packet that is ready. */
+  flush(): void {
+    this.native.flushOut();
+  }
+
+  timeout(): number | null {
+    const ms = this.view[TIMEOUT_MS]!;
+    return ms < 0 ? null : ms;
+  }
+
+  onTimeout(): void {
+    this.native.onTimeout();
+  }
+
+  isEstablished(): boolean {
+    return this.view[ESTABLISHED] === 1;
+  }
+
+  isClosed(): boolean {
+    return this.view[STATE] === CLOSED;
+  }
+
+  isReadable(): boolean {
+    return this.view[READABLE] === 1;
+  }
+
+  readable(): number[] {
+    return this.native.readable();
+  }
+
+  streamSend(id: number, data: Uint8Array, fin: boolean): number | null {
+    return this.native.streamSend(id, data, fin);
+  }
+
+  streamRecv(id: number, buf: Uint8Array): [number, boolean] | null {
+    return this.native.streamRecv(id, buf);
+  }
+
+  /** Drops a datagram that arrived (the lean clients read none); null once there are none. */
+  dgramRecv(_buf: Uint8Array): number | null {
+    const d = this.view[DATAGRAMS]! > 0 ? this.native.dgramRecvVec() : null;
+    return d === null ? null : d.length;
+  }
+
+  peerCertChain(): Uint8Array[] | null {
+    const leaf = this.native.peerCertificate();
+    return leaf === null ? null : [leaf];
+  }
+
+  close(app: boolean, code: number, reason: Uint8Array): void {
+    this.native.close(app, code, reason);
+  }
+
+  peerError(): { isApp: boolean; errorCode: number; reason: Uint8Array } | null {
+    return this.native.peerError();
+  }
+
+  /** Sends a pending CONNECTION_CLOSE, closes the socket and frees the connection. */
+  destroy(): void {
+    try {
+      this.native.flushOut();
+    } finally {
+      this.native.detach();
+      this.native.destroy();
+    }
   }
 }
