@@ -23,7 +23,10 @@ import { generateSelfSignedCertificate } from '../src/protocols/webtransport/cer
 import { buildConfig } from '../src/protocols/webtransport/server.js';
 import { clientConfig } from './wt-client.js';
 
-export interface QuicheFloorResult {
+/** What one QUIC stack costs per server packet, in memory (this file for quiche, ngtcp2-floor.ts for ngtcp2). */
+export interface QuicFloorResult {
+  /** Absent in runs before both stacks were measured: quiche. */
+  stack?: 'quiche' | 'ngtcp2';
   packets: number;
   /** Mean UDP payload of the server's packets (B). */
   packetBytes: number;
@@ -38,12 +41,16 @@ export interface QuicheFloorResult {
   crossingUs: number;
 }
 
-export interface QuicheFloorOptions {
+export type QuicheFloorResult = QuicFloorResult;
+
+export interface QuicFloorOptions {
   /** Measured time (wall clock of the loop, not only the timed calls). */
   seconds?: number;
   /** Bytes per `streamSend`: the bench clip's mean video frame is about 10.4 KB. */
   frameBytes?: number;
   ackEvery?: number;
+  /** Sessions, each sent every frame in turn as the fan-out does (ngtcp2-floor.ts; quiche's measures one). */
+  connections?: number;
 }
 
 const SERVER: Host = { host: '127.0.0.1', port: 4433 };
@@ -52,7 +59,7 @@ const PAYLOAD = 1350;
 /** The first server-initiated unidirectional stream. */
 const STREAM = 3;
 
-export function measureQuicheFloor(o: QuicheFloorOptions = {}): QuicheFloorResult {
+export function measureQuicheFloor(o: QuicFloorOptions = {}): QuicheFloorResult {
   const seconds = o.seconds ?? 3;
   const frame = Buffer.alloc(o.frameBytes ?? 10_400, 0x5a);
   const ackEvery = o.ackEvery ?? 10;
@@ -149,6 +156,7 @@ export function measureQuicheFloor(o: QuicheFloorOptions = {}): QuicheFloorResul
 
   const per = (ns: bigint): number => Number(ns) / 1000 / Math.max(1, packets);
   const r: QuicheFloorResult = {
+    stack: 'quiche',
     packets,
     packetBytes: bytes / Math.max(1, packets),
     acks,

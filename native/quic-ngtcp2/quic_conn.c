@@ -39,6 +39,8 @@
 #define DGRAM_QUEUE 1024
 /* Bytes of received datagrams held for JavaScript: a client cannot make a connection hold more before anyone reads them. */
 #define DGRAM_IN_BYTES (256 * 1024)
+/* How far back a deferred pacing gap is dated: any gap is shorter. */
+#define PACING_PAST (10ULL * NGTCP2_SECONDS)
 /* Stream data vectors handed to one writev_stream call. */
 #define MAX_VECS 16
 
@@ -161,6 +163,10 @@ typedef struct {
   int close_sends;
   int peer_closed;
   int ids_changed;
+  /* Stream input arrived since a scan last found nothing to read: the view's READABLE needs a scan only then. */
+  int maybe_readable;
+  /* The last burst left nothing queued: its pacing gap is counted at the next write instead of waking us (see write_batch). */
+  int pacing_deferred;
   /* What JavaScript reads after each call without crossing back (see update_view). */
   double *view;
   /* A client reading and writing its own socket (attach), or NULL. */
@@ -289,6 +295,7 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, ui
     queue_push(&s->in, ch);
   }
   if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) s->fin_recv = 1;
+  c->maybe_readable = 1;
   return 0;
 }
 
@@ -337,6 +344,7 @@ static int cb_stream_reset(ngtcp2_conn *conn, int64_t id, uint64_t final_size, u
   stream_drop_input(conn, s);
   s->reset = 1;
   s->reset_code = code;
+  c->maybe_readable = 1;
   return 0;
 }
 
@@ -454,7 +462,10 @@ static void update_view(conn_t *c) {
   v[VIEW_STATE] = c->state;
   v[VIEW_ESTABLISHED] = ngtcp2_conn_get_handshake_completed(c->conn) ? 1 : 0;
   int readable = 0;
-  for (stream_t *s = c->streams; s != NULL && !readable; s = s->next) readable = stream_readable(s);
+  if (c->maybe_readable) {
+    for (stream_t *s = c->streams; s != NULL && !readable; s = s->next) readable = stream_readable(s);
+    c->maybe_readable = readable;
+  }
   v[VIEW_READABLE] = readable;
   v[VIEW_IDS] = c->ids_changed;
   v[VIEW_DATAGRAMS] = (double)c->dgram_in.count;
@@ -884,6 +895,20 @@ static uint32_t write_batch(conn_t *c, uint8_t *bytes, size_t byte_len, uint32_t
   if (c->state != 0) return 0;
 
   uint64_t ts = now_ns();
+  if (c->pacing_deferred) {
+    /*
+     * The last burst left nothing queued, so its pacing gap was not set:
+     * ngtcp2 would have put it in the connection's expiry, and every burst
+     * would have cost a timer wake-up with nothing to send (about one per
+     * frame per session). Its bytes are counted now, as a gap already over,
+     * and the gap cleared with the timers that are due anyway.
+     */
+    c->pacing_deferred = 0;
+    ngtcp2_conn_update_pkt_tx_time(c->conn, ts > PACING_PAST ? ts - PACING_PAST : 0);
+    conn_after_error(c, ngtcp2_conn_handle_expiry(c->conn, ts));
+    if (c->state != 0) return 0;
+  }
+  int drained = 0;
   for (stream_t *s = c->streams; s != NULL; s = s->next) s->blocked = 0;
   /* Pacing: at most a send quantum per call; ngtcp2's expiry brings the next flush. */
   size_t quantum = ngtcp2_conn_get_send_quantum(c->conn);
@@ -917,7 +942,10 @@ static uint32_t write_batch(conn_t *c, uint8_t *bytes, size_t byte_len, uint32_t
         conn_fail(c, (int)n);
         break;
       }
-      if (n == 0) break;
+      if (n == 0) {
+        drained = 1;
+        break;
+      }
     } else {
       stream_t *s = pick_stream(c);
       int64_t sid = -1;
@@ -958,14 +986,20 @@ static uint32_t write_batch(conn_t *c, uint8_t *bytes, size_t byte_len, uint32_t
         break;
       }
       if (s != NULL) stream_wrote(c, s, datalen, flags & NGTCP2_WRITE_STREAM_FLAG_FIN, nvec, vecs);
-      if (n == 0) break;
+      if (n == 0) {
+        drained = 1;
+        break;
+      }
     }
     lens[index + count] = (uint32_t)n;
     if (addrs) addrs[index + count] = c->remote;
     pos += (uint32_t)n;
     count++;
   }
-  ngtcp2_conn_update_pkt_tx_time(c->conn, ts);
+  if (drained && c->unsent == 0 && c->dgram_out.head == NULL && c->state == 0)
+    c->pacing_deferred = 1;
+  else
+    ngtcp2_conn_update_pkt_tx_time(c->conn, ts);
   if (c->state == 1 && c->close_pending && count < room && byte_len - pos >= c->close_len) {
     memcpy(bytes + pos, c->close_pkt, c->close_len);
     lens[index + count] = (uint32_t)c->close_len;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARRIVAL_STRIDE } from '../../bench/lean-reader.js';
 import { MoqReader } from '../../bench/moq-reader.js';
+import { measureNgtcp2Floor } from '../../bench/ngtcp2-floor.js';
 import { measureQuicheFloor } from '../../bench/quiche-floor.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { NalClient } from '../helpers/nal-client.js';
@@ -50,5 +51,26 @@ describe("quiche's binding floor", () => {
     expect(r.acks).toBeGreaterThan(0);
     expect(r.sendUs).toBeGreaterThan(r.crossingUs);
     expect(r.totalUs).toBeCloseTo(r.sendUs + r.recvUs + r.streamSendUs + r.timeoutUs, 6);
+  });
+});
+
+describe("the ngtcp2 stack's floor", () => {
+  it('times the server side of real in-memory connections per packet, frame by frame to each session', () => {
+    const r = measureNgtcp2Floor({ seconds: 0.3, connections: 3 });
+    if ('error' in r) throw new Error(r.error);
+    expect(r.stack).toBe('ngtcp2');
+    expect(r.packets).toBeGreaterThan(100);
+    // ngtcp2 shapes its packets to 1,200 bytes; a frame's last packet is shorter.
+    expect(r.packetBytes).toBeGreaterThan(900);
+    expect(r.acks).toBeGreaterThan(0);
+    expect(r.totalUs).toBeCloseTo(r.sendUs + r.recvUs + r.streamSendUs, 6);
+  });
+
+  it('does not leave a pacing wake-up behind a frame once nothing is queued', () => {
+    const r = measureNgtcp2Floor({ seconds: 0.3, connections: 3 });
+    if ('error' in r) throw new Error(r.error);
+    expect(r.bursts).toBeGreaterThan(100);
+    // Without the deferral every frame leaves ngtcp2's pacing gap in the expiry (a timer within a millisecond).
+    expect(r.idleWakeups).toBeLessThan(r.bursts / 2);
   });
 });

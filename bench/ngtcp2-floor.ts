@@ -1,0 +1,221 @@
+/**
+ * What the server's QUIC stack (native/quic-ngtcp2: ngtcp2 with GnuTLS)
+ * costs per packet with nothing of Polycast around it, as quiche-floor.ts
+ * measures quiche's binding: a server and a client connection of the addon
+ * in this process, configured as the WebTransport server and the lean bench
+ * client are, joined by passing packets in memory (no sockets). The server
+ * keeps a frame or two queued on a stream and writes its packets in batches
+ * as the server's flush does (`writePackets`); the client reads everything
+ * and answers every `ackEvery` packets. Only the server's calls are timed.
+ *
+ * The sum per packet is a floor for the server on this stack: building and
+ * encrypting packets into the batch buffer, reading the client's ACKs and
+ * copying the media in. The socket, the event loop and Polycast's own code
+ * come on top.
+ *
+ *   node dist/bench/ngtcp2-floor.js [--seconds=3] [--frame=10400] [--ack-every=10] [--connections=200]
+ */
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { generateSelfSignedCertificate } from '../src/protocols/webtransport/cert.js';
+import { nativeQuic } from '../src/protocols/webtransport/ngtcp2-connection.js';
+import { nativeUdpBatch } from '../src/protocols/udp/native-udp-batch.js';
+import type { QuicFloorOptions, QuicFloorResult } from './quiche-floor.js';
+
+/** The server's packet size (WebTransportServer's default). */
+const PAYLOAD = 1350;
+/** The first server-initiated unidirectional stream. */
+const STREAM = 3;
+/** Packets per writePackets call: the server's batch (src/protocols/udp/batch-output.ts). */
+const BATCH = 64;
+/** The state view's slot with the milliseconds to the connection's next timer (ngtcp2-connection.ts). */
+const TIMEOUT_SLOT = 5;
+
+/** The ngtcp2 floor adds what a fan-out of frames asks of the event loop. */
+export interface Ngtcp2FloorResult extends QuicFloorResult {
+  /** Frames written, each until nothing was left queued. */
+  bursts: number;
+  /** Of those, the ones after which the connection still wanted a timer within a millisecond (a wake-up with nothing to send). */
+  idleWakeups: number;
+}
+
+/** The floor, or why it cannot be measured (the addon is not built). */
+export function measureNgtcp2Floor(o: QuicFloorOptions = {}): Ngtcp2FloorResult | { error: string } {
+  const native = nativeQuic();
+  const udp = nativeUdpBatch();
+  if ('error' in native) return { error: native.error };
+  if ('error' in udp) return { error: udp.error };
+  const { binding } = native;
+  const seconds = o.seconds ?? 3;
+  const frame = Buffer.alloc(o.frameBytes ?? 10_400, 0x5a);
+  const ackEvery = o.ackEvery ?? 10;
+  const settings = { maxUdpPayloadSize: PAYLOAD, idleTimeoutMs: 30_000, initialMaxData: 16 * 1024 * 1024, initialMaxStreamData: 2 * 1024 * 1024, initialMaxStreams: 100 };
+  const cert = generateSelfSignedCertificate();
+  const serverCtx = binding.createContext(cert.certPem, cert.keyPem, settings);
+  const clientCtx = binding.createContext(null, null, settings);
+  const serverAddr = udp.binding.address('127.0.0.1', 4433);
+  const buf = Buffer.allocUnsafe(BATCH * PAYLOAD);
+  const lengths = new Uint32Array(BATCH);
+  const cbuf = Buffer.allocUnsafe(BATCH * PAYLOAD);
+  const clengths = new Uint32Array(BATCH);
+  const sink = Buffer.allocUnsafe(64 * 1024);
+  type Conn = InstanceType<typeof binding.Connection>;
+
+  /** One session: a client and the server's connection for it, joined in memory. */
+  const pair = (port: number): { client: Conn; server: Conn; clientView: Float64Array; serverView: Float64Array } => {
+    const clientAddr = udp.binding.address('127.0.0.1', port);
+    const clientView = new Float64Array(8);
+    const serverView = new Float64Array(8);
+    const client = new binding.Connection(clientCtx, null, randomBytes(16), randomBytes(16), clientAddr, serverAddr, clientView);
+    let server: Conn | undefined;
+    const fromClient = (): number => {
+      let moved = 0;
+      for (;;) {
+        const n = client.writePackets(cbuf, 0, clengths, 0, BATCH);
+        let off = 0;
+        for (let i = 0; i < n; i++) {
+          const packet = cbuf.subarray(off, off + clengths[i]!);
+          off += clengths[i]!;
+          server ??= new binding.Connection(serverCtx, packet, randomBytes(16), null, serverAddr, clientAddr, serverView);
+          server.recv(packet);
+        }
+        moved += n;
+        if (n < BATCH) return moved;
+      }
+    };
+    // Handshake. The GnuTLS client's Finished leaves with its first probe, so time is let pass when nothing moves.
+    for (let i = 0; i < 50 && !(server !== undefined && serverView[1] === 1); i++) {
+      let moved = fromClient();
+      if (server !== undefined) {
+        const n = server.writePackets(buf, 0, lengths, 0, BATCH);
+        moved += n;
+        let off = 0;
+        for (let k = 0; k < n; k++) {
+          client.recv(buf.subarray(off, off + lengths[k]!));
+          off += lengths[k]!;
+        }
+      }
+      if (moved === 0) {
+        const until = performance.now() + Math.min(200, Math.max(1, clientView[5]!));
+        while (performance.now() < until);
+        client.onTimeout();
+      }
+    }
+    fromClient();
+    if (server === undefined || serverView[1] !== 1) throw new Error('in-memory QUIC handshake did not complete');
+    return { client, server, clientView, serverView };
+  };
+  const pairs = Array.from({ length: Math.max(1, o.connections ?? 1) }, (_, i) => pair(50_000 + i));
+
+  let writeNs = 0n;
+  let recvNs = 0n;
+  let streamSendNs = 0n;
+  let packets = 0;
+  let bytes = 0;
+  let acks = 0;
+  let bursts = 0;
+  let idleWakeups = 0;
+  /** The client's packets (ACKs) into the server, timed. */
+  const answer = (p: (typeof pairs)[number]): void => {
+    for (const id of p.client.readable()) while (p.client.streamRecv(id, sink) !== null);
+    for (;;) {
+      const n = p.client.writePackets(cbuf, 0, clengths, 0, BATCH);
+      let off = 0;
+      for (let i = 0; i < n; i++) {
+        const t = process.hrtime.bigint();
+        p.server.recv(cbuf.subarray(off, off + clengths[i]!));
+        recvNs += process.hrtime.bigint() - t;
+        off += clengths[i]!;
+        acks++;
+      }
+      if (n < BATCH) return;
+    }
+  };
+  const sinceAck = new Array<number>(pairs.length).fill(0);
+  const end = performance.now() + seconds * 1000;
+  // As the fan-out does: each frame goes to every session, whose flush then writes its packets.
+  while (performance.now() < end) {
+    for (let k = 0; k < pairs.length; k++) {
+      const p = pairs[k]!;
+      const t0 = process.hrtime.bigint();
+      p.server.streamSend(STREAM, frame, false);
+      streamSendNs += process.hrtime.bigint() - t0;
+      for (;;) {
+        const t = process.hrtime.bigint();
+        const n = p.server.writePackets(buf, 0, lengths, 0, BATCH);
+        writeNs += process.hrtime.bigint() - t;
+        if (n === 0) break;
+        packets += n;
+        let off = 0;
+        for (let i = 0; i < n; i++) {
+          bytes += lengths[i]!;
+          p.client.recv(buf.subarray(off, off + lengths[i]!));
+          off += lengths[i]!;
+          // The client answers every `ackEvery` packets, wherever they fall in a batch.
+          if (++sinceAck[k]! >= ackEvery) {
+            sinceAck[k] = 0;
+            answer(p);
+          }
+        }
+        if (n < BATCH) break;
+      }
+      bursts++;
+      // Everything queued went out: a timer due within a millisecond now would wake the connection for nothing.
+      if (p.serverView[TIMEOUT_SLOT]! >= 0 && p.serverView[TIMEOUT_SLOT]! <= 1) idleWakeups++;
+    }
+  }
+
+  const crossings = 200_000;
+  const s = pairs[0]!.server;
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < crossings; i++) s.peerStreamsLeftUni();
+  const crossingNs = process.hrtime.bigint() - t;
+  for (const p of pairs) {
+    p.server.destroy();
+    p.client.destroy();
+  }
+
+  const per = (ns: bigint): number => Number(ns) / 1000 / Math.max(1, packets);
+  const r: Ngtcp2FloorResult = {
+    stack: 'ngtcp2',
+    bursts,
+    idleWakeups,
+    packets,
+    packetBytes: bytes / Math.max(1, packets),
+    acks,
+    sendUs: per(writeNs),
+    recvUs: per(recvNs),
+    streamSendUs: per(streamSendNs),
+    // The next timer is read from the state view, with no call.
+    timeoutUs: 0,
+    totalUs: 0,
+    crossingUs: Number(crossingNs) / 1000 / crossings,
+  };
+  r.totalUs = r.sendUs + r.recvUs + r.streamSendUs;
+  return r;
+}
+
+export function formatNgtcp2Floor(r: Ngtcp2FloorResult | { error: string }): string {
+  if ('error' in r) return `ngtcp2 floor not measured: ${r.error}`;
+  const f = (v: number): string => v.toFixed(2);
+  return (
+    `ngtcp2 + GnuTLS, per server packet (${r.packets} packets of ${r.packetBytes.toFixed(0)} B, ${r.acks} ACKs): ` +
+    `writePackets ${f(r.sendUs)} µs, recv of ACKs ${f(r.recvUs)}, streamSend ${f(r.streamSendUs)}; ` +
+    `total ${f(r.totalUs)} µs; one empty crossing ${f(r.crossingUs)} µs; ${r.idleWakeups} of ${r.bursts} frames left a timer due within 1 ms`
+  );
+}
+
+function arg(name: string): string | undefined {
+  const hit = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
+  return hit?.slice(hit.indexOf('=') + 1);
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const r = measureNgtcp2Floor({
+    seconds: arg('seconds') === undefined ? undefined : Number(arg('seconds')),
+    frameBytes: arg('frame') === undefined ? undefined : Number(arg('frame')),
+    ackEvery: arg('ack-every') === undefined ? undefined : Number(arg('ack-every')),
+    connections: arg('connections') === undefined ? undefined : Number(arg('connections')),
+  });
+  process.stdout.write(`${formatNgtcp2Floor(r)}\n`);
+}
