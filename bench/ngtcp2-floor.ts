@@ -33,6 +33,8 @@ const TIMEOUT_SLOT = 5;
 
 /** The ngtcp2 floor adds what a fan-out of frames asks of the event loop. */
 export interface Ngtcp2FloorResult extends QuicFloorResult {
+  /** Sessions fed in turn. */
+  connections: number;
   /** Frames written, each until nothing was left queued. */
   bursts: number;
   /** Of those, the ones after which the connection still wanted a timer within a millisecond (a wake-up with nothing to send). */
@@ -178,6 +180,7 @@ export function measureNgtcp2Floor(o: QuicFloorOptions = {}): Ngtcp2FloorResult 
   const per = (ns: bigint): number => Number(ns) / 1000 / Math.max(1, packets);
   const r: Ngtcp2FloorResult = {
     stack: 'ngtcp2',
+    connections: pairs.length,
     bursts,
     idleWakeups,
     packets,

@@ -9,8 +9,9 @@ import type { SrtLatencyResult } from './srt-latency.js';
 import type { FanoutResult, FanoutTiming } from './fanout.js';
 import type { HlsResult, HlsTiming } from './hls.js';
 import type { EnginePaintResult } from './paint-engines.js';
+import type { Ngtcp2FloorResult } from './ngtcp2-floor.js';
 import type { QuicheFloorResult } from './quiche-floor.js';
-import { floorParagraph, SINGLE_HEADERS, singleMethod, singleRows, WT_HEADERS, WT_METHOD, wtRows, wtVerdicts } from './wt-report.js';
+import { floorParagraph, ngtcp2FloorParagraph, SINGLE_HEADERS, singleMethod, singleRows, WT_HEADERS, WT_METHOD, wtRows, wtVerdicts } from './wt-report.js';
 import { SINGLE_SESSION_KBPS, type WtFanoutResult } from './wt-fanout.js';
 import { firstPaintSummary, MPEGTS_AGGRESSIVE, MPEGTS_LIVESYNC, PLAYER_LABEL, type PaintResult, type PaintTiming } from './paint.js';
 import { SERVER_LABEL, type ServerKind } from './servers.js';
@@ -51,6 +52,8 @@ export interface BenchRun {
   webTransportSingle?: WtFanoutResult[];
   /** quiche's binding alone, per packet, in memory (bench/quiche-floor.ts); absent in older runs. */
   quicheFloor?: QuicheFloorResult;
+  /** The server's stack (native/quic-ngtcp2) alone, per packet, in memory, 50 sessions (bench/ngtcp2-floor.ts); absent in older runs. */
+  ngtcp2Floor?: Ngtcp2FloorResult;
   paint: PaintResult[];
   /** The Polycast player in Chromium, Firefox and WebKitGTK: auto's choice and each other transport by name, sound on. */
   engines: EnginePaintResult[];
@@ -541,6 +544,7 @@ export function markdownReport(run: BenchRun): string {
     '',
     run.webTransport?.length ? markdownTable(WT_HEADERS, wtRows(run.webTransport)) : '(not run)',
     '',
+    ...(run.ngtcp2Floor ? [ngtcp2FloorParagraph(run.ngtcp2Floor, run.webTransport ?? []), ''] : []),
     ...(run.quicheFloor ? [floorParagraph(run.quicheFloor, run.webTransport ?? []), ''] : []),
     `### One session of a ${SINGLE_SESSION_KBPS / 1000} Mbit/s stream`,
     '',

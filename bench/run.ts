@@ -30,6 +30,7 @@ import { runEdgeLatency, type EdgeLatencyResult, type EdgeTiming } from './edge.
 import { runHls, type HlsResult, type HlsTiming } from './hls.js';
 import { runSrtLatency, type SrtLatencyResult, type SrtLatencyTiming } from './srt-latency.js';
 import { waitForQuiet } from './proc.js';
+import { formatNgtcp2Floor, measureNgtcp2Floor, type Ngtcp2FloorResult } from './ngtcp2-floor.js';
 import { formatQuicheFloor, measureQuicheFloor, type QuicheFloorResult } from './quiche-floor.js';
 import { runWtSeries, runWtSingle, singleClip, type WtFanoutResult } from './wt-fanout.js';
 import { consoleReport, markdownReport, RUN_BUDGET_MS, type BenchRun, type MachineFacts } from './report.js';
@@ -209,6 +210,7 @@ async function main(): Promise<void> {
   let webTransport: WtFanoutResult[] = [];
   let webTransportSingle: WtFanoutResult[] = [];
   let quicheFloor: QuicheFloorResult | undefined;
+  let ngtcp2Floor: Ngtcp2FloorResult | undefined;
   if (o.only === undefined || o.only === 'wt') {
     log('WebTransport fan-out');
     const wtTiming: FanoutTiming = o.quick
@@ -220,6 +222,10 @@ async function main(): Promise<void> {
     );
     quicheFloor = measureQuicheFloor();
     log(`  ${formatQuicheFloor(quicheFloor)}`);
+    // 50 sessions fed frame by frame, as the fan-out does (each in-memory handshake waits for the client's first probe).
+    const floor = measureNgtcp2Floor({ connections: 50 });
+    log(`  ${formatNgtcp2Floor(floor)}`);
+    if (!('error' in floor)) ngtcp2Floor = floor;
     const singleClipFile = ensureClip(cache, log, singleClip());
     webTransportSingle = await runWtSingle({ root, clip: singleClipFile, timing: wtTiming, log }, { settle: () => settle(spareMs(0)) });
   }
@@ -295,6 +301,7 @@ async function main(): Promise<void> {
     webTransport,
     webTransportSingle,
     quicheFloor,
+    ngtcp2Floor,
     paint,
     engines,
     hlsTiming,

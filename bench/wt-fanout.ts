@@ -21,6 +21,7 @@ import { ARRIVAL_STRIDE } from './lean-reader.js';
 import type { LiveServer } from './live.js';
 import type { LoadTarget } from './load-client.js';
 import { STREAM_PATH } from './servers.js';
+import { clientStack } from './wt-client.js';
 import { WtReader } from './wt-reader.js';
 
 export type WtKind = 'wt-raw' | 'wt-fmp4';
@@ -57,6 +58,15 @@ export interface WtFanoutOptions {
 /** The high-rate clip is shorter: at 50 Mbit/s, 40 s would be 250 MB. */
 export function singleClip(videoKbps = SINGLE_SESSION_KBPS): ClipOptions {
   return { videoKbps, seconds: 16 };
+}
+
+/**
+ * Sessions per load-client process in a series: a client on ngtcp2 reads its
+ * sockets natively and keeps up with 250 (0.3 cores at 200), one on quiche
+ * with about 100.
+ */
+function defaultSessionsPerClient(): number {
+  return clientStack() === 'ngtcp2' ? 250 : 100;
 }
 
 /** Sessions one load-client process is given at most by default. */
@@ -138,7 +148,7 @@ export interface WtSeriesOptions {
   /** Session counts, smallest first; a kind stops at its first count that does not hold. */
   counts: number[];
   kinds: Array<WtKind | 'ws-nal'>;
-  /** Sessions per load-client process (default 100: one process of the lean client serves about that many). */
+  /** Sessions per load-client process (default: 100 for ws-nal, `defaultSessionsPerClient()` for WebTransport). */
   sessionsPerClient?: number;
   /** Runs before each phase (waiting for a quiet machine); its note is added to the phase. */
   settle?: () => Promise<string | undefined>;
@@ -159,7 +169,7 @@ export async function runWtSeries(ctx: FanoutContext, o: WtSeriesOptions): Promi
     for (const n of counts) {
       ctx.log(`WebTransport fan-out: ${kind} × ${n}`);
       const busy = await o.settle?.();
-      const clients = Math.max(1, Math.ceil(n / (o.sessionsPerClient ?? 100)));
+      const clients = Math.max(1, Math.ceil(n / (o.sessionsPerClient ?? (kind === 'ws-nal' ? 100 : defaultSessionsPerClient()))));
       const r = await runWtFanoutPhase(kind, n, ctx, { clients });
       if (busy) r.notes.push(busy);
       results.push(r);
@@ -171,7 +181,7 @@ export async function runWtSeries(ctx: FanoutContext, o: WtSeriesOptions): Promi
   for (const n of o.quicheAt ?? []) {
     ctx.log(`WebTransport fan-out: wt-raw on quiche × ${n}`);
     const busy = await o.settle?.();
-    const r = await runWtFanoutPhase('wt-raw', n, ctx, { clients: Math.max(1, Math.ceil(n / (o.sessionsPerClient ?? 100))), quic: 'quiche' });
+    const r = await runWtFanoutPhase('wt-raw', n, ctx, { clients: Math.max(1, Math.ceil(n / (o.sessionsPerClient ?? defaultSessionsPerClient()))), quic: 'quiche' });
     if (busy) r.notes.push(busy);
     results.push(r);
     ctx.log(formatWtResult(r).replace(/^/gm, '  '));

@@ -1,5 +1,6 @@
 /** The WebTransport fan-out section of docs/benchmarks.md: rows, method and targets. */
-import type { QuicheFloorResult } from './quiche-floor.js';
+import type { Ngtcp2FloorResult } from './ngtcp2-floor.js';
+import type { QuicFloorResult, QuicheFloorResult } from './quiche-floor.js';
 import type { WtFanoutResult } from './wt-fanout.js';
 
 export interface WtVerdict {
@@ -120,7 +121,7 @@ function packetsPerSession(results: readonly WtFanoutResult[]): number | undefin
 }
 
 /** What quiche's binding alone would cost one session of the fan-out, in ws-nal readers at `count` of this run. */
-function floorAgainstWsNal(floor: QuicheFloorResult, results: readonly WtFanoutResult[], count: number): { mc: number; ratio: number | undefined; count: number } | undefined {
+function floorAgainstWsNal(floor: QuicFloorResult, results: readonly WtFanoutResult[], count: number): { mc: number; ratio: number | undefined; count: number } | undefined {
   const pps = packetsPerSession(results);
   if (pps === undefined) return undefined;
   const mc = (floor.totalUs * pps) / 1000;
@@ -141,6 +142,26 @@ export function floorParagraph(floor: QuicheFloorResult, results: readonly WtFan
       : `At the packets a fan-out session received in this run, that floor is ${fmt(at.mc, 2)} millicores per session` +
         (at.ratio === undefined ? '' : `, ${at.ratio.toFixed(1)} × a ws-nal reader at ${at.count}, before any socket, timer or Polycast code`) +
         '.')
+  );
+}
+
+export function ngtcp2FloorParagraph(floor: Ngtcp2FloorResult, results: readonly WtFanoutResult[]): string {
+  const at = floorAgainstWsNal(floor, results, 200) ?? floorAgainstWsNal(floor, results, 50);
+  const server = results.filter((x) => x.kind === 'wt-raw' && x.quic === undefined && x.serverUsPerPacket !== undefined && x.status === 'ok').at(-1);
+  return (
+    `**The server's QUIC stack alone** (\`bench/ngtcp2-floor.ts\`, this run): native/quic-ngtcp2's server and client connections in one process, ` +
+    `${floor.connections} sessions sent 10.4 KB frames in turn as the fan-out sends them, packets passed in memory, each client answering every 10th packet; ` +
+    `only the server's calls are timed. Per server packet (${fmt(floor.packetBytes, 0)} B): \`writePackets\` ${fmt(floor.sendUs, 2)} µs ` +
+    `(building, encrypting and copying the packets of a frame in one call), reading ACKs ${fmt(floor.recvUs, 2)}, \`streamSend\` ${fmt(floor.streamSendUs, 2)}: ` +
+    `**${fmt(floor.totalUs, 2)} µs**` +
+    (server?.serverUsPerPacket === undefined ? '' : `, against ${fmt(server.serverUsPerPacket, 1)} µs of server CPU per packet in the fan-out at ${server.sessions} (socket, kernel, event loop and Polycast's JavaScript on top)`) +
+    '. ' +
+    (at === undefined
+      ? ''
+      : `At the packets a fan-out session received, the stack alone is ${fmt(at.mc, 2)} millicores per session` +
+        (at.ratio === undefined ? '' : `, ${at.ratio.toFixed(1)} × a ws-nal reader at ${at.count}`) +
+        '. ') +
+    `After ${floor.idleWakeups} of ${floor.bursts} frames the connection still wanted a timer within a millisecond (ngtcp2's pacing gap is deferred when nothing is left queued).`
   );
 }
 
