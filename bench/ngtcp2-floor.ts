@@ -154,7 +154,7 @@ export function measureNgtcp2Floor(o: QuicFloorOptions = {}): Ngtcp2FloorResult 
           p.client.recv(buf.subarray(off, off + lengths[i]!));
           off += lengths[i]!;
           // The client answers every `ackEvery` packets, wherever they fall in a batch.
-          if (++sinceAck[k]! >= ackEvery) {
+          if (++sinceAck[k]! >= ackEvery && !o.acksAfterRound) {
             sinceAck[k] = 0;
             answer(p);
           }
@@ -162,6 +162,13 @@ export function measureNgtcp2Floor(o: QuicFloorOptions = {}): Ngtcp2FloorResult 
         if (n < BATCH) break;
       }
       bursts++;
+      if (o.acksAfterRound && k === pairs.length - 1) {
+        // As on a real socket: the answers come back once every session's frame has left, into a cache the others have filled since.
+        for (let j = 0; j < pairs.length; j++) {
+          sinceAck[j] = 0;
+          answer(pairs[j]!);
+        }
+      }
       // Everything queued went out: a timer due within a millisecond now would wake the connection for nothing.
       if (p.serverView[TIMEOUT_SLOT]! >= 0 && p.serverView[TIMEOUT_SLOT]! <= 1) idleWakeups++;
     }
@@ -219,6 +226,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
     frameBytes: arg('frame') === undefined ? undefined : Number(arg('frame')),
     ackEvery: arg('ack-every') === undefined ? undefined : Number(arg('ack-every')),
     connections: arg('connections') === undefined ? undefined : Number(arg('connections')),
+    acksAfterRound: process.argv.includes('--acks-after-round'),
   });
   process.stdout.write(`${formatNgtcp2Floor(r)}\n`);
 }

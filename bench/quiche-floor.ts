@@ -51,6 +51,8 @@ export interface QuicFloorOptions {
   ackEvery?: number;
   /** Sessions, each sent every frame in turn as the fan-out does (ngtcp2-floor.ts; quiche's measures one). */
   connections?: number;
+  /** ngtcp2-floor.ts: clients answer once every session had its frame, not every `ackEvery` packets as they arrive. */
+  acksAfterRound?: boolean;
 }
 
 const SERVER: Host = { host: '127.0.0.1', port: 4433 };
