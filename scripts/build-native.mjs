@@ -14,7 +14,7 @@ const addons = [
   {
     dir: 'udp-batch',
     out: 'udp_batch.node',
-    sources: ['binding.gyp', 'udp_batch.c', '../common/address.h', '../common/napi-check.h'],
+    sources: ['binding.gyp', 'udp_batch.c', 'udp_receive.c', 'udp_receive.h', '../common/address.h', '../common/napi-check.h'],
     without: 'WebTransport will send through dgram, one packet at a time',
   },
   {

@@ -1,5 +1,5 @@
 /*
- * Batched UDP output for the QUIC server: one sendmmsg(2) for every packet a
+ * Batched UDP output for the QUIC server (input is in udp_receive.c): one sendmmsg(2) for every packet a
  * connection has ready, with runs of equal-sized packets merged into one
  * UDP_SEGMENT (GSO) message, so the kernel segments them instead of taking
  * one syscall and one socket lookup each. Node's dgram has neither.
@@ -18,6 +18,7 @@
 #include <node_api.h>
 #include "../common/address.h"
 #include "../common/napi-check.h"
+#include "udp_receive.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -220,6 +221,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"send", NULL, send_batch, NULL, NULL, NULL, napi_default, NULL},
       {"gso", NULL, gso_state, NULL, NULL, NULL, napi_default, NULL},
       {"setGso", NULL, set_gso, NULL, NULL, NULL, napi_default, NULL},
+      {"receive", NULL, udp_receive, NULL, NULL, NULL, napi_default, NULL},
+      {"stopReceiving", NULL, udp_stop_receiving, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

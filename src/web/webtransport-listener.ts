@@ -76,6 +76,8 @@ export class WebTransportListener {
       const out = server.outputMode;
       if (out.why !== undefined) this.o.log.warn({ output: out.mode, why: out.why }, 'WebTransport: packets go out one by one through dgram, which costs more CPU per viewer');
       else this.o.log.debug({ output: out.mode }, 'WebTransport: batched UDP output');
+      const input = server.inputMode;
+      if (input.why !== undefined) this.o.log.info({ input: input.mode, why: input.why }, 'WebTransport: datagrams read one by one through dgram');
       if (server.quicStack === 'ngtcp2') this.o.log.debug({ quic: 'ngtcp2' }, 'WebTransport: QUIC on ngtcp2');
       else if (server.quicStackWhy === 'POLYCAST_QUIC=quiche') this.o.log.info({ quic: 'quiche' }, 'WebTransport: QUIC on quiche, as POLYCAST_QUIC asks');
       else this.o.log.warn({ quic: 'quiche', why: server.quicStackWhy }, 'WebTransport: QUIC on quiche, which costs nearly twice the CPU per viewer of ngtcp2');

@@ -11,7 +11,7 @@
  * address; past the hard limits a client is refused with CONNECTION_REFUSED
  * in an Initial it can read, never dropped in silence.
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
 import { quiche, Type, CongestionControlAlgorithm } from '@matrixai/quic/native/index.js';
@@ -26,6 +26,7 @@ import {
   type WebTransportResponse,
 } from './connection.js';
 import { packetOutput, type PacketOutput } from '../udp/batch-output.js';
+import { packetInput, type PacketInput, type Peer } from '../udp/batch-input.js';
 import { RetryTokens } from './retry-token.js';
 import { Ngtcp2Connection, nativeQuic, type Ngtcp2Context } from './ngtcp2-connection.js';
 import type { QuicConnection } from './quic-connection.js';
@@ -120,6 +121,8 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
   readonly keepAliveMs: number;
   readonly handshakeTimeoutMs: number;
   private out: PacketOutput | undefined;
+  private input: PacketInput | undefined;
+  private inputWhy: string | undefined;
   /** Why packets go through `dgram` one by one, when they do. */
   private outputWhy: string | undefined;
   readonly counters: HandshakeCounters = { accepted: 0, retries: 0, refused: 0, handshakeTimeouts: 0 };
@@ -196,6 +199,11 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     return { mode: this.out?.mode ?? 'none', ...(this.outputWhy !== undefined && { why: this.outputWhy }) };
   }
 
+  /** How datagrams are read (`recvmmsg` in batches, or `dgram` events), and why not batched when they are not. */
+  get inputMode(): { mode: string; why?: string } {
+    return { mode: this.input?.mode ?? 'none', ...(this.inputWhy !== undefined && { why: this.inputWhy }) };
+  }
+
   get localHost(): Host {
     return this.local;
   }
@@ -239,7 +247,9 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     this.recvBufferBytes = sock.getRecvBufferSize();
     // Send errors (e.g. an unreachable peer) concern one connection, whose timers handle loss.
     sock.on('error', () => {});
-    sock.on('message', (msg, rinfo) => this.onPacket(msg, rinfo));
+    const input = packetInput(sock, (msg, from) => this.onPacket(msg, from));
+    this.input = input.input;
+    this.inputWhy = input.why;
     this.sock = sock;
     const chosen = packetOutput(sock, this.payload);
     this.out = chosen.output;
@@ -262,6 +272,8 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     await new Promise((r) => setTimeout(r, 20));
     for (const c of [...this.live]) c.terminate();
     this.sock = undefined;
+    this.input?.stop();
+    this.input = undefined;
     this.connections.clear();
     this.live.clear();
     this.handshaking.clear();
@@ -269,7 +281,7 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     this.emit('close');
   }
 
-  private onPacket(msg: Buffer, rinfo: RemoteInfo): void {
+  private onPacket(msg: Buffer, rinfo: Peer): void {
     // Short header (RFC 9000 §17.3): the destination id follows the first byte, at the length we gave it.
     // Almost every packet after the handshake is one, so it is routed without quiche's header parse.
     if (msg.length > SHORT_HEADER_MIN && (msg[0]! & 0x80) === 0) {
@@ -342,7 +354,7 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     return new Ngtcp2Connection(native.binding, this.ngtcp2, initial, scid, odcid, { from, to: this.local });
   }
 
-  private sendRetry(header: { scid: Uint8Array; dcid: Uint8Array; version: number }, rinfo: RemoteInfo): void {
+  private sendRetry(header: { scid: Uint8Array; dcid: Uint8Array; version: number }, rinfo: Peer): void {
     const scid = newConnectionId();
     const token = this.retryTokens.issue(header.dcid, rinfo.address, rinfo.port);
     const out = Buffer.allocUnsafe(quiche.MAX_DATAGRAM_SIZE);
@@ -356,7 +368,7 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     this.socket.send(out, 0, n, rinfo.port, rinfo.address);
   }
 
-  private refuse(header: { scid: Uint8Array; dcid: Uint8Array }, rinfo: RemoteInfo, code: number, reason: string): void {
+  private refuse(header: { scid: Uint8Array; dcid: Uint8Array }, rinfo: Peer, code: number, reason: string): void {
     let packet;
     try {
       packet = encodeInitialClose({ clientDcid: header.dcid, clientScid: header.scid, serverScid: newConnectionId(), errorCode: code, reason });
