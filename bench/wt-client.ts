@@ -30,6 +30,7 @@ import {
 } from '../src/protocols/http3/index.js';
 import { sendWebTransportConnect } from '../src/protocols/webtransport/client.js';
 import { Ngtcp2ClientConnection, nativeQuic, type Ngtcp2Context } from '../src/protocols/webtransport/ngtcp2-connection.js';
+import type { QuicConnection } from '../src/protocols/webtransport/quic-connection.js';
 import { QuicTimer } from '../src/protocols/webtransport/quic-timer.js';
 import { PacketSlab } from '../src/protocols/webtransport/connection.js';
 import { wallClock } from './flv-sink.js';
@@ -100,19 +101,11 @@ export function clientConfig(): Config {
  * goes through Node's dgram (`QuicheClient`). Both report received packets
  * to `onInput` in batches and send on `flush`.
  */
-interface LeanQuic {
+interface LeanQuic
+  extends Pick<QuicConnection, 'timeout' | 'onTimeout' | 'isEstablished' | 'isClosed' | 'isReadable' | 'readable' | 'streamSend' | 'streamRecv' | 'close'> {
   flush(): void;
-  timeout(): number | null;
-  onTimeout(): void;
-  isEstablished(): boolean;
-  isClosed(): boolean;
-  isReadable(): boolean;
-  readable(): Iterable<number>;
-  streamSend(id: number, data: Uint8Array, fin: boolean): unknown;
-  streamRecv(id: number, buf: Uint8Array): [number, boolean] | null;
   dgramRecv(buf: Uint8Array): number | null;
   peerCertChain(): Uint8Array[] | null;
-  close(app: boolean, code: number, reason: Uint8Array): unknown;
   peerError(): { errorCode: number; reason: Uint8Array } | null;
   /** Sends a last CONNECTION_CLOSE if it can, then closes the socket. */
   destroy(): void;
@@ -193,7 +186,7 @@ class QuicheClient implements LeanQuic {
   readable(): Iterable<number> {
     return this.conn.readable();
   }
-  streamSend(id: number, data: Uint8Array, fin: boolean): unknown {
+  streamSend(id: number, data: Uint8Array, fin: boolean): number | null {
     return this.conn.streamSend(id, data, fin);
   }
   streamRecv(id: number, buf: Uint8Array): [number, boolean] | null {
@@ -205,8 +198,8 @@ class QuicheClient implements LeanQuic {
   peerCertChain(): Uint8Array[] | null {
     return this.conn.peerCertChain();
   }
-  close(app: boolean, code: number, reason: Uint8Array): unknown {
-    return this.conn.close(app, code, reason);
+  close(app: boolean, code: number, reason: Uint8Array): void {
+    this.conn.close(app, code, reason);
   }
   peerError(): { errorCode: number; reason: Uint8Array } | null {
     return this.conn.peerError();

@@ -14,13 +14,13 @@ const addons = [
   {
     dir: 'udp-batch',
     out: 'udp_batch.node',
-    sources: ['binding.gyp', 'udp_batch.c', 'udp_receive.c', 'udp_receive.h', '../common/address.h', '../common/napi-check.h'],
+    sources: ['binding.gyp', 'udp_batch.c', 'udp_receive.c', 'udp_receive.h', '../common/address.h', '../common/napi-check.h', '../common/napi-callback.h'],
     without: 'WebTransport will send through dgram, one packet at a time',
   },
   {
     dir: 'quic-ngtcp2',
     out: 'quic_ngtcp2.node',
-    sources: ['binding.gyp', 'quic_conn.c', '../common/address.h', '../common/napi-check.h'],
+    sources: ['binding.gyp', 'quic_conn.c', '../common/address.h', '../common/napi-check.h', '../common/napi-callback.h'],
     // The libraries' headers decide whether it can be built at all.
     headers: ['/usr/include/ngtcp2/ngtcp2_crypto_gnutls.h', '/usr/include/gnutls/gnutls.h'],
     packages: 'libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev',

@@ -32,6 +32,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 #include "../common/address.h"
 #include "../common/napi-check.h"
+#include "../common/napi-callback.h"
 
 #define MAX_CID 20
 #define SECRET_LEN 32
@@ -784,6 +785,18 @@ fail:
 
 /* ---- input ---- */
 
+/* One received datagram, from recv() or a client's own socket. */
+static void conn_input(conn_t *c, const uint8_t *pkt, size_t len) {
+  if (c->state == 1) {
+    /* A peer still sending during our closing period gets the close again (RFC 9000 §10.2.1), a bounded number of times. */
+    if (c->close_sends < 16) c->close_pending = 1;
+    return;
+  }
+  if (c->state != 0) return;
+  ngtcp2_pkt_info pi = {0};
+  conn_after_error(c, ngtcp2_conn_read_pkt(c->conn, &c->path, &pi, pkt, len, now_ns()));
+}
+
 /* recv(packet, remote?): feeds one datagram; a new remote address comes only when the peer's changed. */
 static napi_value conn_recv(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -804,15 +817,7 @@ static napi_value conn_recv(napi_env env, napi_callback_info info) {
       c->path.remote.addrlen = c->remote.len;
     }
   }
-  if (c->state == 1) {
-    /* A peer still sending during our closing period gets the close again (RFC 9000 §10.2.1), a bounded number of times. */
-    if (c->close_sends < 16) c->close_pending = 1;
-    return js_undefined(env);
-  }
-  if (c->state != 0) return js_undefined(env);
-  ngtcp2_pkt_info pi = {0};
-  int rv = ngtcp2_conn_read_pkt(c->conn, &c->path, &pi, pkt, len, now_ns());
-  conn_after_error(c, rv);
+  conn_input(c, pkt, len);
   return js_undefined(env);
 }
 
@@ -1469,34 +1474,6 @@ static void client_detach(conn_t *c) {
   uv_close((uv_handle_t *)&io->poll, io_closed);
 }
 
-/* Feeds one received datagram to the connection, as recv() does for the server. */
-static void client_input(conn_t *c, const uint8_t *pkt, size_t len) {
-  if (c->state == 1) {
-    if (c->close_sends < 16) c->close_pending = 1;
-    return;
-  }
-  if (c->state != 0) return;
-  ngtcp2_pkt_info pi = {0};
-  conn_after_error(c, ngtcp2_conn_read_pkt(c->conn, &c->path, &pi, pkt, len, now_ns()));
-}
-
-static void client_notify(client_io_t *io, uint32_t packets, uint32_t bytes) {
-  napi_env env = io->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, recv, argv[2];
-  napi_get_reference_value(env, io->callback, &cb);
-  napi_get_global(env, &recv);
-  napi_create_uint32(env, packets, &argv[0]);
-  napi_create_uint32(env, bytes, &argv[1]);
-  if (napi_make_callback(env, io->async, recv, cb, 2, argv, NULL) == napi_pending_exception) {
-    napi_value e;
-    napi_get_and_clear_last_exception(env, &e);
-    napi_fatal_exception(env, e);
-  }
-  napi_close_handle_scope(env, scope);
-}
-
 static void client_readable(uv_poll_t *h, int status, int events) {
   client_io_t *io = h->data;
   if (status < 0 || io == NULL) return;
@@ -1517,11 +1494,12 @@ static void client_readable(uv_poll_t *h, int status, int events) {
     if (n <= 0) break;
     uint32_t bytes = 0;
     for (int i = 0; i < n; i++) {
-      client_input(c, recv_bufs[i], msgs[i].msg_len);
+      conn_input(c, recv_bufs[i], msgs[i].msg_len);
       bytes += msgs[i].msg_len;
     }
     update_view(c);
-    client_notify(io, (uint32_t)n, bytes);
+    uint32_t args[2] = {(uint32_t)n, bytes};
+    call_js_u32(io->env, io->async, io->callback, 2, args);
     if ((uint32_t)n < want) break;
   }
 }

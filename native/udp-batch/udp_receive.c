@@ -20,6 +20,7 @@
 #include <uv.h>
 #include "../common/address.h"
 #include "../common/napi-check.h"
+#include "../common/napi-callback.h"
 #include "udp_receive.h"
 
 /* Batches read per wake-up at most, so a flood cannot keep the loop from everything else. */
@@ -59,22 +60,6 @@ static void receiver_stop(receiver_t *r) {
   uv_close((uv_handle_t *)&r->poll, receiver_closed);
 }
 
-static void notify(receiver_t *r, uint32_t count) {
-  napi_env env = r->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, global, arg;
-  napi_get_reference_value(env, r->callback, &cb);
-  napi_get_global(env, &global);
-  napi_create_uint32(env, count, &arg);
-  if (napi_make_callback(env, r->async, global, cb, 1, &arg, NULL) == napi_pending_exception) {
-    napi_value e;
-    napi_get_and_clear_last_exception(env, &e);
-    napi_fatal_exception(env, e);
-  }
-  napi_close_handle_scope(env, scope);
-}
-
 static void on_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   receiver_t *r = h->data;
@@ -99,7 +84,8 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       /* A datagram larger than a slot is not a packet of ours (clients send at most what we allow): dropped. */
       r->lengths[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? 0 : msgs[i].msg_len;
     }
-    notify(r, (uint32_t)n);
+    uint32_t count = (uint32_t)n;
+    call_js_u32(r->env, r->async, r->callback, 1, &count);
     if ((uint32_t)n < want) return;
   }
 }

@@ -108,32 +108,13 @@ const TIMEOUT_MS = 5;
 const VIEW_SLOTS = 6;
 const CLOSED = 3;
 
-/** An accepted connection, with quiche's method names (see `QuicConnection`). */
-export class Ngtcp2Connection implements QuicConnection {
-  private readonly native: NativeConnection;
-  private readonly view = new Float64Array(VIEW_SLOTS);
-  private host: string;
-  private port: number;
+/** What a server's and a client's connection share: the native connection, and the state view it refreshes. */
+abstract class Ngtcp2Base {
+  protected readonly view = new Float64Array(VIEW_SLOTS);
+  protected readonly native: NativeConnection;
 
-  constructor(binding: NativeQuic, ctx: Ngtcp2Context, initial: Uint8Array, scid: Uint8Array, odcid: Uint8Array | null, info: RecvInfo) {
-    this.native = new binding.Connection(ctx, initial, scid, odcid, sockaddr(info.to.host, info.to.port), sockaddr(info.from.host, info.from.port), this.view);
-    this.host = info.from.host;
-    this.port = info.from.port;
-  }
-
-  recv(packet: Uint8Array, info: RecvInfo): void {
-    const from = info.from;
-    if (from.port === this.port && from.host === this.host) {
-      this.native.recv(packet);
-      return;
-    }
-    this.host = from.host;
-    this.port = from.port;
-    this.native.recv(packet, sockaddr(from.host, from.port));
-  }
-
-  writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number, addresses?: Buffer): number {
-    return this.native.writePackets(bytes, pos, lengths, index, room, addresses);
+  protected constructor(create: (view: Float64Array) => NativeConnection) {
+    this.native = create(this.view);
   }
 
   /** As of the last call (the flush that precedes every arming of the timer). */
@@ -170,6 +151,41 @@ export class Ngtcp2Connection implements QuicConnection {
     return this.native.streamRecv(id, buf);
   }
 
+  close(app: boolean, code: number, reason: Uint8Array): void {
+    this.native.close(app, code, reason);
+  }
+
+  peerError(): { isApp: boolean; errorCode: number; reason: Uint8Array } | null {
+    return this.native.peerError();
+  }
+}
+
+/** An accepted connection, with quiche's method names (see `QuicConnection`). */
+export class Ngtcp2Connection extends Ngtcp2Base implements QuicConnection {
+  private host: string;
+  private port: number;
+
+  constructor(binding: NativeQuic, ctx: Ngtcp2Context, initial: Uint8Array, scid: Uint8Array, odcid: Uint8Array | null, info: RecvInfo) {
+    super((view) => new binding.Connection(ctx, initial, scid, odcid, sockaddr(info.to.host, info.to.port), sockaddr(info.from.host, info.from.port), view));
+    this.host = info.from.host;
+    this.port = info.from.port;
+  }
+
+  recv(packet: Uint8Array, info: RecvInfo): void {
+    const from = info.from;
+    if (from.port === this.port && from.host === this.host) {
+      this.native.recv(packet);
+      return;
+    }
+    this.host = from.host;
+    this.port = from.port;
+    this.native.recv(packet, sockaddr(from.host, from.port));
+  }
+
+  writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number, addresses?: Buffer): number {
+    return this.native.writePackets(bytes, pos, lengths, index, room, addresses);
+  }
+
   streamShutdown(id: number, direction: number, code: number): void | null {
     return this.native.streamShutdown(id, direction, code);
   }
@@ -202,16 +218,8 @@ export class Ngtcp2Connection implements QuicConnection {
     return this.view[DATAGRAMS]! > 0 ? this.native.dgramRecvVec() : null;
   }
 
-  close(app: boolean, code: number, reason: Uint8Array): void {
-    this.native.close(app, code, reason);
-  }
-
   /** ngtcp2 sends its own PINGs after `keepAliveMs` without output, set when the connection was accepted. */
   sendAckEliciting(): void {}
-
-  peerError(): { isApp: boolean; errorCode: number } | null {
-    return this.native.peerError();
-  }
 
   takeConnectionIds(): string[] | null {
     return this.view[IDS_CHANGED] === 1 ? this.native.takeConnectionIds() : null;
@@ -229,9 +237,7 @@ export class Ngtcp2Connection implements QuicConnection {
  * every received datagram costs a 64 KiB allocation, an address string and
  * an event, more than decrypting it; here JavaScript hears once per batch.
  */
-export class Ngtcp2ClientConnection {
-  private readonly native: NativeConnection;
-  private readonly view = new Float64Array(VIEW_SLOTS);
+export class Ngtcp2ClientConnection extends Ngtcp2Base {
 
   /** Connects to `remote`; `onInput(packets, bytes)` after every `batch` packets read at most. */
   constructor(
@@ -243,7 +249,7 @@ export class Ngtcp2ClientConnection {
   ) {
     const to = sockaddr(remote.host, remote.port);
     const [fd, local] = binding.clientSocket(to);
-    this.native = new binding.Connection(ctx, null, randomBytes(16), randomBytes(16), local, to, this.view);
+    super((view) => new binding.Connection(ctx, null, randomBytes(16), randomBytes(16), local, to, view));
     this.native.attach(fd, batch, onInput);
   }
 
@@ -257,39 +263,6 @@ export class Ngtcp2ClientConnection {
     this.native.flushOut();
   }
 
-  timeout(): number | null {
-    const ms = this.view[TIMEOUT_MS]!;
-    return ms < 0 ? null : ms;
-  }
-
-  onTimeout(): void {
-    this.native.onTimeout();
-  }
-
-  isEstablished(): boolean {
-    return this.view[ESTABLISHED] === 1;
-  }
-
-  isClosed(): boolean {
-    return this.view[STATE] === CLOSED;
-  }
-
-  isReadable(): boolean {
-    return this.view[READABLE] === 1;
-  }
-
-  readable(): number[] {
-    return this.native.readable();
-  }
-
-  streamSend(id: number, data: Uint8Array, fin: boolean): number | null {
-    return this.native.streamSend(id, data, fin);
-  }
-
-  streamRecv(id: number, buf: Uint8Array): [number, boolean] | null {
-    return this.native.streamRecv(id, buf);
-  }
-
   /** Drops a datagram that arrived (the lean clients read none); null once there are none. */
   dgramRecv(_buf: Uint8Array): number | null {
     const d = this.view[DATAGRAMS]! > 0 ? this.native.dgramRecvVec() : null;
@@ -299,14 +272,6 @@ export class Ngtcp2ClientConnection {
   peerCertChain(): Uint8Array[] | null {
     const leaf = this.native.peerCertificate();
     return leaf === null ? null : [leaf];
-  }
-
-  close(app: boolean, code: number, reason: Uint8Array): void {
-    this.native.close(app, code, reason);
-  }
-
-  peerError(): { isApp: boolean; errorCode: number; reason: Uint8Array } | null {
-    return this.native.peerError();
   }
 
   /** Sends a pending CONNECTION_CLOSE, closes the socket and frees the connection. */
