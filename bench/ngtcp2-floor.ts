@@ -15,21 +15,12 @@
  *
  *   node dist/bench/ngtcp2-floor.js [--seconds=3] [--frame=10400] [--ack-every=10] [--connections=200]
  */
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { generateSelfSignedCertificate } from '../src/protocols/webtransport/cert.js';
-import { nativeQuic } from '../src/protocols/webtransport/ngtcp2-connection.js';
-import { nativeUdpBatch } from '../src/protocols/udp/native-udp-batch.js';
+import { BATCH, InMemoryQuic, PAYLOAD, TIMEOUT_SLOT } from './ngtcp2-pair.js';
 import type { QuicFloorOptions, QuicFloorResult } from './quiche-floor.js';
 
-/** The server's packet size (WebTransportServer's default). */
-const PAYLOAD = 1350;
 /** The first server-initiated unidirectional stream. */
 const STREAM = 3;
-/** Packets per writePackets call: the server's batch (src/protocols/udp/batch-output.ts). */
-const BATCH = 64;
-/** The state view's slot with the milliseconds to the connection's next timer (ngtcp2-connection.ts). */
-const TIMEOUT_SLOT = 5;
 
 /** The ngtcp2 floor adds what a fan-out of frames asks of the event loop. */
 export interface Ngtcp2FloorResult extends QuicFloorResult {
@@ -43,71 +34,17 @@ export interface Ngtcp2FloorResult extends QuicFloorResult {
 
 /** The floor, or why it cannot be measured (the addon is not built). */
 export function measureNgtcp2Floor(o: QuicFloorOptions = {}): Ngtcp2FloorResult | { error: string } {
-  const native = nativeQuic();
-  const udp = nativeUdpBatch();
-  if ('error' in native) return { error: native.error };
-  if ('error' in udp) return { error: udp.error };
-  const { binding } = native;
+  const quic = InMemoryQuic.open();
+  if ('error' in quic) return quic;
   const seconds = o.seconds ?? 3;
   const frame = Buffer.alloc(o.frameBytes ?? 10_400, 0x5a);
   const ackEvery = o.ackEvery ?? 10;
-  const settings = { maxUdpPayloadSize: PAYLOAD, idleTimeoutMs: 30_000, initialMaxData: 16 * 1024 * 1024, initialMaxStreamData: 2 * 1024 * 1024, initialMaxStreams: 100 };
-  const cert = generateSelfSignedCertificate();
-  const serverCtx = binding.createContext(cert.certPem, cert.keyPem, settings);
-  const clientCtx = binding.createContext(null, null, settings);
-  const serverAddr = udp.binding.address('127.0.0.1', 4433);
   const buf = Buffer.allocUnsafe(BATCH * PAYLOAD);
   const lengths = new Uint32Array(BATCH);
   const cbuf = Buffer.allocUnsafe(BATCH * PAYLOAD);
   const clengths = new Uint32Array(BATCH);
   const sink = Buffer.allocUnsafe(64 * 1024);
-  type Conn = InstanceType<typeof binding.Connection>;
-
-  /** One session: a client and the server's connection for it, joined in memory. */
-  const pair = (port: number): { client: Conn; server: Conn; clientView: Float64Array; serverView: Float64Array } => {
-    const clientAddr = udp.binding.address('127.0.0.1', port);
-    const clientView = new Float64Array(8);
-    const serverView = new Float64Array(8);
-    const client = new binding.Connection(clientCtx, null, randomBytes(16), randomBytes(16), clientAddr, serverAddr, clientView);
-    let server: Conn | undefined;
-    const fromClient = (): number => {
-      let moved = 0;
-      for (;;) {
-        const n = client.writePackets(cbuf, 0, clengths, 0, BATCH);
-        let off = 0;
-        for (let i = 0; i < n; i++) {
-          const packet = cbuf.subarray(off, off + clengths[i]!);
-          off += clengths[i]!;
-          server ??= new binding.Connection(serverCtx, packet, randomBytes(16), null, serverAddr, clientAddr, serverView);
-          server.recv(packet);
-        }
-        moved += n;
-        if (n < BATCH) return moved;
-      }
-    };
-    // Handshake. The GnuTLS client's Finished leaves with its first probe, so time is let pass when nothing moves.
-    for (let i = 0; i < 50 && !(server !== undefined && serverView[1] === 1); i++) {
-      let moved = fromClient();
-      if (server !== undefined) {
-        const n = server.writePackets(buf, 0, lengths, 0, BATCH);
-        moved += n;
-        let off = 0;
-        for (let k = 0; k < n; k++) {
-          client.recv(buf.subarray(off, off + lengths[k]!));
-          off += lengths[k]!;
-        }
-      }
-      if (moved === 0) {
-        const until = performance.now() + Math.min(200, Math.max(1, clientView[5]!));
-        while (performance.now() < until);
-        client.onTimeout();
-      }
-    }
-    fromClient();
-    if (server === undefined || serverView[1] !== 1) throw new Error('in-memory QUIC handshake did not complete');
-    return { client, server, clientView, serverView };
-  };
-  const pairs = Array.from({ length: Math.max(1, o.connections ?? 1) }, (_, i) => pair(50_000 + i));
+  const pairs = Array.from({ length: Math.max(1, o.connections ?? 1) }, (_, i) => quic.pair(50_000 + i));
 
   let writeNs = 0n;
   let recvNs = 0n;

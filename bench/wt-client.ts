@@ -29,7 +29,7 @@ import {
   varintLengthFromFirstByte,
 } from '../src/protocols/http3/index.js';
 import { sendWebTransportConnect } from '../src/protocols/webtransport/client.js';
-import { Ngtcp2ClientConnection, nativeQuic, type Ngtcp2Context } from '../src/protocols/webtransport/ngtcp2-connection.js';
+import { Ngtcp2ClientConnection, nativeQuic, type ClientInputHandler, type Ngtcp2Context } from '../src/protocols/webtransport/ngtcp2-connection.js';
 import type { QuicConnection } from '../src/protocols/webtransport/quic-connection.js';
 import { QuicTimer } from '../src/protocols/webtransport/quic-timer.js';
 import { PacketSlab } from '../src/protocols/webtransport/connection.js';
@@ -111,7 +111,7 @@ interface LeanQuic
   destroy(): void;
 }
 
-type InputHandler = (packets: number, bytes: number) => void;
+type InputHandler = ClientInputHandler;
 
 /** quiche's client connection on a Node dgram socket: one `onInput` per datagram. */
 class QuicheClient implements LeanQuic {
@@ -131,7 +131,7 @@ class QuicheClient implements LeanQuic {
       } catch {
         // An undecryptable or late packet; quiche's own state tells if the connection is done.
       }
-      onInput(1, msg.length);
+      onInput(1, msg.length, 1);
     });
   }
 
@@ -292,8 +292,10 @@ export abstract class WtClientSession<S> {
   protocol: string | undefined;
   /** UDP payload bytes received: the server's egress to this session. */
   bytesIn = 0;
-  /** UDP datagrams received (QUIC packets, coalesced ones counted once). */
+  /** QUIC packets received (the packets of a coalesced datagram counted one by one). */
   packetsIn = 0;
+  /** UDP datagrams read: fewer than packets when the kernel coalesced the server's GSO sends (UDP_GRO, ngtcp2 client only). */
+  datagramsIn = 0;
   /**
    * Flat triples per video keyframe, as lean-reader.ts keeps them: its
    * timestamp (ms, in whatever timeline the subclass reads), its arrival
@@ -395,11 +397,12 @@ export abstract class WtClientSession<S> {
   }
 
   /** Packets were read into the connection: `packets` of them, at most `ackEvery` at a time. */
-  private readonly onInput = (packets: number, bytes: number): void => {
+  private readonly onInput = (packets: number, bytes: number, datagrams: number): void => {
     const conn = this.conn;
     if (conn === undefined || this.closedOrFailed) return;
     this.bytesIn += bytes;
     this.packetsIn += packets;
+    this.datagramsIn += datagrams;
     if (this.state !== 'open') {
       // Until the session is up every packet is read and answered at once: the handshake is a few round trips, not a stream.
       this.afterInput();

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <unistd.h>
 #include <node_api.h>
 #include <uv.h>
@@ -72,10 +74,28 @@ static void ctx_unref(server_ctx_t *c) {
 
 /* ---- chunks of stream data and datagrams ---- */
 
+/*
+ * Bytes many connections send alike (a media frame fanned out to every
+ * viewer), copied out of JavaScript once: each stream's chunk holds a
+ * reference instead of a copy of its own.
+ */
+typedef struct {
+  size_t refs;
+  size_t len;
+  uint8_t data[];
+} shared_t;
+
+static void shared_unref(shared_t *sh) {
+  if (--sh->refs == 0) free(sh);
+}
+
 typedef struct chunk {
   struct chunk *next;
   size_t len;
-  uint8_t data[];
+  const uint8_t *data;
+  /* Set when `data` lies in a shared payload rather than in `own`. */
+  shared_t *shared;
+  uint8_t own[];
 } chunk_t;
 
 static chunk_t *chunk_new(const uint8_t *data, size_t len) {
@@ -83,8 +103,28 @@ static chunk_t *chunk_new(const uint8_t *data, size_t len) {
   if (c == NULL) return NULL;
   c->next = NULL;
   c->len = len;
-  if (len > 0) memcpy(c->data, data, len);
+  c->data = c->own;
+  c->shared = NULL;
+  if (len > 0) memcpy(c->own, data, len);
   return c;
+}
+
+/* The first `len` bytes of a shared payload, by reference. */
+static chunk_t *chunk_of_shared(shared_t *sh, size_t len) {
+  chunk_t *c = malloc(sizeof(chunk_t));
+  if (c == NULL) return NULL;
+  c->next = NULL;
+  c->len = len;
+  c->data = sh->data;
+  c->shared = sh;
+  sh->refs++;
+  return c;
+}
+
+static void chunk_free(chunk_t *c) {
+  if (c == NULL) return;
+  if (c->shared != NULL) shared_unref(c->shared);
+  free(c);
 }
 
 typedef struct {
@@ -110,13 +150,16 @@ static chunk_t *queue_pop(queue_t *q) {
 
 static void queue_free(queue_t *q) {
   chunk_t *c;
-  while ((c = queue_pop(q)) != NULL) free(c);
+  while ((c = queue_pop(q)) != NULL) chunk_free(c);
 }
 
 /* ---- streams ---- */
 
 typedef struct stream {
   struct stream *next;
+  /* The connection's streams with something to send (see sendq_add). */
+  struct stream *send_next;
+  int in_sendq;
   int64_t id;
   /* Send side: chunks from `acked` onwards; `sent` bytes of them are in packets, `queued` is the end. */
   queue_t out;
@@ -150,6 +193,12 @@ typedef struct {
   address_t local, remote;
   ngtcp2_path path;
   stream_t *streams;
+  /*
+   * The streams that may have bytes or a FIN to send: usually one or two of
+   * the several a connection keeps, so a packet's choice of stream does not
+   * walk (and miss the cache on) every one of them.
+   */
+  stream_t *sendq;
   /* Bytes queued by JavaScript but not yet in packets, over all streams. */
   uint64_t unsent;
   queue_t dgram_out, dgram_in;
@@ -210,6 +259,29 @@ static stream_t *stream_get(conn_t *c, int64_t id) {
   return s;
 }
 
+static void sendq_add(conn_t *c, stream_t *s) {
+  if (s->in_sendq) return;
+  s->in_sendq = 1;
+  s->send_next = c->sendq;
+  c->sendq = s;
+}
+
+static void sendq_remove(conn_t *c, stream_t *s) {
+  if (!s->in_sendq) return;
+  for (stream_t **p = &c->sendq; *p != NULL; p = &(*p)->send_next) {
+    if (*p == s) {
+      *p = s->send_next;
+      break;
+    }
+  }
+  s->in_sendq = 0;
+  s->send_next = NULL;
+}
+
+static int stream_has_output(const stream_t *s) {
+  return !s->write_shut && (s->sent < s->queued || (s->fin_queued && !s->fin_sent));
+}
+
 static void stream_drop_output(conn_t *c, stream_t *s) {
   c->unsent -= s->queued - s->sent;
   queue_free(&s->out);
@@ -220,6 +292,7 @@ static void stream_drop_output(conn_t *c, stream_t *s) {
 }
 
 static void stream_free(conn_t *c, stream_t *s) {
+  sendq_remove(c, s);
   stream_t **p = &c->streams;
   while (*p != NULL && *p != s) p = &(*p)->next;
   if (*p == s) *p = s->next;
@@ -312,7 +385,7 @@ static int cb_acked(ngtcp2_conn *conn, int64_t id, uint64_t offset, uint64_t len
   while (s->out.head != NULL && s->out_base + s->out.head->len <= s->acked) {
     chunk_t *ch = queue_pop(&s->out);
     s->out_base += ch->len;
-    free(ch);
+    chunk_free(ch);
   }
   return 0;
 }
@@ -838,13 +911,24 @@ static napi_value conn_on_timeout(napi_env env, napi_callback_info info) {
 
 /* ---- output ---- */
 
-/* The stream to write next: lowest urgency first; at equal urgency, a non-incremental stream is finished first (lowest id), as quiche does. */
+/*
+ * The stream to write next: lowest urgency first; at equal urgency, a
+ * non-incremental stream is finished first (lowest id), as quiche does.
+ * Streams found with nothing left to send leave the send queue.
+ */
 static stream_t *pick_stream(conn_t *c) {
   stream_t *best = NULL;
-  for (stream_t *s = c->streams; s != NULL; s = s->next) {
-    if (s->blocked || s->write_shut) continue;
-    int has = s->sent < s->queued || (s->fin_queued && !s->fin_sent);
-    if (!has) continue;
+  stream_t **p = &c->sendq;
+  while (*p != NULL) {
+    stream_t *s = *p;
+    if (!stream_has_output(s)) {
+      *p = s->send_next;
+      s->in_sendq = 0;
+      s->send_next = NULL;
+      continue;
+    }
+    p = &s->send_next;
+    if (s->blocked) continue;
     if (best == NULL || s->urgency < best->urgency || (s->urgency == best->urgency && s->id < best->id)) best = s;
   }
   return best;
@@ -857,7 +941,7 @@ static size_t stream_vecs(stream_t *s, ngtcp2_vec *v) {
     uint64_t end = pos + ch->len;
     if (end > s->sent) {
       uint64_t skip = s->sent > pos ? s->sent - pos : 0;
-      v[n].base = ch->data + skip;
+      v[n].base = (uint8_t *)ch->data + skip;
       v[n].len = (size_t)(ch->len - skip);
       n++;
     }
@@ -914,7 +998,7 @@ static uint32_t write_batch(conn_t *c, uint8_t *bytes, size_t byte_len, uint32_t
     if (c->state != 0) return 0;
   }
   int drained = 0;
-  for (stream_t *s = c->streams; s != NULL; s = s->next) s->blocked = 0;
+  for (stream_t *s = c->sendq; s != NULL; s = s->send_next) s->blocked = 0;
   /* Pacing: at most a send quantum per call; ngtcp2's expiry brings the next flush. */
   size_t quantum = ngtcp2_conn_get_send_quantum(c->conn);
   uint32_t max_pkts = (uint32_t)(quantum / payload);
@@ -928,13 +1012,13 @@ static uint32_t write_batch(conn_t *c, uint8_t *bytes, size_t byte_len, uint32_t
     ngtcp2_ssize n;
     if (c->dgram_out.head != NULL) {
       chunk_t *d = c->dgram_out.head;
-      ngtcp2_vec dv = {d->data, d->len};
+      ngtcp2_vec dv = {(uint8_t *)d->data, d->len};
       int accepted = 0;
       n = ngtcp2_conn_writev_datagram(c->conn, &c->path, &pi, dest, payload, &accepted, NGTCP2_WRITE_DATAGRAM_FLAG_MORE, c->dgram_id, &dv, 1,
                                       ts);
       if (accepted || n == NGTCP2_ERR_INVALID_ARGUMENT) {
         /* Sent, or larger than the peer takes: either way it leaves the queue (a datagram may be lost). */
-        free(queue_pop(&c->dgram_out));
+        chunk_free(queue_pop(&c->dgram_out));
         c->dgram_id++;
       }
       if (n == NGTCP2_ERR_WRITE_MORE || n == NGTCP2_ERR_INVALID_ARGUMENT) continue;
@@ -1060,7 +1144,11 @@ static napi_value conn_write_packets(napi_env env, napi_callback_info info) {
 
 /* ---- streams from JavaScript ---- */
 
-/* streamSend(id, data, fin): bytes taken (0..len), or null when none can be now; throws StreamStopped(code). */
+/*
+ * streamSend(id, data, fin): bytes taken (0..len), or null when none can be
+ * now; throws StreamStopped(code). `data` is a Uint8Array (copied) or a
+ * payload from share() (referenced).
+ */
 static napi_value conn_stream_send(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -1069,7 +1157,16 @@ static napi_value conn_stream_send(napi_env env, napi_callback_info info) {
   int64_t id = get_i64(env, argv[0]);
   uint8_t *data;
   size_t len;
-  if (get_bytes(env, argv[1], &data, &len)) return NULL;
+  shared_t *sh = NULL;
+  napi_valuetype vt;
+  CHECK(napi_typeof(env, argv[1], &vt));
+  if (vt == napi_external) {
+    CHECK(napi_get_value_external(env, argv[1], (void **)&sh));
+    data = sh->data;
+    len = sh->len;
+  } else if (get_bytes(env, argv[1], &data, &len)) {
+    return NULL;
+  }
   bool fin = false;
   napi_get_value_bool(env, argv[2], &fin);
   if (c->state != 0) {
@@ -1121,7 +1218,7 @@ static napi_value conn_stream_send(napi_env env, napi_callback_info info) {
   size_t n = len < cap ? len : (size_t)cap;
   if (len > 0 && n == 0) return js_null(env);
   if (n > 0) {
-    chunk_t *ch = chunk_new(data, n);
+    chunk_t *ch = sh != NULL ? chunk_of_shared(sh, n) : chunk_new(data, n);
     if (ch == NULL) {
       napi_throw_error(env, NULL, "out of memory");
       return NULL;
@@ -1135,6 +1232,7 @@ static napi_value conn_stream_send(napi_env env, napi_callback_info info) {
     c->unsent += n;
   }
   if (fin && n == len) s->fin_queued = 1;
+  if (stream_has_output(s)) sendq_add(c, s);
   return js_number(env, (double)n);
 }
 
@@ -1167,7 +1265,7 @@ static napi_value conn_stream_recv(napi_env env, napi_callback_info info) {
     n += take;
     s->in_pos += take;
     if (s->in_pos == ch->len) {
-      free(queue_pop(&s->in));
+      chunk_free(queue_pop(&s->in));
       s->in_pos = 0;
     }
   }
@@ -1257,6 +1355,16 @@ static napi_value conn_streams_left_uni(napi_env env, napi_callback_info info) {
   return js_number(env, c->state == 0 ? (double)ngtcp2_conn_get_streams_uni_left(c->conn) : 0);
 }
 
+/* streamCount(): streams this connection still keeps state for (tests check that finished streams are let go). */
+static napi_value conn_stream_count(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  conn_t *c = this_conn(env, info, &argc, NULL);
+  if (c == NULL) return NULL;
+  double n = 0;
+  for (stream_t *s = c->streams; s != NULL; s = s->next) n++;
+  return js_number(env, n);
+}
+
 static napi_value conn_streams_left_bidi(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   conn_t *c = this_conn(env, info, &argc, NULL);
@@ -1319,7 +1427,7 @@ static napi_value conn_dgram_recv(napi_env env, napi_callback_info info) {
   napi_value out;
   void *data;
   napi_status st = napi_create_buffer_copy(env, ch->len, ch->data, &data, &out);
-  free(ch);
+  chunk_free(ch);
   if (st != napi_ok) return js_null(env);
   return out;
 }
@@ -1444,8 +1552,13 @@ static napi_value conn_destroy_js(napi_env env, napi_callback_info info) {
  */
 
 #define CLIENT_RECV_SLOTS 64
-#define CLIENT_RECV_SIZE 2048
+/* With UDP_GRO a read returns up to 64 KiB of same-sized packets coalesced by the kernel. */
+#define CLIENT_RECV_SIZE 65536
 #define CLIENT_SEND_SLOTS 32
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 typedef struct client_io {
   uv_poll_t poll;
@@ -1474,12 +1587,37 @@ static void client_detach(conn_t *c) {
   uv_close((uv_handle_t *)&io->poll, io_closed);
 }
 
+/* The segment size of a coalesced read (UDP_GRO's control message), or 0 for a single datagram. */
+static size_t gro_segment(struct msghdr *h) {
+  for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
+    if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+      int seg;
+      memcpy(&seg, CMSG_DATA(cm), sizeof seg);
+      return seg > 0 ? (size_t)seg : 0;
+    }
+  }
+  return 0;
+}
+
+/* Tells JavaScript what arrived since it last heard (packets, bytes, datagrams as read), as after every `batch` packets. */
+static void client_report(client_io_t *io, uint32_t *counts) {
+  if (counts[0] == 0) return;
+  update_view(io->c);
+  uint32_t args[3] = {counts[0], counts[1], counts[2]};
+  counts[0] = counts[1] = counts[2] = 0;
+  call_js_u32(io->env, io->async, io->callback, 3, args);
+}
+
 static void client_readable(uv_poll_t *h, int status, int events) {
   client_io_t *io = h->data;
   if (status < 0 || io == NULL) return;
   conn_t *c = io->c;
   struct mmsghdr msgs[CLIENT_RECV_SLOTS];
   struct iovec iov[CLIENT_RECV_SLOTS];
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl[CLIENT_RECV_SLOTS];
   /* Bounded per wake-up, so one busy connection does not starve the others of the loop. */
   for (int rounds = 0; rounds < 16 && c->io == io; rounds++) {
     uint32_t want = io->batch < CLIENT_RECV_SLOTS ? io->batch : CLIENT_RECV_SLOTS;
@@ -1489,17 +1627,30 @@ static void client_readable(uv_poll_t *h, int status, int events) {
       memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_control = ctl[i].buf;
+      msgs[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
     }
     int n = recvmmsg(io->fd, msgs, want, MSG_DONTWAIT, NULL);
     if (n <= 0) break;
-    uint32_t bytes = 0;
-    for (int i = 0; i < n; i++) {
-      conn_input(c, recv_bufs[i], msgs[i].msg_len);
-      bytes += msgs[i].msg_len;
+    /*
+     * JavaScript hears after every `batch` packets, however the kernel
+     * coalesced them, so the client reads its streams and acknowledges as
+     * often as it would one datagram at a time.
+     */
+    uint32_t counts[3] = {0, 0, 0};
+    for (int i = 0; i < n && c->io == io; i++) {
+      size_t len = msgs[i].msg_len, seg = gro_segment(&msgs[i].msg_hdr);
+      if (seg == 0 || seg > len) seg = len;
+      counts[2]++;
+      for (size_t off = 0; off < len && c->io == io; off += seg) {
+        size_t part = len - off < seg ? len - off : seg;
+        conn_input(c, recv_bufs[i] + off, part);
+        counts[0]++;
+        counts[1] += (uint32_t)part;
+        if (counts[0] >= io->batch) client_report(io, counts);
+      }
     }
-    update_view(c);
-    uint32_t args[2] = {(uint32_t)n, bytes};
-    call_js_u32(io->env, io->async, io->callback, 2, args);
+    if (c->io == io) client_report(io, counts);
     if ((uint32_t)n < want) break;
   }
 }
@@ -1523,6 +1674,15 @@ static napi_value client_socket(napi_env env, napi_callback_info info) {
   /* Media arrives in bursts: the default receive buffer overflows while the loop is busy elsewhere (capped by net.core.rmem_max). */
   int rcv = 4 * 1024 * 1024;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  /*
+   * Take the server's GSO sends whole, as a receiver across a network takes
+   * them from its NIC's GRO: on loopback the receiver's per-datagram work
+   * runs inside the sender's system call, and without this the server would
+   * be billed for splitting every send back into packets for us. Older
+   * kernels refuse it, and then packets come one by one as before.
+   */
+  int on = 1;
+  setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on);
   address_t local;
   memset(&local, 0, sizeof local);
   local.len = sizeof local.u;
@@ -1542,7 +1702,11 @@ static napi_value client_socket(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* attach(fd, batch, onInput(packets, bytes)): the connection reads `fd` itself; JavaScript hears after every `batch` packets at most. */
+/*
+ * attach(fd, batch, onInput(packets, bytes, datagrams)): the connection reads
+ * `fd` itself; JavaScript hears after every `batch` packets at most.
+ * `datagrams` counts reads: fewer than packets when the kernel coalesced them.
+ */
 static napi_value conn_attach(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -1639,6 +1803,42 @@ WITH_VIEW(conn_close)
 WITH_VIEW(conn_take_ids)
 WITH_VIEW(conn_flush_out)
 
+static void finalize_shared(napi_env env, void *data, void *hint) {
+  (void)hint;
+  shared_t *sh = data;
+  int64_t adjusted;
+  napi_adjust_external_memory(env, -(int64_t)sh->len, &adjusted);
+  shared_unref(sh);
+}
+
+/* share(bytes): a copy of `bytes` that streamSend queues by reference, for bytes sent alike on many streams. */
+static napi_value share(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *data;
+  size_t len;
+  if (argc < 1 || get_bytes(env, argv[0], &data, &len)) return NULL;
+  shared_t *sh = malloc(sizeof(shared_t) + len);
+  if (sh == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  sh->refs = 1;
+  sh->len = len;
+  memcpy(sh->data, data, len);
+  napi_value out;
+  if (napi_create_external(env, sh, finalize_shared, NULL, &out) != napi_ok) {
+    free(sh);
+    napi_throw_error(env, NULL, "could not wrap a shared payload");
+    return NULL;
+  }
+  int64_t adjusted;
+  /* The garbage collector is told what each payload holds, so unreferenced ones go in time. */
+  napi_adjust_external_memory(env, (int64_t)len, &adjusted);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
 #define METHOD(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_default_method, NULL}
   napi_property_descriptor methods[] = {
@@ -1652,6 +1852,7 @@ static napi_value init(napi_env env, napi_value exports) {
       METHOD("streamPriority", conn_stream_priority),
       METHOD("peerStreamsLeftUni", conn_streams_left_uni),
       METHOD("peerStreamsLeftBidi", conn_streams_left_bidi),
+      METHOD("streamCount", conn_stream_count),
       METHOD("dgramMaxWritableLen", conn_dgram_max),
       METHOD("isDgramSendQueueFull", conn_dgram_full),
       METHOD("dgramSend", conn_dgram_send),
@@ -1673,6 +1874,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"Connection", NULL, NULL, NULL, NULL, cls, napi_default, NULL},
       METHOD("createContext", create_context),
       METHOD("clientSocket", client_socket),
+      METHOD("share", share),
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   if (gnutls_global_init() != 0) {

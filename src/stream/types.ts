@@ -134,9 +134,21 @@ export interface Frame {
   memo?: Map<string, unknown>;
 }
 
+/** Byte arrays `serializeOnce` made: shared by every reader, and never changed after. */
+const serialized = new WeakSet<Uint8Array>();
+
+/**
+ * Whether `bytes` came from `serializeOnce`, so a sink may keep a reference
+ * to them instead of a copy (they are never written to again).
+ */
+export function isSerializedFrame(bytes: Uint8Array): boolean {
+  return serialized.has(bytes);
+}
+
 /**
  * Serialize a frame for one transport once, however many readers send it.
- * The key names the wire format (`ws-nal`, `fmp4:1`, ...).
+ * The key names the wire format (`ws-nal`, `fmp4:1`, ...). What it returns is
+ * shared: callers must not modify it.
  */
 export function serializeOnce<T>(frame: Frame, key: string, make: (f: Frame) => T): T {
   let memo = frame.memo;
@@ -148,6 +160,7 @@ export function serializeOnce<T>(frame: Frame, key: string, make: (f: Frame) => 
   if (value === undefined) {
     value = make(frame);
     memo.set(key, value);
+    if (value instanceof Uint8Array) serialized.add(value);
   }
   return value;
 }

@@ -35,6 +35,9 @@ describe.each(['ngtcp2', 'quiche'] as const)('lean WebTransport client on a real
       expect(lean.state).toBe('open');
       expect(lean.audioFrames).toBeGreaterThan(0);
       expect(lean.packetsIn).toBeGreaterThan(0);
+      // ngtcp2's client takes the server's GSO sends whole (UDP_GRO), as a NIC's GRO would hand them over; quiche's reads one by one.
+      if (quic === 'ngtcp2') expect(lean.datagramsIn).toBeLessThan(lean.packetsIn);
+      else expect(lean.datagramsIn).toBe(lean.packetsIn);
     } finally {
       lean.close();
       full.close();

@@ -11,12 +11,12 @@ import type { RecvInfo } from '@matrixai/quic/native/types.js';
 import { loadAddon } from '../native-addon.js';
 import { nativeUdpBatch } from '../udp/native-udp-batch.js';
 import type { QuicConnection } from './quic-connection.js';
+import { isSerializedFrame } from '../../stream/types.js';
 
 /** What the addon's connection has beyond quiche's methods (`QuicConnection`), or in another form. */
 type NativeConnection = Pick<
   QuicConnection,
   | 'onTimeout'
-  | 'streamSend'
   | 'streamRecv'
   | 'streamShutdown'
   | 'streamPriority'
@@ -28,6 +28,8 @@ type NativeConnection = Pick<
   | 'dgramRecvVec'
   | 'close'
 > & {
+  /** A Uint8Array is copied; a payload from `share` is referenced. */
+  streamSend(id: number, data: Uint8Array | SharedPayload, fin: boolean): number | null;
   /** `remote` only when the peer's address changed. */
   recv(packet: Uint8Array, remote?: Buffer): void;
   writePackets(bytes: Buffer, pos: number, lengths: Uint32Array, index: number, room: number, addresses?: Buffer): number;
@@ -37,19 +39,33 @@ type NativeConnection = Pick<
   /** DER of the peer's leaf certificate (what a client checks against a published hash). */
   peerCertificate(): Buffer | null;
   /** Client: reads `fd` itself from now on; `onInput` after every `batch` packets at most. */
-  attach(fd: number, batch: number, onInput: (packets: number, bytes: number) => void): void;
+  attach(fd: number, batch: number, onInput: ClientInputHandler): void;
   /** Client: sends what is ready on the attached socket; returns the packets sent. */
   flushOut(): number;
   /** Client: stops reading and closes the socket. */
   detach(): void;
   destroy(): void;
+  /** Streams the connection still keeps state for. */
+  streamCount(): number;
 };
 
 declare const contextBrand: unique symbol;
 /** Certificate, TLS priorities and transport settings shared by the connections accepted with it. */
 export type Ngtcp2Context = { readonly [contextBrand]: true };
 
+/**
+ * What a client's own socket delivered since the last call: packets, their
+ * bytes, and the datagrams they came in (fewer than packets when the kernel
+ * coalesced a GSO send, which the client's socket accepts with UDP_GRO).
+ */
+export type ClientInputHandler = (packets: number, bytes: number, datagrams: number) => void;
+
+declare const payloadBrand: unique symbol;
+/** Bytes copied to native memory once, which any connection's streams can queue by reference. */
+type SharedPayload = { readonly [payloadBrand]: true };
+
 interface NativeQuic {
+  share(bytes: Uint8Array): SharedPayload;
   /** A UDP socket connected to `remote` (a sockaddr): its descriptor and local sockaddr. */
   clientSocket(remote: Buffer): [number, Buffer];
   /** A server's context; with `null` certificate and key, a client's (no certificate of its own, the server's not verified: check its hash). */
@@ -108,6 +124,26 @@ const TIMEOUT_MS = 5;
 const VIEW_SLOTS = 6;
 const CLOSED = 3;
 
+/**
+ * A media frame fanned out to N sessions was copied N times into native
+ * memory (and malloc'd and freed N times); a frame serialized once for every
+ * reader (`serializeOnce`) is now copied once and referenced by each
+ * stream. Below this size the lookup costs more than the copy it saves.
+ */
+const SHARE_FROM = 512;
+const payloads = new WeakMap<Uint8Array, SharedPayload>();
+
+function sharedPayload(bytes: Uint8Array): SharedPayload {
+  let p = payloads.get(bytes);
+  if (p === undefined) {
+    const quic = nativeQuic();
+    if ('error' in quic) throw new Error(quic.error);
+    p = quic.binding.share(bytes);
+    payloads.set(bytes, p);
+  }
+  return p;
+}
+
 /** What a server's and a client's connection share: the native connection, and the state view it refreshes. */
 abstract class Ngtcp2Base {
   protected readonly view = new Float64Array(VIEW_SLOTS);
@@ -127,6 +163,11 @@ abstract class Ngtcp2Base {
     this.native.onTimeout();
   }
 
+  /** Streams the connection still keeps state for (tests check that finished ones are let go). */
+  streamCount(): number {
+    return this.native.streamCount();
+  }
+
   isEstablished(): boolean {
     return this.view[ESTABLISHED] === 1;
   }
@@ -144,7 +185,7 @@ abstract class Ngtcp2Base {
   }
 
   streamSend(id: number, data: Uint8Array, fin: boolean): number | null {
-    return this.native.streamSend(id, data, fin);
+    return this.native.streamSend(id, data.length >= SHARE_FROM && isSerializedFrame(data) ? sharedPayload(data) : data, fin);
   }
 
   streamRecv(id: number, buf: Uint8Array): [number, boolean] | null {
@@ -239,13 +280,13 @@ export class Ngtcp2Connection extends Ngtcp2Base implements QuicConnection {
  */
 export class Ngtcp2ClientConnection extends Ngtcp2Base {
 
-  /** Connects to `remote`; `onInput(packets, bytes)` after every `batch` packets read at most. */
+  /** Connects to `remote`; `onInput` after every `batch` packets read at most. */
   constructor(
     binding: NativeQuic,
     ctx: Ngtcp2Context,
     remote: { host: string; port: number },
     batch: number,
-    onInput: (packets: number, bytes: number) => void,
+    onInput: ClientInputHandler,
   ) {
     const to = sockaddr(remote.host, remote.port);
     const [fd, local] = binding.clientSocket(to);

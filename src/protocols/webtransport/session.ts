@@ -43,6 +43,21 @@ export class WebTransportStreamError extends Error {
   }
 }
 
+/**
+ * A stream error of our own making (a stale media group reset, a stream we
+ * stopped reading). These come by the hundred a second with many viewers,
+ * and a stack trace would say no more than the message does.
+ */
+function localStreamError(message: string, code: number): WebTransportStreamError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new WebTransportStreamError(message, code);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 export class WebTransportSessionClosedError extends Error {
   constructor(message = 'WebTransport session is closed') {
     super(message);
@@ -151,7 +166,7 @@ export class WebTransportSendStream {
   abort(code = 0): boolean {
     if (this.failure !== undefined) return false;
     const reset = this.host.streamReset(this.id, webTransportCodeToHttp3(code));
-    this.fail(new WebTransportStreamError(`stream aborted locally with code ${code}`, code));
+    this.fail(localStreamError(`stream aborted locally with code ${code}`, code));
     return reset;
   }
 
@@ -268,7 +283,7 @@ export class ReceiveSide {
   stopSending(code: number): void {
     if (this.done) return;
     this.host.streamStopSending(this.id, webTransportCodeToHttp3(code));
-    this.error(new WebTransportStreamError(`stream stopped locally with code ${code}`, code));
+    this.error(localStreamError(`stream stopped locally with code ${code}`, code));
   }
 }
 
