@@ -5,16 +5,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { generateSelfSignedCertificate } from '../src/protocols/webtransport/cert.js';
-import { nativeQuic, type Ngtcp2Options } from '../src/protocols/webtransport/ngtcp2-connection.js';
+import { ESTABLISHED, HOLD_LAZY, nativeQuic, TIMEOUT_MS, VIEW_SLOTS, type Ngtcp2Options } from '../src/protocols/webtransport/ngtcp2-connection.js';
 import { nativeUdpBatch } from '../src/protocols/udp/native-udp-batch.js';
 
 /** The server's packet size (WebTransportServer's default). */
 export const PAYLOAD = 1350;
 /** Packets per writePackets call: the server's batch (src/protocols/udp/batch-output.ts). */
 export const BATCH = 64;
-/** Slots of the state view (ngtcp2-connection.ts). */
-export const ESTABLISHED_SLOT = 1;
-export const TIMEOUT_SLOT = 5;
+/** Slots of the state view the addon shares with JavaScript (ngtcp2-connection.ts). */
+export const ESTABLISHED_SLOT = ESTABLISHED;
+export const TIMEOUT_SLOT = TIMEOUT_MS;
+export const HOLD_LAZY_SLOT = HOLD_LAZY;
 
 type Binding = Extract<ReturnType<typeof nativeQuic>, { binding: unknown }>['binding'];
 export type NativeConn = InstanceType<Binding['Connection']>;
@@ -67,8 +68,8 @@ export class InMemoryQuic {
   /** A handshaken session; `port` tells the client's address apart from the other pairs'. */
   pair(port: number): InMemoryPair {
     const clientAddr = this.address('127.0.0.1', port);
-    const clientView = new Float64Array(8);
-    const serverView = new Float64Array(8);
+    const clientView = new Float64Array(VIEW_SLOTS);
+    const serverView = new Float64Array(VIEW_SLOTS);
     const client = new this.binding.Connection(this.clientCtx, null, randomBytes(16), randomBytes(16), clientAddr, this.serverAddr, clientView);
     let server: NativeConn | undefined;
     const fromClient = (): number => {

@@ -176,6 +176,8 @@ typedef struct stream {
   int blocked; /* flow control refused it in this flush */
   uint8_t urgency;
   int incremental;
+  /* Its bytes may wait for a flush JavaScript calls urgent (VIEW_HOLD_LAZY clear). */
+  int lazy;
   /* Receive side. */
   queue_t in;
   size_t in_pos; /* bytes of in.head already read */
@@ -224,7 +226,8 @@ typedef struct {
 } conn_t;
 
 /* Slots of the Float64Array a connection shares with JavaScript. */
-enum { VIEW_STATE, VIEW_ESTABLISHED, VIEW_READABLE, VIEW_IDS, VIEW_DATAGRAMS, VIEW_TIMEOUT, VIEW_SLOTS };
+/* VIEW_HOLD_LAZY is written by JavaScript: set, a flush leaves lazy streams' bytes queued (see conn_stream_lazy). */
+enum { VIEW_STATE, VIEW_ESTABLISHED, VIEW_READABLE, VIEW_IDS, VIEW_DATAGRAMS, VIEW_TIMEOUT, VIEW_HOLD_LAZY, VIEW_SLOTS };
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -916,7 +919,7 @@ static napi_value conn_on_timeout(napi_env env, napi_callback_info info) {
  * non-incremental stream is finished first (lowest id), as quiche does.
  * Streams found with nothing left to send leave the send queue.
  */
-static stream_t *pick_stream(conn_t *c) {
+static stream_t *pick_stream(conn_t *c, int hold_lazy) {
   stream_t *best = NULL;
   stream_t **p = &c->sendq;
   while (*p != NULL) {
@@ -928,7 +931,7 @@ static stream_t *pick_stream(conn_t *c) {
       continue;
     }
     p = &s->send_next;
-    if (s->blocked) continue;
+    if (s->blocked || (hold_lazy && s->lazy)) continue;
     if (best == NULL || s->urgency < best->urgency || (s->urgency == best->urgency && s->id < best->id)) best = s;
   }
   return best;
@@ -998,6 +1001,7 @@ static uint32_t write_batch(conn_t *c, uint8_t *bytes, size_t byte_len, uint32_t
     if (c->state != 0) return 0;
   }
   int drained = 0;
+  int hold_lazy = c->view[VIEW_HOLD_LAZY] != 0;
   for (stream_t *s = c->sendq; s != NULL; s = s->send_next) s->blocked = 0;
   /* Pacing: at most a send quantum per call; ngtcp2's expiry brings the next flush. */
   size_t quantum = ngtcp2_conn_get_send_quantum(c->conn);
@@ -1036,7 +1040,7 @@ static uint32_t write_batch(conn_t *c, uint8_t *bytes, size_t byte_len, uint32_t
         break;
       }
     } else {
-      stream_t *s = pick_stream(c);
+      stream_t *s = pick_stream(c, hold_lazy);
       int64_t sid = -1;
       size_t nvec = 0;
       /* MORE asks ngtcp2 to leave room for another stream's frame; with no stream left, the packet is finished as it is. */
@@ -1328,6 +1332,27 @@ static napi_value conn_stream_shutdown(napi_env env, napi_callback_info info) {
   s->write_shut = 1;
   stream_drop_output(c, s);
   return rv == 0 ? js_undefined(env) : js_null(env);
+}
+
+/*
+ * streamLazy(id, lazy): a lazy stream's bytes leave with the next flush
+ * JavaScript calls urgent, not with one that only answers input or a timer,
+ * so small frames (audio) share the packets of the next video frame.
+ */
+static napi_value conn_stream_lazy(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  conn_t *c = this_conn(env, info, &argc, argv);
+  if (c == NULL) return NULL;
+  stream_t *s = stream_find(c, get_i64(env, argv[0]));
+  if (s == NULL) {
+    napi_throw_error(env, NULL, "InvalidStreamState: no such stream");
+    return NULL;
+  }
+  bool lazy = false;
+  napi_get_value_bool(env, argv[1], &lazy);
+  s->lazy = lazy;
+  return js_undefined(env);
 }
 
 static napi_value conn_stream_priority(napi_env env, napi_callback_info info) {
@@ -1850,6 +1875,7 @@ static napi_value init(napi_env env, napi_value exports) {
       METHOD("readable", conn_readable),
       METHOD("streamShutdown", conn_stream_shutdown_v),
       METHOD("streamPriority", conn_stream_priority),
+      METHOD("streamLazy", conn_stream_lazy),
       METHOD("peerStreamsLeftUni", conn_streams_left_uni),
       METHOD("peerStreamsLeftBidi", conn_streams_left_bidi),
       METHOD("streamCount", conn_stream_count),

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { InMemoryQuic, PAIR_SETTINGS, type InMemoryPair } from '../../bench/ngtcp2-pair.js';
+import { HOLD_LAZY_SLOT, InMemoryQuic, PAIR_SETTINGS, type InMemoryPair } from '../../bench/ngtcp2-pair.js';
 
 // The addon is built by `npm run build` on every machine CI runs on; a missing one is a failure here, not a skip.
 function quic(settings = PAIR_SETTINGS): InMemoryQuic {
@@ -93,5 +93,37 @@ describe('native/quic-ngtcp2 streams', () => {
     // One group at a time, as a session sends them: never more than it and the one before it.
     expect(most).toBeLessThanOrEqual(2);
     expect(p.server.streamCount()).toBe(0);
+  });
+
+  it("holds a lazy stream's bytes through flushes that only answer input, and sends them in the next urgent flush's packets", () => {
+    const q = quic();
+    const audio = randomBytes(341);
+    const video = randomBytes(5000);
+    // Video alone, for the packet count.
+    const alone = q.pair(51_030);
+    q.settle(alone);
+    alone.server.streamSend(uni(0), video, false);
+    const videoPackets = q.deliver(alone.server, alone.client);
+
+    const p = q.pair(51_031);
+    q.settle(p);
+    p.server.streamSend(uni(0), new Uint8Array(0), false);
+    p.server.streamLazy(uni(0), true);
+    p.server.streamSend(uni(0), audio, false);
+    p.serverView[HOLD_LAZY_SLOT] = 1;
+    // Anything else due (an acknowledgement) may leave; the audio does not.
+    q.deliver(p.server, p.client);
+    const got = new Map<number, Buffer[]>();
+    const ended = new Set<number>();
+    readAll(p, got, ended);
+    expect(got.size).toBe(0);
+
+    p.server.streamSend(uni(1), video, false);
+    p.serverView[HOLD_LAZY_SLOT] = 0;
+    // The audio frame fills the room the video frame's last packet had: no packet of its own.
+    expect(q.deliver(p.server, p.client)).toBe(videoPackets);
+    readAll(p, got, ended);
+    expect(Buffer.concat(got.get(uni(0)) ?? []).equals(audio)).toBe(true);
+    expect(Buffer.concat(got.get(uni(1)) ?? []).equals(video)).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 import type { SessionInfo, Transport, TransportContext, UpgradeRoute } from '../../src/transport.js';
+import { FlushCoalescer } from '../../src/protocols/flush-coalescer.js';
 import { WsReaderEndpoint } from '../../src/web/ws-endpoint.js';
-import { AudioCoalescer } from './audio-coalescer.js';
 import { InputRelay } from './input-relay.js';
 import { requestedVersion, Viewer } from './session.js';
 
@@ -12,7 +12,7 @@ export class WsNalTransport implements Transport {
   readonly name = 'ws-nal';
   readonly upgrades: readonly UpgradeRoute[];
   private readonly endpoint: WsReaderEndpoint<Viewer>;
-  private readonly coalescer = new AudioCoalescer();
+  private readonly coalescer = new FlushCoalescer();
   private readonly input: InputRelay;
 
   constructor(ctx: TransportContext) {

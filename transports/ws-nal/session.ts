@@ -7,7 +7,7 @@ import { Reader, type ReaderSink } from '../../src/stream/reader.js';
 import { webCodecsDescription } from '../../src/codec/webcodecs-description.js';
 import { ALL_CODECS, carriesNothing, CodecFilter, H264_AAC, nothingCarriedReason } from '../../src/stream/codec-filter.js';
 import type { AudioTrackInfo, Frame, StreamDescription, TrackInfo, VideoTrackInfo } from '../../src/stream/types.js';
-import type { AudioCoalescer } from './audio-coalescer.js';
+import type { FlushCoalescer } from '../../src/protocols/flush-coalescer.js';
 import { encodeMediaFrame } from './media-encoder.js';
 import { checkInputMessage, InputRateLimiter, parseControlMessage } from './protocol.js';
 
@@ -26,7 +26,7 @@ export interface ViewerOptions {
   queueSize: number;
   serverName: string;
   log: Logger;
-  coalescer: AudioCoalescer;
+  coalescer: FlushCoalescer;
   relayInput(path: string, data: Uint8Array): void;
   onClose(viewer: Viewer, reason: string): void;
 }

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:dgram';
 import { quiche, Shutdown } from '@matrixai/quic/native/index.js';
 import type { Host } from '@matrixai/quic/native/types.js';
+import type { FlushCoalescer } from '../flush-coalescer.js';
 import type { PacketOutput, PacketSource } from '../udp/batch-output.js';
 import { QuicTimer } from './quic-timer.js';
 import type { QuicConnection } from './quic-connection.js';
@@ -78,6 +79,8 @@ export interface ConnectionOwner {
   readonly handshakeTimeoutMs: number;
   /** Where flushes put their packets: batched into one sendmmsg where the native helper is built. */
   readonly output: PacketOutput;
+  /** Holds connections whose only new bytes may wait (audio) until their next urgent flush, or its window. */
+  readonly lazyFlushes: FlushCoalescer;
   connectionClosed(c: Http3Connection): void;
   /** The connection ids the peer may use for `c` are now `ids` (hex). */
   connectionIds(c: Http3Connection, ids: readonly string[]): void;
@@ -174,6 +177,8 @@ export class Http3Connection implements SessionHost {
   private keepAlive: NodeJS.Timeout | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private flushQueued = false;
+  /** In the owner's `lazyFlushes`. */
+  private lazyHeld = false;
   /** Capsule bytes for CONNECT streams waiting for connection-level credit. */
   private readonly connectBacklog: Array<{ id: number; data: Uint8Array; fin: boolean }> = [];
   private connectBacklogTimer: NodeJS.Timeout | undefined;
@@ -258,7 +263,7 @@ export class Http3Connection implements SessionHost {
     } catch (e) {
       this.fatal(e);
     }
-    this.flush();
+    this.flush(false);
   }
 
   private afterInput(): void {
@@ -292,9 +297,19 @@ export class Http3Connection implements SessionHost {
     this.wakeCreditWaiters();
   }
 
-  /** Sends every packet quiche has ready, then rearms the timer. */
-  flush(): void {
+  /**
+   * Sends every packet quiche has ready, then rearms the timer. A flush that
+   * only answers input or a timer (`urgent` false) leaves lazy streams'
+   * bytes for the next urgent one while the coalescer holds them.
+   */
+  flush(urgent = true): void {
     if (this.finalized || this.inFlush) return;
+    const holdLazy = this.lazyHeld && !urgent;
+    if (this.lazyHeld && urgent) {
+      this.lazyHeld = false;
+      this.owner.lazyFlushes.release(this);
+    }
+    this.conn.holdLazy?.(holdLazy);
     this.inFlush = true;
     try {
       const out = this.owner.output;
@@ -325,8 +340,15 @@ export class Http3Connection implements SessionHost {
     if (this.conn.isClosed()) this.finalize();
   }
 
-  scheduleFlush(): void {
+  scheduleFlush(lazy = false): void {
     if (this.flushQueued || this.finalized) return;
+    if (lazy) {
+      if (!this.lazyHeld) {
+        this.lazyHeld = true;
+        this.owner.lazyFlushes.hold(this);
+      }
+      return;
+    }
     this.flushQueued = true;
     queueMicrotask(() => {
       this.flushQueued = false;
@@ -342,7 +364,7 @@ export class Http3Connection implements SessionHost {
     } catch (e) {
       this.fatal(e);
     }
-    this.flush();
+    this.flush(false);
   }
 
   /** Closes the connection with an HTTP/3 error code (application close). */
@@ -471,6 +493,15 @@ export class Http3Connection implements SessionHost {
     }
     if (this.handlers.has(id)) this.handlers.set(id, SINK);
     this.scheduleFlush();
+  }
+
+  streamLazy(id: number, lazy: boolean): void {
+    if (this.finalized) return;
+    try {
+      this.conn.streamLazy?.(id, lazy);
+    } catch {
+      // The stream is gone.
+    }
   }
 
   streamPriority(id: number, urgency: number, incremental: boolean): void {

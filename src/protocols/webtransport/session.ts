@@ -26,9 +26,12 @@ export interface StreamHost {
   /** STOP_SENDING with an HTTP/3 error code. */
   streamStopSending(id: number, h3Code: number): void;
   streamPriority(id: number, urgency: number, incremental: boolean): void;
+  /** See `SendStream.lazyFlush`. */
+  streamLazy(id: number, lazy: boolean): void;
   /** The consumer of a receive stream wants more: read it again. */
   resumeRead(id: number): void;
-  scheduleFlush(): void;
+  /** `lazy`: the bytes may wait for the connection's next urgent flush, or the coalescing window. */
+  scheduleFlush(lazy?: boolean): void;
 }
 
 /** A stream ended abnormally: reset or stopped by the peer, or its session closed. */
@@ -97,6 +100,7 @@ export class WebTransportSendStream {
   private rejectFinished!: (e: Error) => void;
   /** Settles when the FIN has been handed to quiche (resolves) or the stream was reset or stopped (rejects). */
   readonly finished: Promise<void>;
+  private lazy = false;
 
   /** @internal */
   constructor(
@@ -130,6 +134,16 @@ export class WebTransportSendStream {
   /** The FIN went to quiche, or the stream was reset or stopped. */
   get isFinished(): boolean {
     return this.settled;
+  }
+
+  /** See `SendStream.lazyFlush`. */
+  get lazyFlush(): boolean {
+    return this.lazy;
+  }
+
+  set lazyFlush(lazy: boolean) {
+    this.lazy = lazy;
+    if (this.failure === undefined) this.host.streamLazy(this.id, lazy);
   }
 
   setPriority(urgency: number, incremental: boolean): void {
@@ -212,7 +226,7 @@ export class WebTransportSendStream {
       head.resolve();
       if (head.fin) this.resolveFinished();
     }
-    if (progressed) this.host.scheduleFlush();
+    if (progressed) this.host.scheduleFlush(this.lazy);
   }
 
   /** @internal The stream can no longer send: reset, stopped by the peer, or its session/connection ended. */
