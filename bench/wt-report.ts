@@ -76,10 +76,11 @@ export function wtRows(results: WtFanoutResult[]): string[][] {
 
 export const WT_METHOD =
   'One Polycast with WebTransport on (`startServer(…, { webTransport: true })`), live with the bench clip; N lean WebTransport sessions ' +
-  "on quiche's native binding (`bench/wt-client.ts`) in separate load-client processes, one per 100 sessions (the server's own QUIC stack is " +
+  '(`bench/wt-client.ts`) on the client mode of `native/quic-ngtcp2` (its own socket, read with `recvmmsg` and `UDP_GRO`, so the server is not ' +
+  "billed for splitting its GSO sends back into packets on loopback) in separate load-client processes, one per 250 sessions (the server's own QUIC stack is " +
   "ngtcp2, `native/quic-ngtcp2`; the *on quiche* row runs wt-raw once more at 200 sessions on the server's other stack, quiche): `wt-raw` subscribes to the " +
   "path's video and audio over moq-lite at `/moq` and stamps each video group's first frame; `wt-fmp4` reads `/<path>/wt/fmp4` and stamps " +
-  "each keyframe segment. Sessions acknowledge every 10th packet, as browsers decimate ACKs (an ACK per packet doubles the server's cost: " +
+  "each keyframe segment. Sessions answer after at most 10 packets or when a read finds no more (about one ACK per 5 packets here: one per burst, as a browser's ACK decimation gives on a path this short; an ACK per packet doubles the server's cost: " +
   '[webtransport-egress.md](webtransport-egress.md)). Latency, failed/stalled sessions, missed keyframes and the collapse rules are those of the ' +
   'WebSocket fan-out above; the window is 15 s after 4 s of warm-up. *m/session* is server cores ÷ sessions × 1000; *× ws-nal* divides it by ' +
   "ws-nal's per reader at the same count in this run (ws-nal rows below, same timing); *Egress* is the UDP (or TCP) payload the sessions " +
