@@ -37,6 +37,8 @@ export class VideoRenderer {
   private unsupported = false;
   private readonly receivedAt = new Map<number, number>();
   private offered: EarlyVideo | null = null;
+  /** The page's early picture (early-socket.ts), left on screen until this renderer paints one of its own. */
+  private earlyPicture: EarlyVideo | null = null;
   /** Annex B in, avc1 + avcC to the decoder: each access unit is rewritten. */
   private rewrite = false;
 
@@ -124,6 +126,8 @@ export class VideoRenderer {
     this.config = null;
     if (this.offered) closeEarlyVideo(this.offered);
     this.offered = null;
+    if (this.earlyPicture) removeEarlyPicture(this.earlyPicture);
+    this.earlyPicture = null;
   }
 
   /** Takes over the page's early decoder if it decodes `config` and has not failed; its newest picture is painted next. */
@@ -144,15 +148,17 @@ export class VideoRenderer {
     this.options.recorder.frameDecoded(early.outputs - held.length);
     // The page's first picture, if it showed one, was the page's first paint.
     if (early.picture) this.options.recorder.firstPictureAt(early.picture.drawnAt);
+    // Taken away by this renderer's first paint, whichever decoder makes it: a decoder restarted in between (one
+    // that fell behind in a slow start) would otherwise leave the page without a picture until its first output.
+    this.earlyPicture = early;
     if (held.length > 0) {
       // After the replay of what arrived before the player ran (same task), so the picture's receive time is known.
       const newest = held[held.length - 1]!;
       queueMicrotask(() => {
         if (this.decoder === decoder) this.paint(newest);
         else newest.close();
-        removeEarlyPicture(early);
       });
-    } else removeEarlyPicture(early);
+    }
     return true;
   }
 
@@ -201,6 +207,10 @@ export class VideoRenderer {
       surface.paint(frame, frame.displayWidth, frame.displayHeight);
       const latency = receivedAtUs === undefined ? null : this.options.latencyMs(receivedAtUs);
       recorder.framePainted(performance.now(), frame.displayWidth, frame.displayHeight, latency);
+      if (this.earlyPicture) {
+        removeEarlyPicture(this.earlyPicture);
+        this.earlyPicture = null;
+      }
     } finally {
       frame.close();
     }
