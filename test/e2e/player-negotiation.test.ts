@@ -51,7 +51,8 @@ async function expectMsePlayback(page: Awaited<ReturnType<typeof openPlayer>>): 
   expect([s.width, s.height]).toEqual([640, 360]);
   expect(s.bufferAheadMs).not.toBeNull();
   expect(s.playbackRate).toBeGreaterThanOrEqual(0.95);
-  expect(s.playbackRate).toBeLessThanOrEqual(1.1);
+  // Catching up is allowed (up to 1.5 for a video-only element, live-video.ts), fast-forwarding beyond the steering is not.
+  expect(s.playbackRate).toBeLessThanOrEqual(1.5);
   expect(s.latencyMs).not.toBeNull();
   expect(await pictureBrightness(page, 'video')).toBeGreaterThan(50);
 }

@@ -42,10 +42,11 @@ describe('<moq-watch> in headless Firefox', () => {
         await page.goto(`${pages.url}?nowt`);
       } else await page.goto(pages.url);
       const first = await page.waitFor<Sample | false>(
-        "() => { const s = window.sample(); return s.status === 'live' && s.frames >= 30 ? s : false; }",
+        // A picture, not a black canvas: the watch element may show one black frame while it sizes its canvas.
+        "() => { const s = window.sample(); return s.status === 'live' && s.frames >= 30 && s.litFraction > 0.8 ? s : false; }",
         null,
         30_000,
-        'the first second of video',
+        'the first second of video, lit',
       );
       expect(first).not.toBe(false);
       const s = first as Sample;
