@@ -1334,6 +1334,15 @@ static napi_value conn_stream_shutdown(napi_env env, napi_callback_info info) {
   return rv == 0 ? js_undefined(env) : js_null(env);
 }
 
+/* The stream named by the call's first argument, or NULL with an exception pending. */
+static stream_t *this_stream(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  conn_t *c = this_conn(env, info, argc, argv);
+  if (c == NULL) return NULL;
+  stream_t *s = *argc > 0 ? stream_find(c, get_i64(env, argv[0])) : NULL;
+  if (s == NULL) napi_throw_error(env, NULL, "InvalidStreamState: no such stream");
+  return s;
+}
+
 /*
  * streamLazy(id, lazy): a lazy stream's bytes leave with the next flush
  * JavaScript calls urgent, not with one that only answers input or a timer,
@@ -1342,13 +1351,8 @@ static napi_value conn_stream_shutdown(napi_env env, napi_callback_info info) {
 static napi_value conn_stream_lazy(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  conn_t *c = this_conn(env, info, &argc, argv);
-  if (c == NULL) return NULL;
-  stream_t *s = stream_find(c, get_i64(env, argv[0]));
-  if (s == NULL) {
-    napi_throw_error(env, NULL, "InvalidStreamState: no such stream");
-    return NULL;
-  }
+  stream_t *s = this_stream(env, info, &argc, argv);
+  if (s == NULL) return NULL;
   bool lazy = false;
   napi_get_value_bool(env, argv[1], &lazy);
   s->lazy = lazy;
@@ -1358,13 +1362,8 @@ static napi_value conn_stream_lazy(napi_env env, napi_callback_info info) {
 static napi_value conn_stream_priority(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  conn_t *c = this_conn(env, info, &argc, argv);
-  if (c == NULL) return NULL;
-  stream_t *s = stream_find(c, get_i64(env, argv[0]));
-  if (s == NULL) {
-    napi_throw_error(env, NULL, "InvalidStreamState: no such stream");
-    return NULL;
-  }
+  stream_t *s = this_stream(env, info, &argc, argv);
+  if (s == NULL) return NULL;
   int64_t u = get_i64(env, argv[1]);
   bool inc = false;
   napi_get_value_bool(env, argv[2], &inc);
