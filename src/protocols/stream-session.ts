@@ -14,6 +14,13 @@ export interface SendStream {
   readonly bufferedAmount: number;
   /** Resolves once the transport holds the bytes: the backpressure signal. */
   write(data: Uint8Array): Promise<void>;
+  /**
+   * `write` without the promise, for a caller that watches `bufferedAmount`
+   * itself and learns of failure from `end`: a media frame fanned out to
+   * every session costs no promise, closure or microtask per session. Ignored
+   * once the stream failed or ended.
+   */
+  send(data: Uint8Array): void;
   /** FIN after what was written. */
   end(): Promise<void>;
   /** Resets the stream; true when something was still undelivered (queued, or no FIN sent yet). */

@@ -20,6 +20,14 @@ export interface ReaderSink {
    */
   cork?(): void;
   uncork?(): void;
+  /**
+   * Optional: audio may reach this sink up to `AUDIO_HOLD_MS` late, in one
+   * burst with the next video frame (see `Stream.write`). For transports
+   * whose cost is per write rather than per byte: a 340-byte AAC frame
+   * otherwise costs a QUIC session a visit, a flush, a packet and its
+   * acknowledgement of its own, 47 times a second.
+   */
+  readonly audioRidesWithVideo?: boolean;
 }
 
 export interface ReaderInfo {
@@ -97,12 +105,16 @@ export class Reader {
   /** Which sink call is under way, for the reason when it throws (a string store, no allocation). */
   private calling: SinkMethod = 'writable';
   private described: StreamDescription | undefined;
+  /** The sink's `audioRidesWithVideo`, read once: the stream asks for every audio frame. */
+  readonly audioRidesWithVideo: boolean;
 
   constructor(
     readonly info: ReaderInfo,
     private readonly sink: ReaderSink,
     private readonly queueSize: number,
-  ) {}
+  ) {
+    this.audioRidesWithVideo = sink.audioRidesWithVideo === true;
+  }
 
   get queued(): number {
     return this.queue.length - this.head;

@@ -3,6 +3,14 @@ import { GopCache } from './gop-cache.js';
 import type { Reader } from './reader.js';
 import { decoderConfigOf, type Frame, type StreamDescription, type TrackInfo } from './types.js';
 
+/**
+ * How long audio may wait for the next video frame on its way to readers
+ * that let it (`ReaderSink.audioRidesWithVideo`). At 30 fps a video frame
+ * comes every 33 ms and an AAC frame every 21 ms, so most audio leaves with
+ * video and the rest within this bound; timestamps are not touched.
+ */
+export const AUDIO_HOLD_MS = 25;
+
 export interface StreamStats {
   framesIn: number;
   bytesIn: number;
@@ -26,6 +34,13 @@ export class Stream {
   private ended = false;
   /** Readers hear of the tracks only once media flows: publishers send every track's configuration before the first frame, so one description covers them all. */
   private flowing = false;
+  /** Readers whose audio rides with video, and the audio frames waiting for their next video frame. */
+  private riders = 0;
+  private heldAudio: Frame[] = [];
+  private holdTimer: NodeJS.Timeout | undefined;
+  private readonly releaseAudio = (): void => {
+    this.deliverHeld(undefined);
+  };
 
   constructor(
     readonly path: string,
@@ -57,6 +72,8 @@ export class Stream {
     if (this.ended) return;
     const previous = track.kind === 'video' ? this.desc.video : this.desc.audio;
     if (previous !== undefined && sameConfig(previous, track)) return;
+    // Held audio was coded against the description its readers have.
+    this.deliverHeld(undefined);
     this.desc = track.kind === 'video' ? { ...this.desc, video: track } : { ...this.desc, audio: track };
     // Cached frames were coded against the old configuration.
     if (track.kind === 'video') this.gop.clear();
@@ -84,30 +101,62 @@ export class Stream {
     this.stats.framesIn++;
     this.stats.bytesIn += frame.data.byteLength;
     if (this.desc.video !== undefined) this.gop.add(frame);
-    for (const reader of this.readers) reader.push(frame);
+    if (this.riders === 0) {
+      for (const reader of this.readers) reader.push(frame);
+    } else if (frame.kind === 'audio') {
+      if (this.heldAudio.length === 0) this.holdTimer = setTimeout(this.releaseAudio, AUDIO_HOLD_MS).unref();
+      this.heldAudio.push(frame);
+      if (this.riders < this.readers.size) for (const reader of this.readers) if (!reader.audioRidesWithVideo) reader.push(frame);
+    } else if (this.heldAudio.length > 0) {
+      this.deliverHeld(frame);
+    } else {
+      for (const reader of this.readers) reader.push(frame);
+    }
     return first && this.flowing;
+  }
+
+  /**
+   * The held audio goes to the readers that waited for it, as one burst with
+   * `video` when that is what ended the wait; `video` goes to the others.
+   */
+  private deliverHeld(video: Frame | undefined): void {
+    const burst = this.heldAudio;
+    if (burst.length === 0) return;
+    this.heldAudio = [];
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    if (video !== undefined) burst.push(video);
+    for (const reader of this.readers) {
+      if (reader.audioRidesWithVideo) reader.pushBurst(burst);
+      else if (video !== undefined) reader.push(video);
+    }
   }
 
   /** Attach a reader: it is described and starts at the newest cached keyframe. */
   attach(reader: Reader): void {
-    if (this.ended) return;
+    if (this.ended || this.readers.has(reader)) return;
+    // The GOP cache already holds the held audio: the newcomer must not get it twice.
+    this.deliverHeld(undefined);
     this.readers.add(reader);
+    if (reader.audioRidesWithVideo) this.riders++;
     if (!this.ready) return;
     reader.describe(this.desc);
     reader.pushBurst(this.gop.snapshot());
   }
 
   detach(reader: Reader): void {
-    this.readers.delete(reader);
+    if (this.readers.delete(reader) && reader.audioRidesWithVideo) this.riders--;
   }
 
   /** The publisher is gone: readers learn at once and stay on the path for the next one. */
   end(reason: string): Reader[] {
     if (this.ended) return [];
+    this.deliverHeld(undefined);
     this.ended = true;
     this.gop.clear();
     const readers = [...this.readers];
     this.readers.clear();
+    this.riders = 0;
     for (const reader of readers) reader.offline(reason);
     return readers;
   }

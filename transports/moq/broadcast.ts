@@ -20,6 +20,8 @@ export class BroadcastViewer implements ReaderSink, BroadcastPosition {
   readonly id = randomBytes(4).toString('hex');
   readonly reader: Reader;
   readonly subscriptions = new Set<TrackSubscription>();
+  /** Audio group streams flush with the video frame's: one visit, one flush, shared packets. */
+  readonly audioRidesWithVideo = true;
   private readonly cache = new GopCache();
   private desc: StreamDescription | undefined;
   gop = 0;

@@ -141,6 +141,8 @@ export class MediaMtxView implements ReaderSink {
   readonly id = randomBytes(4).toString('hex');
   readonly reader: Reader;
   readonly subscriptions = new Set<FrameSubscription>();
+  /** Audio objects flush with the video frame's: one visit, one flush, shared packets. */
+  readonly audioRidesWithVideo = true;
   private readonly cache = new GopCache();
   private description: StreamDescription | undefined;
   private catalogObject: Uint8Array | undefined;

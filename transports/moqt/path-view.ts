@@ -30,6 +30,8 @@ export class PathView implements ReaderSink {
   readonly id = randomBytes(4).toString('hex');
   readonly reader: Reader;
   readonly subscriptions = new Set<MoqtSubscription>();
+  /** Audio objects flush with the video frame's: one visit, one flush, shared packets. */
+  readonly audioRidesWithVideo = true;
   private readonly cache = new GopCache();
   private readonly positions: Record<MoqtTrackName, TrackPosition> = {
     [CATALOG_TRACK]: { group: -1, objects: 0, open: false },

@@ -27,6 +27,8 @@ interface Chunk {
   reject(e: Error): void;
 }
 
+function noop(): void {}
+
 export class QmuxSendStream implements SendStream {
   urgency = 3;
   incremental = false;
@@ -72,6 +74,13 @@ export class QmuxSendStream implements SendStream {
       this.queued += data.length;
       this.host.schedule(this);
     });
+  }
+
+  send(data: Uint8Array): void {
+    if (this.failure !== undefined || this.finPending || data.length === 0) return;
+    this.chunks.push({ data, resolve: noop, reject: noop });
+    this.queued += data.length;
+    this.host.schedule(this);
   }
 
   end(): Promise<void> {

@@ -122,7 +122,8 @@ export class GroupSender {
       this.drop(group);
       return;
     }
-    stream.write(bytes).catch(() => this.forget(group));
+    // Failure shows in `end`'s promise (or the next group's drop): no promise per frame and session.
+    stream.send(bytes);
   }
 
   private endGroup(group: Group): void {

@@ -163,6 +163,27 @@ export class WebTransportSendStream {
     return new Promise<void>((resolve, reject) => this.enqueue(data, false, resolve, reject));
   }
 
+  /** See `SendStream.send`. What quiche or ngtcp2 takes at once never touches the queue. */
+  send(data: Uint8Array): void {
+    if (this.failure !== undefined || this.ended || data.length === 0) return;
+    if (this.queue.length > 0) {
+      this.enqueue(data, false, noop, noop);
+      return;
+    }
+    let sent: number;
+    try {
+      sent = this.host.streamSend(this.id, data, false);
+    } catch (e) {
+      this.fail(e instanceof Error ? e : new Error(String(e)));
+      return;
+    }
+    if (sent > 0) this.host.scheduleFlush(this.lazy);
+    if (sent === data.length) return;
+    this.queue.push({ data: data.subarray(sent), fin: false, resolve: noop, reject: noop });
+    this.queued += data.length - sent;
+    this.host.markBlocked(this);
+  }
+
   /** Sends FIN after everything written so far. */
   end(): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
