@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { generateSelfSignedCertificate } from '../src/protocols/webtransport/cert.js';
-import { ESTABLISHED, HOLD_LAZY, nativeQuic, TIMEOUT_MS, VIEW_SLOTS, type Ngtcp2Options } from '../src/protocols/webtransport/ngtcp2-connection.js';
+import { ESTABLISHED, nativeQuic, TIMEOUT_MS, VIEW_SLOTS, type Ngtcp2Options } from '../src/protocols/webtransport/ngtcp2-connection.js';
 import { nativeUdpBatch } from '../src/protocols/udp/native-udp-batch.js';
 
 /** The server's packet size (WebTransportServer's default). */
@@ -15,7 +15,6 @@ export const BATCH = 64;
 /** Slots of the state view the addon shares with JavaScript (ngtcp2-connection.ts). */
 export const ESTABLISHED_SLOT = ESTABLISHED;
 export const TIMEOUT_SLOT = TIMEOUT_MS;
-export const HOLD_LAZY_SLOT = HOLD_LAZY;
 
 type Binding = Extract<ReturnType<typeof nativeQuic>, { binding: unknown }>['binding'];
 export type NativeConn = InstanceType<Binding['Connection']>;

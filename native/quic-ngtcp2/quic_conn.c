@@ -176,8 +176,6 @@ typedef struct stream {
   int blocked; /* flow control refused it in this flush */
   uint8_t urgency;
   int incremental;
-  /* Its bytes may wait for a flush JavaScript calls urgent (VIEW_HOLD_LAZY clear). */
-  int lazy;
   /* Receive side. */
   queue_t in;
   size_t in_pos; /* bytes of in.head already read */
@@ -226,8 +224,7 @@ typedef struct {
 } conn_t;
 
 /* Slots of the Float64Array a connection shares with JavaScript. */
-/* VIEW_HOLD_LAZY is written by JavaScript: set, a flush leaves lazy streams' bytes queued (see conn_stream_lazy). */
-enum { VIEW_STATE, VIEW_ESTABLISHED, VIEW_READABLE, VIEW_IDS, VIEW_DATAGRAMS, VIEW_TIMEOUT, VIEW_HOLD_LAZY, VIEW_SLOTS };
+enum { VIEW_STATE, VIEW_ESTABLISHED, VIEW_READABLE, VIEW_IDS, VIEW_DATAGRAMS, VIEW_TIMEOUT, VIEW_SLOTS };
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -919,7 +916,7 @@ static napi_value conn_on_timeout(napi_env env, napi_callback_info info) {
  * non-incremental stream is finished first (lowest id), as quiche does.
  * Streams found with nothing left to send leave the send queue.
  */
-static stream_t *pick_stream(conn_t *c, int hold_lazy) {
+static stream_t *pick_stream(conn_t *c) {
   stream_t *best = NULL;
   stream_t **p = &c->sendq;
   while (*p != NULL) {
@@ -931,7 +928,7 @@ static stream_t *pick_stream(conn_t *c, int hold_lazy) {
       continue;
     }
     p = &s->send_next;
-    if (s->blocked || (hold_lazy && s->lazy)) continue;
+    if (s->blocked) continue;
     if (best == NULL || s->urgency < best->urgency || (s->urgency == best->urgency && s->id < best->id)) best = s;
   }
   return best;
@@ -1001,7 +998,6 @@ static uint32_t write_batch(conn_t *c, uint8_t *bytes, size_t byte_len, uint32_t
     if (c->state != 0) return 0;
   }
   int drained = 0;
-  int hold_lazy = c->view[VIEW_HOLD_LAZY] != 0;
   for (stream_t *s = c->sendq; s != NULL; s = s->send_next) s->blocked = 0;
   /* Pacing: at most a send quantum per call; ngtcp2's expiry brings the next flush. */
   size_t quantum = ngtcp2_conn_get_send_quantum(c->conn);
@@ -1040,7 +1036,7 @@ static uint32_t write_batch(conn_t *c, uint8_t *bytes, size_t byte_len, uint32_t
         break;
       }
     } else {
-      stream_t *s = pick_stream(c, hold_lazy);
+      stream_t *s = pick_stream(c);
       int64_t sid = -1;
       size_t nvec = 0;
       /* MORE asks ngtcp2 to leave room for another stream's frame; with no stream left, the packet is finished as it is. */
@@ -1341,22 +1337,6 @@ static stream_t *this_stream(napi_env env, napi_callback_info info, size_t *argc
   stream_t *s = *argc > 0 ? stream_find(c, get_i64(env, argv[0])) : NULL;
   if (s == NULL) napi_throw_error(env, NULL, "InvalidStreamState: no such stream");
   return s;
-}
-
-/*
- * streamLazy(id, lazy): a lazy stream's bytes leave with the next flush
- * JavaScript calls urgent, not with one that only answers input or a timer,
- * so small frames (audio) share the packets of the next video frame.
- */
-static napi_value conn_stream_lazy(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  stream_t *s = this_stream(env, info, &argc, argv);
-  if (s == NULL) return NULL;
-  bool lazy = false;
-  napi_get_value_bool(env, argv[1], &lazy);
-  s->lazy = lazy;
-  return js_undefined(env);
 }
 
 static napi_value conn_stream_priority(napi_env env, napi_callback_info info) {
@@ -1874,7 +1854,6 @@ static napi_value init(napi_env env, napi_value exports) {
       METHOD("readable", conn_readable),
       METHOD("streamShutdown", conn_stream_shutdown_v),
       METHOD("streamPriority", conn_stream_priority),
-      METHOD("streamLazy", conn_stream_lazy),
       METHOD("peerStreamsLeftUni", conn_streams_left_uni),
       METHOD("peerStreamsLeftBidi", conn_streams_left_bidi),
       METHOD("streamCount", conn_stream_count),

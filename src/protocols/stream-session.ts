@@ -27,13 +27,6 @@ export interface SendStream {
   abort(code?: number): boolean;
   /** RFC 9218 urgency 0–7 (lower first). */
   setPriority(urgency: number, incremental: boolean): void;
-  /**
-   * Set: what is written may wait a few milliseconds (the carrier's
-   * FlushCoalescer window) to leave in the same packets as the session's
-   * next urgent write. For small, frequent writes such as audio frames.
-   * Carriers without packets of their own may ignore it.
-   */
-  lazyFlush?: boolean;
 }
 
 /** The receiving half of a stream. */

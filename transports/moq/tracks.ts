@@ -74,8 +74,6 @@ export class TrackSubscription {
       priority: { urgency: u.newest },
       demoted: { urgency: u.superseded },
       dropCode: MoqErrorCode.GroupDropped,
-      // Audio frames are a few hundred bytes, 47 a second: held for the next video frame, they share its packets.
-      lazyFlush: o.track === AUDIO_TRACK,
     });
   }
 

@@ -41,8 +41,6 @@ export class MoqtSubscription {
       priority: { urgency: u.newest },
       demoted: { urgency: u.superseded },
       dropCode: GROUP_DROPPED,
-      // Audio frames ride with the next video frame's packets (FlushCoalescer's window at most).
-      lazyFlush: o.track === AUDIO_TRACK,
     });
   }
 

@@ -1,5 +1,4 @@
 import type { SessionInfo, Transport, TransportContext, UpgradeRoute } from '../../src/transport.js';
-import { FlushCoalescer } from '../../src/protocols/flush-coalescer.js';
 import { WsReaderEndpoint } from '../../src/web/ws-endpoint.js';
 import { InputRelay } from './input-relay.js';
 import { requestedVersion, Viewer } from './session.js';
@@ -12,7 +11,6 @@ export class WsNalTransport implements Transport {
   readonly name = 'ws-nal';
   readonly upgrades: readonly UpgradeRoute[];
   private readonly endpoint: WsReaderEndpoint<Viewer>;
-  private readonly coalescer = new FlushCoalescer();
   private readonly input: InputRelay;
 
   constructor(ctx: TransportContext) {
@@ -32,7 +30,6 @@ export class WsNalTransport implements Transport {
           queueSize: ctx.writeQueueSize,
           serverName: ctx.serverName,
           log,
-          coalescer: this.coalescer,
           relayInput: (p, data) => this.input.relay(p, data),
           onClose,
         }),

@@ -7,7 +7,6 @@ import { Reader, type ReaderSink } from '../../src/stream/reader.js';
 import { webCodecsDescription } from '../../src/codec/webcodecs-description.js';
 import { ALL_CODECS, carriesNothing, CodecFilter, H264_AAC, nothingCarriedReason } from '../../src/stream/codec-filter.js';
 import type { AudioTrackInfo, Frame, StreamDescription, TrackInfo, VideoTrackInfo } from '../../src/stream/types.js';
-import type { FlushCoalescer } from '../../src/protocols/flush-coalescer.js';
 import { encodeMediaFrame } from './media-encoder.js';
 import { checkInputMessage, InputRateLimiter, parseControlMessage } from './protocol.js';
 
@@ -26,7 +25,6 @@ export interface ViewerOptions {
   queueSize: number;
   serverName: string;
   log: Logger;
-  coalescer: FlushCoalescer;
   relayInput(path: string, data: Uint8Array): void;
   onClose(viewer: Viewer, reason: string): void;
 }
@@ -64,7 +62,8 @@ export class Viewer implements ReaderSink {
   private readonly codecs: CodecFilter<VideoTrackInfo, AudioTrackInfo>;
   private readonly limiter = new InputRateLimiter();
   private closed = false;
-  corked = false;
+  /** Audio comes corked with the next video frame (Stream.write): one syscall for both. */
+  readonly audioRidesWithVideo = true;
 
   constructor(private readonly o: ViewerOptions) {
     this.reader = new Reader({ id: this.id, protocol: 'ws-nal', remoteAddress: o.remoteAddress }, this, o.queueSize);
@@ -89,19 +88,7 @@ export class Viewer implements ReaderSink {
 
   write(frame: Frame, discontinuity: boolean): void {
     if (!this.codecs.carries(frame)) return;
-    const bytes = encodeMediaFrame(frame, this.description?.video, discontinuity);
-    if (frame.kind === 'audio') {
-      // Hold small audio frames for the next video frame (or a short timer) so both go out in one syscall.
-      if (!this.corked) {
-        this.corked = true;
-        this.o.socket.cork();
-        this.o.coalescer.hold(this);
-      }
-      this.o.socket.write(bytes);
-      return;
-    }
-    this.o.socket.write(bytes);
-    this.flush();
+    this.o.socket.write(encodeMediaFrame(frame, this.description?.video, discontinuity));
   }
 
   describe(full: StreamDescription): void {
@@ -134,20 +121,12 @@ export class Viewer implements ReaderSink {
     this.o.socket.uncork();
   }
 
-  /** Sends what the coalescer held. */
-  flush(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.o.socket.uncork();
-  }
-
   sendStats(): void {
     this.sendJson({ type: 'stats', dropped: this.reader.stats.framesDropped, queued: this.reader.queued });
   }
 
   close(code: number, reason: string): void {
     if (this.closed) return;
-    this.flush();
     this.o.ws.close(code, reason.slice(0, 120));
     this.finish(reason);
     // A client that never answers the close handshake is cut off.
@@ -156,8 +135,6 @@ export class Viewer implements ReaderSink {
 
   private sendJson(value: unknown): void {
     if (this.closed || this.o.ws.readyState !== this.o.ws.OPEN) return;
-    // Text goes out in order with the media bytes written to the same socket.
-    this.flush();
     this.o.ws.send(JSON.stringify(value));
   }
 
@@ -192,7 +169,6 @@ export class Viewer implements ReaderSink {
 
   private finish(reason: string): void {
     if (this.closed) return;
-    this.flush();
     this.closed = true;
     this.o.onClose(this, reason);
   }

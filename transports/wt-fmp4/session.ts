@@ -45,6 +45,8 @@ export class WtFmpViewer implements ReaderSink {
   private generation = 0;
   private sequence = 0;
   private closed = false;
+  /** An audio fragment goes out with the next video fragment: one visit, one flush, shared packets. */
+  readonly audioRidesWithVideo = true;
 
   constructor(private readonly o: WtFmpViewerOptions) {
     this.reader = new Reader({ id: this.id, protocol: 'wt-fmp4', remoteAddress: remoteOf(o.session) }, this, o.queueSize);

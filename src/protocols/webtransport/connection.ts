@@ -14,7 +14,6 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:dgram';
 import { quiche, Shutdown } from '@matrixai/quic/native/index.js';
 import type { Host } from '@matrixai/quic/native/types.js';
-import type { FlushCoalescer } from '../flush-coalescer.js';
 import type { PacketOutput, PacketSource } from '../udp/batch-output.js';
 import { QuicTimer } from './quic-timer.js';
 import type { QuicConnection } from './quic-connection.js';
@@ -79,8 +78,6 @@ export interface ConnectionOwner {
   readonly handshakeTimeoutMs: number;
   /** Where flushes put their packets: batched into one sendmmsg where the native helper is built. */
   readonly output: PacketOutput;
-  /** Holds connections whose only new bytes may wait (audio) until their next urgent flush, or its window. */
-  readonly lazyFlushes: FlushCoalescer;
   connectionClosed(c: Http3Connection): void;
   /** The connection ids the peer may use for `c` are now `ids` (hex). */
   connectionIds(c: Http3Connection, ids: readonly string[]): void;
@@ -177,8 +174,6 @@ export class Http3Connection implements SessionHost {
   private keepAlive: NodeJS.Timeout | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private flushQueued = false;
-  /** In the owner's `lazyFlushes`. */
-  private lazyHeld = false;
   /** Capsule bytes for CONNECT streams waiting for connection-level credit. */
   private readonly connectBacklog: Array<{ id: number; data: Uint8Array; fin: boolean }> = [];
   private connectBacklogTimer: NodeJS.Timeout | undefined;
@@ -263,7 +258,7 @@ export class Http3Connection implements SessionHost {
     } catch (e) {
       this.fatal(e);
     }
-    this.flush(false);
+    this.flush();
   }
 
   private afterInput(): void {
@@ -297,19 +292,9 @@ export class Http3Connection implements SessionHost {
     this.wakeCreditWaiters();
   }
 
-  /**
-   * Sends every packet quiche has ready, then rearms the timer. A flush that
-   * only answers input or a timer (`urgent` false) leaves lazy streams'
-   * bytes for the next urgent one while the coalescer holds them.
-   */
-  flush(urgent = true): void {
+  /** Sends every packet quiche has ready, then rearms the timer. */
+  flush(): void {
     if (this.finalized || this.inFlush) return;
-    const holdLazy = this.lazyHeld && !urgent;
-    if (this.lazyHeld && urgent) {
-      this.lazyHeld = false;
-      this.owner.lazyFlushes.release(this);
-    }
-    this.conn.holdLazy?.(holdLazy);
     this.inFlush = true;
     try {
       const out = this.owner.output;
@@ -340,15 +325,8 @@ export class Http3Connection implements SessionHost {
     if (this.conn.isClosed()) this.finalize();
   }
 
-  scheduleFlush(lazy = false): void {
+  scheduleFlush(): void {
     if (this.flushQueued || this.finalized) return;
-    if (lazy) {
-      if (!this.lazyHeld) {
-        this.lazyHeld = true;
-        this.owner.lazyFlushes.hold(this);
-      }
-      return;
-    }
     this.flushQueued = true;
     queueMicrotask(() => {
       this.flushQueued = false;
@@ -364,7 +342,7 @@ export class Http3Connection implements SessionHost {
     } catch (e) {
       this.fatal(e);
     }
-    this.flush(false);
+    this.flush();
   }
 
   /** Closes the connection with an HTTP/3 error code (application close). */
@@ -495,14 +473,6 @@ export class Http3Connection implements SessionHost {
     this.scheduleFlush();
   }
 
-  streamLazy(id: number, lazy: boolean): void {
-    if (this.finalized) return;
-    try {
-      this.conn.streamLazy?.(id, lazy);
-    } catch {
-      // The stream is gone.
-    }
-  }
 
   streamPriority(id: number, urgency: number, incremental: boolean): void {
     if (this.finalized) return;

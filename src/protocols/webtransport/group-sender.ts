@@ -17,8 +17,6 @@ export interface GroupSenderOptions {
   demoted?: StreamPriority;
   /** Application code for the RESET_STREAM of a dropped group. */
   dropCode?: number;
-  /** The groups' streams flush lazily (`SendStream.lazyFlush`): for small frames such as audio. */
-  lazyFlush?: boolean;
 }
 
 interface Group {
@@ -84,7 +82,6 @@ export class GroupSender {
           return;
         }
         group.stream = stream;
-        if (this.o.lazyFlush === true) stream.lazyFlush = true;
         // A newer group started while this stream was opening: it goes second.
         const d = this.o.demoted;
         if (d !== undefined && this.groups.at(-1) !== group) stream.setPriority(d.urgency ?? 5, d.incremental ?? false);

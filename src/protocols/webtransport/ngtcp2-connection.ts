@@ -28,7 +28,6 @@ type NativeConnection = Pick<
   | 'dgramRecvVec'
   | 'close'
 > & {
-  streamLazy(id: number, lazy: boolean): void;
   /** A Uint8Array is copied; a payload from `share` is referenced. */
   streamSend(id: number, data: Uint8Array | SharedPayload, fin: boolean): number | null;
   /** `remote` only when the peer's address changed. */
@@ -122,9 +121,7 @@ const READABLE = 2;
 const IDS_CHANGED = 3;
 const DATAGRAMS = 4;
 export const TIMEOUT_MS = 5;
-/** Written here, read by the native flush: leave lazy streams' bytes queued. */
-export const HOLD_LAZY = 6;
-export const VIEW_SLOTS = 7;
+export const VIEW_SLOTS = 6;
 const CLOSED = 3;
 
 /**
@@ -169,14 +166,6 @@ abstract class Ngtcp2Base {
   /** Streams the connection still keeps state for (tests check that finished ones are let go). */
   streamCount(): number {
     return this.native.streamCount();
-  }
-
-  streamLazy(id: number, lazy: boolean): void {
-    this.native.streamLazy(id, lazy);
-  }
-
-  holdLazy(hold: boolean): void {
-    this.view[HOLD_LAZY] = hold ? 1 : 0;
   }
 
   isEstablished(): boolean {

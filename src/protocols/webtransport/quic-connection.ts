@@ -24,10 +24,6 @@ export interface QuicConnection {
   streamRecv(id: number, buf: Uint8Array): [number, boolean] | null;
   streamShutdown(id: number, direction: number, code: number): void | null;
   streamPriority(id: number, urgency: number, incremental: boolean): void;
-  /** A lazy stream's bytes wait for a flush made with `holdLazy(false)` (ngtcp2; quiche sends them with any flush). */
-  streamLazy?(id: number, lazy: boolean): void;
-  /** Whether the next flushes leave lazy streams' bytes queued. */
-  holdLazy?(hold: boolean): void;
   peerStreamsLeftUni(): number;
   peerStreamsLeftBidi(): number;
   dgramMaxWritableLen(): number | null;

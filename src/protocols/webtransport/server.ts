@@ -25,7 +25,6 @@ import {
   type WebTransportRequest,
   type WebTransportResponse,
 } from './connection.js';
-import { FlushCoalescer } from '../flush-coalescer.js';
 import { packetOutput, type PacketOutput } from '../udp/batch-output.js';
 import { packetInput, type PacketInput, type Peer } from '../udp/batch-input.js';
 import { RetryTokens } from './retry-token.js';
@@ -126,7 +125,6 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
   private inputWhy: string | undefined;
   /** Why packets go through `dgram` one by one, when they do. */
   private outputWhy: string | undefined;
-  readonly lazyFlushes = new FlushCoalescer();
   readonly counters: HandshakeCounters = { accepted: 0, retries: 0, refused: 0, handshakeTimeouts: 0 };
   private config: Config;
   /** ngtcp2's certificate and settings, when ngtcp2 is the stack. */

@@ -26,12 +26,9 @@ export interface StreamHost {
   /** STOP_SENDING with an HTTP/3 error code. */
   streamStopSending(id: number, h3Code: number): void;
   streamPriority(id: number, urgency: number, incremental: boolean): void;
-  /** See `SendStream.lazyFlush`. */
-  streamLazy(id: number, lazy: boolean): void;
   /** The consumer of a receive stream wants more: read it again. */
   resumeRead(id: number): void;
-  /** `lazy`: the bytes may wait for the connection's next urgent flush, or the coalescing window. */
-  scheduleFlush(lazy?: boolean): void;
+  scheduleFlush(): void;
 }
 
 /** A stream ended abnormally: reset or stopped by the peer, or its session closed. */
@@ -100,7 +97,6 @@ export class WebTransportSendStream {
   private rejectFinished!: (e: Error) => void;
   /** Settles when the FIN has been handed to quiche (resolves) or the stream was reset or stopped (rejects). */
   readonly finished: Promise<void>;
-  private lazy = false;
 
   /** @internal */
   constructor(
@@ -136,16 +132,6 @@ export class WebTransportSendStream {
     return this.settled;
   }
 
-  /** See `SendStream.lazyFlush`. */
-  get lazyFlush(): boolean {
-    return this.lazy;
-  }
-
-  set lazyFlush(lazy: boolean) {
-    this.lazy = lazy;
-    if (this.failure === undefined) this.host.streamLazy(this.id, lazy);
-  }
-
   setPriority(urgency: number, incremental: boolean): void {
     if (!Number.isInteger(urgency) || urgency < 0 || urgency > 7) throw new RangeError(`urgency must be 0..7: ${urgency}`);
     if (this.failure === undefined) this.host.streamPriority(this.id, urgency, incremental);
@@ -177,7 +163,7 @@ export class WebTransportSendStream {
       this.fail(e instanceof Error ? e : new Error(String(e)));
       return;
     }
-    if (sent > 0) this.host.scheduleFlush(this.lazy);
+    if (sent > 0) this.host.scheduleFlush();
     if (sent === data.length) return;
     this.queue.push({ data: data.subarray(sent), fin: false, resolve: noop, reject: noop });
     this.queued += data.length - sent;
@@ -247,7 +233,7 @@ export class WebTransportSendStream {
       head.resolve();
       if (head.fin) this.resolveFinished();
     }
-    if (progressed) this.host.scheduleFlush(this.lazy);
+    if (progressed) this.host.scheduleFlush();
   }
 
   /** @internal The stream can no longer send: reset, stopped by the peer, or its session/connection ended. */
