@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:dgram';
 import { quiche, Shutdown } from '@matrixai/quic/native/index.js';
 import type { Host } from '@matrixai/quic/native/types.js';
+import type { FlushQueue } from './flush-queue.js';
 import type { PacketOutput, PacketSource } from '../udp/batch-output.js';
 import { QuicTimer } from './quic-timer.js';
 import type { QuicConnection } from './quic-connection.js';
@@ -78,6 +79,8 @@ export interface ConnectionOwner {
   readonly handshakeTimeoutMs: number;
   /** Where flushes put their packets: batched into one sendmmsg where the native helper is built. */
   readonly output: PacketOutput;
+  /** Where `scheduleFlush` queues the connection: one microtask for every connection of a turn. */
+  readonly flushes: FlushQueue;
   connectionClosed(c: Http3Connection): void;
   /** The connection ids the peer may use for `c` are now `ids` (hex). */
   connectionIds(c: Http3Connection, ids: readonly string[]): void;
@@ -328,10 +331,17 @@ export class Http3Connection implements SessionHost {
   scheduleFlush(): void {
     if (this.flushQueued || this.finalized) return;
     this.flushQueued = true;
-    queueMicrotask(() => {
-      this.flushQueued = false;
+    this.owner.flushes.add(this);
+  }
+
+  /** @internal FlushQueue: the flush `scheduleFlush` asked for. */
+  runQueuedFlush(): void {
+    this.flushQueued = false;
+    try {
       this.flush();
-    });
+    } catch (e) {
+      this.fatal(e);
+    }
   }
 
   private onTimer(): void {

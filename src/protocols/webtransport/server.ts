@@ -11,6 +11,7 @@
  * address; past the hard limits a client is refused with CONNECTION_REFUSED
  * in an Initial it can read, never dropped in silence.
  */
+import { FlushQueue } from './flush-queue.js';
 import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
@@ -188,6 +189,8 @@ export class WebTransportServer extends EventEmitter<WebTransportServerEvents> i
     if (this.sock === undefined) throw new Error('WebTransportServer is not listening');
     return this.sock;
   }
+
+  readonly flushes = new FlushQueue();
 
   get output(): PacketOutput {
     if (this.out === undefined) throw new Error('WebTransportServer is not listening');
