@@ -1387,7 +1387,8 @@ static napi_value conn_dgram_max(napi_env env, napi_callback_info info) {
   if (rp == NULL || rp->max_datagram_frame_size == 0) return js_null(env);
   /* One short-header packet: flags, the peer's connection id, a 4-byte packet number, the AEAD tag; then the frame's type and length. */
   const ngtcp2_cid *dcid = ngtcp2_conn_get_dcid(c->conn);
-  int64_t room = (int64_t)c->ctx->payload - 1 - (int64_t)dcid->datalen - 4 - 16 - 1 - 2;
+  /* The size ngtcp2 writes on this path (1,200 bytes: it shapes packets to that without path MTU discovery), not the configured ceiling. */
+  int64_t room = (int64_t)ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn) - 1 - (int64_t)dcid->datalen - 4 - 16 - 1 - 2;
   int64_t frame = (int64_t)rp->max_datagram_frame_size - 1 - 2;
   if (frame < room) room = frame;
   return room > 0 ? js_number(env, (double)room) : js_null(env);

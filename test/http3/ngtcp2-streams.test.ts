@@ -117,4 +117,16 @@ describe('native/quic-ngtcp2 streams', () => {
     expect(Buffer.concat(got.get(uni(0)) ?? []).equals(audio)).toBe(true);
     expect(Buffer.concat(got.get(uni(1)) ?? []).equals(video)).toBe(true);
   });
+
+  it('says a datagram may be as large as the packets it actually writes carry, and sends one that large', () => {
+    const q = quic();
+    const p = q.pair(51_040);
+    q.settle(p);
+    const max = p.server.dgramMaxWritableLen();
+    expect(max).not.toBeNull();
+    const datagram = randomBytes(max!);
+    p.server.dgramSend(datagram);
+    expect(q.deliver(p.server, p.client)).toBeGreaterThan(0);
+    expect(Buffer.from(p.client.dgramRecvVec() ?? []).equals(datagram)).toBe(true);
+  });
 });
