@@ -156,13 +156,8 @@ export class WebTransportSendStream {
       this.enqueue(data, false, noop, noop);
       return;
     }
-    let sent: number;
-    try {
-      sent = this.host.streamSend(this.id, data, false);
-    } catch (e) {
-      this.fail(e instanceof Error ? e : new Error(String(e)));
-      return;
-    }
+    const sent = this.handOver(data, false);
+    if (sent === undefined) return;
     if (sent > 0) this.host.scheduleFlush();
     if (sent === data.length) return;
     this.queue.push({ data: data.subarray(sent), fin: false, resolve: noop, reject: noop });
@@ -214,14 +209,9 @@ export class WebTransportSendStream {
     let progressed = false;
     while (this.queue.length > 0 && this.failure === undefined) {
       const head = this.queue[0]!;
-      let sent: number;
-      try {
-        // An empty write with FIN is always accepted by quiche (it needs no credit).
-        sent = this.host.streamSend(this.id, head.data, head.fin);
-      } catch (e) {
-        this.fail(e instanceof Error ? e : new Error(String(e)));
-        return;
-      }
+      // An empty write with FIN is always accepted by quiche (it needs no credit).
+      const sent = this.handOver(head.data, head.fin);
+      if (sent === undefined) return;
       if (sent > 0 || head.fin) progressed = true;
       this.queued -= sent;
       if (sent < head.data.length) {
@@ -234,6 +224,16 @@ export class WebTransportSendStream {
       if (head.fin) this.resolveFinished();
     }
     if (progressed) this.host.scheduleFlush();
+  }
+
+  /** Bytes the QUIC stack took of `data`; undefined when it refused the stream, which has failed then. */
+  private handOver(data: Uint8Array, fin: boolean): number | undefined {
+    try {
+      return this.host.streamSend(this.id, data, fin);
+    } catch (e) {
+      this.fail(e instanceof Error ? e : new Error(String(e)));
+      return undefined;
+    }
   }
 
   /** @internal The stream can no longer send: reset, stopped by the peer, or its session/connection ended. */
