@@ -5,6 +5,8 @@
 //   native/udp-batch    batched UDP output (sendmmsg, GSO) for WebTransport
 //   native/quic-ngtcp2  QUIC connections on Debian's ngtcp2 + GnuTLS, writing
 //                       a whole batch of packets per call
+//   native/tcp-direct   one gather write per WebSocket viewer and frame,
+//                       beside Node's stream machinery
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -25,6 +27,12 @@ const addons = [
     headers: ['/usr/include/ngtcp2/ngtcp2_crypto_gnutls.h', '/usr/include/gnutls/gnutls.h'],
     packages: 'libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev',
     without: 'WebTransport will run on quiche (@matrixai/quic), at several times the CPU per viewer',
+  },
+  {
+    dir: 'tcp-direct',
+    out: 'tcp_direct.node',
+    sources: ['binding.gyp', 'tcp_direct.c', '../common/napi-check.h'],
+    without: 'WebSocket viewers will be written through Node\'s streams, at more CPU per viewer',
   },
 ];
 

@@ -8,6 +8,7 @@ import type { ConnectionLease } from '../limits.js';
 import { PathError, type Path } from '../stream/path.js';
 import type { Reader } from '../stream/reader.js';
 import { remoteAddressOf, type SessionInfo, type TransportContext } from '../transport.js';
+import { SocketOutput } from './socket-output.js';
 
 /** One WebSocket reader of a path, as a transport implements it. */
 export interface WsViewer {
@@ -23,6 +24,8 @@ export interface WsViewer {
 export interface ViewerFactoryArgs {
   ws: WebSocket;
   socket: Duplex;
+  /** Where media goes: writes on `socket` past Node's stream where it can (src/web/socket-output.ts). */
+  output: SocketOutput;
   /** Sinks without their own flow control consult it in `writable()`, so pings never wait behind much media. */
   pacer: PingPacer;
   req: IncomingMessage;
@@ -55,6 +58,7 @@ interface UnansweredPing {
 /** What the endpoint keeps per viewer beyond the viewer itself. */
 interface Tracked {
   readonly socket: Duplex;
+  readonly output: SocketOutput;
   readonly path: Path;
   readonly query: string;
   /** performance.now() of the last time bytes left the socket's buffer, or it was empty. */
@@ -97,7 +101,7 @@ export class PingPacer {
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly socket: Duplex,
+    private readonly output: SocketOutput,
     private readonly readTimeoutMs: () => number,
   ) {
     ws.on('pong', (data: Buffer) => this.onPong(data));
@@ -105,7 +109,7 @@ export class PingPacer {
 
   /** True while less than the window is unacknowledged. */
   open(): boolean {
-    if (this.written() - this.ackedPosition < this.window) return true;
+    if (this.output.counted - this.ackedPosition < this.window) return true;
     if (!this.blocked) {
       this.blocked = true;
       // Ask at once rather than at the next keep-alive: a fast client's answer opens the window within a round trip.
@@ -116,6 +120,8 @@ export class PingPacer {
 
   ping(): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
+    // The ping's position is right only once held media is on its way ahead of it.
+    this.output.beforeOtherWrite();
     const payload = Buffer.allocUnsafe(4);
     payload.writeUInt32BE(this.seq);
     this.ws.ping(payload);
@@ -136,7 +142,7 @@ export class PingPacer {
   }
 
   private written(): number {
-    return (this.socket as { bytesWritten?: number }).bytesWritten ?? 0;
+    return this.output.bytesWritten;
   }
 
   private onPong(data: Buffer): void {
@@ -169,9 +175,8 @@ const VISIT_MS = 2000;
 const SLICE_MS = 250;
 
 /** Bytes the socket has handed on (to the kernel, or to TLS): its unsent data left the buffer. */
-function flushedBytes(socket: Duplex): number {
-  const s = socket as Duplex & { bytesWritten?: number };
-  return (s.bytesWritten ?? 0) - s.writableLength;
+function flushedBytes(output: SocketOutput): number {
+  return output.bytesWritten - output.writableLength;
 }
 
 /**
@@ -244,7 +249,7 @@ export class WsReaderEndpoint<V extends WsViewer> {
    */
   async flushed(timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs;
-    const pending = () => [...this.tracked.values()].some((t) => t.socket.writableLength > 0 && !t.socket.destroyed);
+    const pending = () => [...this.tracked.values()].some((t) => t.output.writableLength > 0 && !t.socket.destroyed);
     while (pending() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
@@ -258,7 +263,7 @@ export class WsReaderEndpoint<V extends WsViewer> {
       path: t.path.name,
       query: t.query,
       inboundBytes: (t.socket as { bytesRead?: number }).bytesRead ?? 0,
-      outboundBytes: (t.socket as { bytesWritten?: number }).bytesWritten ?? 0,
+      outboundBytes: t.output.bytesWritten,
       outboundFramesDiscarded: viewer.reader.stats.framesDropped,
       extra: this.o.describe?.(viewer),
     }));
@@ -288,10 +293,12 @@ export class WsReaderEndpoint<V extends WsViewer> {
       return;
     }
     let attached = false;
-    const pacer = new PingPacer(ws, socket, () => ctx.readTimeoutMs);
+    const output = new SocketOutput(socket);
+    const pacer = new PingPacer(ws, output, () => ctx.readTimeoutMs);
     const viewer = this.o.create({
       ws,
       socket,
+      output,
       pacer,
       req,
       path,
@@ -324,7 +331,7 @@ export class WsReaderEndpoint<V extends WsViewer> {
     this.viewers.add(viewer);
     const now = performance.now();
     const bytesRead = (socket as { bytesRead?: number }).bytesRead ?? 0;
-    this.tracked.set(viewer, { socket, path, query: viewer.reader.query, progressAt: now, flushed: flushedBytes(socket), bytesRead, inboundAt: now, pacer, ping: undefined, statsAt: now });
+    this.tracked.set(viewer, { socket, output, path, query: viewer.reader.query, progressAt: now, flushed: flushedBytes(output), bytesRead, inboundAt: now, pacer, ping: undefined, statsAt: now });
     lease?.identify(apiTypeOf(this.o.transport), viewer.id);
     this.o.onAttached?.(viewer, path);
     log.info({ path: path.name, remoteAddress, id: viewer.id }, 'viewer connected');
@@ -366,14 +373,14 @@ export class WsReaderEndpoint<V extends WsViewer> {
   private visit(viewer: V, now: number): void {
     const t = this.tracked.get(viewer);
     if (t === undefined) return;
-    const { socket } = t;
+    const { socket, output } = t;
     const bytesRead = (socket as { bytesRead?: number }).bytesRead ?? 0;
     if (bytesRead > t.bytesRead) {
       t.bytesRead = bytesRead;
       t.inboundAt = now;
     }
-    const flushed = flushedBytes(socket);
-    const unsent = socket.writableLength;
+    const flushed = flushedBytes(output);
+    const unsent = output.writableLength;
     if (unsent === 0 || flushed > t.flushed) t.progressAt = now;
     t.flushed = flushed;
 
@@ -407,8 +414,8 @@ export class WsReaderEndpoint<V extends WsViewer> {
     }
     t.pacer.ping();
     if (t.ping === undefined) {
-      const position = (socket as { bytesWritten?: number }).bytesWritten ?? 0;
-      t.ping = { sentAt: now, position, flushedAt: flushedBytes(socket) >= position ? now : undefined };
+      const position = output.bytesWritten;
+      t.ping = { sentAt: now, position, flushedAt: flushedBytes(output) >= position ? now : undefined };
     }
   }
 }

@@ -94,6 +94,24 @@ describe('ws-nal transport with real ffmpeg RTMP ingest', () => {
     await late.until(() => late.video.length >= 2, 5000, 'second frame');
   });
 
+  it('keeps a late viewer whose GOP cache is more than its socket may hold fed with every frame after it', async () => {
+    // Large frames: the cache a late viewer gets passes the 256 KB its socket may hold, and the rest waits in its
+    // reader queue (64 frames here, video only so the GOP fits) until the socket has room again.
+    pub('live/biggop', { audio: false, gop: 60, videoArgs: ['-b:v', '12M', '-minrate', '12M', '-maxrate', '12M', '-bufsize', '2M', '-x264-params', 'nal-hrd=cbr'] });
+    const early = viewer('live/biggop');
+    const sinceKey = () => early.video.length - 1 - early.video.findLastIndex((m) => (m.flags & 1) !== 0);
+    await early.until(() => early.video.length >= 30 && sinceKey() >= 20 && sinceKey() <= 40, 20_000, 'the middle of a GOP');
+    const late = viewer('live/biggop');
+    await late.until(() => late.video.length >= 1, 5000, 'first frame');
+    await late.until(() => late.video.length >= 120, 15_000, '120 frames');
+    const cached = late.video.slice(0, 20).reduce((n, m) => n + m.payload.length, 0);
+    expect(cached).toBeGreaterThan(256 * 1024);
+    // No frame went missing: decode times advance by one frame interval (33 ms at 30 fps) throughout.
+    const gaps = late.video.slice(1).map((m, i) => m.dts - late.video[i]!.dts);
+    expect(Math.max(...gaps)).toBeLessThan(40_000);
+    expect(late.video.filter((m) => m.flags & 2).length).toBe(0);
+  });
+
   it('tells viewers at once when the publisher goes, and recovers when it comes back', async () => {
     const p1 = pub('live/restart');
     const c = viewer('live/restart');

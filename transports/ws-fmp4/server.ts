@@ -23,12 +23,12 @@ export class WsFmp4Transport implements Transport {
       transport: this.name,
       ctx,
       log,
-      create: ({ ws, socket, pacer, req, path, remoteAddress, onClose }) => {
+      create: ({ ws, output, pacer, req, path, remoteAddress, onClose }) => {
         const asked = new URL(req.url ?? '/', 'http://x').searchParams.get('protocol');
         const variant = asked === 'standard' || asked === 'rtwebsocket' ? asked : opts.defaultProtocol;
         const o = { path, ws, remoteAddress, queueSize: ctx.writeQueueSize, segmentSize: opts.segmentSize, serverName: ctx.serverName, log, onClose };
         // RTWebSocket paces itself by its own acknowledgements; the plain variant has only pongs.
-        return variant === 'standard' ? new StandardFmpViewer(o, socket, pacer) : new RtwsFmpViewer(o);
+        return variant === 'standard' ? new StandardFmpViewer(o, output, pacer) : new RtwsFmpViewer(o);
       },
       onDetached: (viewer) => {
         if (viewer instanceof RtwsFmpViewer) this.abandonedByGone += viewer.abandoned;

@@ -1,6 +1,6 @@
-import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { Reader, type ReaderSink } from '../../src/stream/reader.js';
+import type { SocketOutput } from '../../src/web/socket-output.js';
 import { serializeOnce, type Frame, type StreamDescription } from '../../src/stream/types.js';
 import { writeWsBinaryHeader, wsHeaderLength } from '../ws-nal/protocol.js';
 import { FmpViewerBase, type FmpViewerOptions } from './viewer-base.js';
@@ -20,12 +20,12 @@ export class StandardFmpViewer extends FmpViewerBase implements ReaderSink {
 
   constructor(
     o: FmpViewerOptions,
-    private readonly socket: Duplex,
+    private readonly output: SocketOutput,
     private readonly pacer: { open(): boolean },
   ) {
     super(o, 'standard');
     this.reader = new Reader({ id: this.id, protocol: 'ws-fmp4', remoteAddress: o.remoteAddress }, this, o.queueSize);
-    socket.on('drain', () => this.reader.resume());
+    output.onDrain(() => this.reader.resume());
     o.ws.on('message', (data: Buffer, isBinary) => {
       this.touch();
       if (isBinary) this.close(1003, 'binary messages are not accepted on /ws/fmp4?protocol=standard');
@@ -35,7 +35,7 @@ export class StandardFmpViewer extends FmpViewerBase implements ReaderSink {
   }
 
   writable(): boolean {
-    return !this.isClosed && this.socket.writableLength < SOCKET_HIGH_WATER && this.pacer.open();
+    return !this.isClosed && this.output.hasRoom(SOCKET_HIGH_WATER) && this.pacer.open();
   }
 
   write(frame: Frame): void {
@@ -43,7 +43,7 @@ export class StandardFmpViewer extends FmpViewerBase implements ReaderSink {
     if (segments === undefined) return;
     if (this.batcher !== undefined) {
       const seg = this.batcher.push(frame);
-      if (seg !== undefined) this.o.ws.send(seg);
+      if (seg !== undefined) this.sendMessage(seg);
       return;
     }
     // Header and segment in one buffer, built once per frame for every viewer.
@@ -53,14 +53,14 @@ export class StandardFmpViewer extends FmpViewerBase implements ReaderSink {
       out.set(seg, writeWsBinaryHeader(out, seg.byteLength));
       return out;
     });
-    this.socket.write(bytes);
+    this.output.write(bytes);
   }
 
   describe(desc: StreamDescription): void {
     this.segments = segmentsFor(desc);
     this.batcher = this.o.segmentSize > 1 ? new SegmentBatcher(desc, this.o.segmentSize) : undefined;
     this.sendControl({ ...this.initMessage(desc), mime: this.segments.combinedMime });
-    this.o.ws.send(this.segments.combinedInit);
+    this.sendMessage(this.segments.combinedInit);
   }
 
   offline(reason: string): void {
@@ -70,7 +70,13 @@ export class StandardFmpViewer extends FmpViewerBase implements ReaderSink {
 
   protected sendControl(value: unknown): void {
     if (this.isClosed || this.o.ws.readyState !== this.o.ws.OPEN) return;
-    this.o.ws.send(JSON.stringify(value));
+    this.sendMessage(JSON.stringify(value));
+  }
+
+  /** A message through `ws`, which writes on the socket itself: the output hears of it, so the byte count and the order hold. */
+  private sendMessage(data: Uint8Array | string): void {
+    this.output.beforeOtherWrite();
+    this.o.ws.send(data);
   }
 
   protected rawWebSocket(): WebSocket {

@@ -19,11 +19,11 @@ export class WsNalTransport implements Transport {
       transport: this.name,
       ctx,
       log,
-      create: ({ ws, socket, pacer, req, path, remoteAddress, onClose }) =>
+      create: ({ ws, output, pacer, req, path, remoteAddress, onClose }) =>
         new Viewer({
           path,
           ws,
-          socket,
+          output,
           pacer,
           remoteAddress,
           version: requestedVersion(req.url),

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Path } from '../../src/stream/path.js';
+import type { SocketOutput } from '../../src/web/socket-output.js';
 import { Reader, type ReaderSink } from '../../src/stream/reader.js';
 import { webCodecsDescription } from '../../src/codec/webcodecs-description.js';
 import { ALL_CODECS, carriesNothing, CodecFilter, H264_AAC, nothingCarriedReason } from '../../src/stream/codec-filter.js';
@@ -16,7 +16,7 @@ const SOCKET_HIGH_WATER = 256 * 1024;
 export interface ViewerOptions {
   path: Path;
   ws: WebSocket;
-  socket: Duplex;
+  output: SocketOutput;
   /** Holds media back while too much of it is unacknowledged by the client's pongs. */
   pacer: { open(): boolean };
   remoteAddress: string;
@@ -68,7 +68,7 @@ export class Viewer implements ReaderSink {
   constructor(private readonly o: ViewerOptions) {
     this.reader = new Reader({ id: this.id, protocol: 'ws-nal', remoteAddress: o.remoteAddress }, this, o.queueSize);
     this.codecs = new CodecFilter(o.version === 1 ? H264_AAC : ALL_CODECS, `ws-nal version ${o.version}`, (reason) => o.log.info({ path: o.path.name, remoteAddress: o.remoteAddress, reason }, 'track not carried'));
-    o.socket.on('drain', () => this.reader.resume());
+    o.output.onDrain(() => this.reader.resume());
     o.ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     o.ws.on('pong', () => (this.lastSeen = performance.now()));
     o.ws.on('close', (code, reason) => this.finish(`client closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
@@ -83,12 +83,12 @@ export class Viewer implements ReaderSink {
   // ReaderSink
 
   writable(): boolean {
-    return !this.closed && this.o.socket.writableLength < SOCKET_HIGH_WATER && this.o.pacer.open();
+    return !this.closed && this.o.output.hasRoom(SOCKET_HIGH_WATER) && this.o.pacer.open();
   }
 
   write(frame: Frame, discontinuity: boolean): void {
     if (!this.codecs.carries(frame)) return;
-    this.o.socket.write(encodeMediaFrame(frame, this.description?.video, discontinuity));
+    this.o.output.write(encodeMediaFrame(frame, this.description?.video, discontinuity));
   }
 
   describe(full: StreamDescription): void {
@@ -112,13 +112,13 @@ export class Viewer implements ReaderSink {
     this.sendJson({ type: 'offline', reason });
   }
 
-  /** The GOP cache goes out in one write rather than a syscall per frame (Node counts nested corks). */
+  /** The GOP cache, or held audio with its video frame, goes out in one gather write rather than a syscall per frame. */
   cork(): void {
-    this.o.socket.cork();
+    this.o.output.cork();
   }
 
   uncork(): void {
-    this.o.socket.uncork();
+    this.o.output.uncork();
   }
 
   sendStats(): void {
@@ -127,6 +127,7 @@ export class Viewer implements ReaderSink {
 
   close(code: number, reason: string): void {
     if (this.closed) return;
+    this.o.output.beforeOtherWrite();
     this.o.ws.close(code, reason.slice(0, 120));
     this.finish(reason);
     // A client that never answers the close handshake is cut off.
@@ -135,6 +136,8 @@ export class Viewer implements ReaderSink {
 
   private sendJson(value: unknown): void {
     if (this.closed || this.o.ws.readyState !== this.o.ws.OPEN) return;
+    // Held media goes first: `ws` writes on the socket itself.
+    this.o.output.beforeOtherWrite();
     this.o.ws.send(JSON.stringify(value));
   }
 
