@@ -30,6 +30,7 @@ import { HttpRedirect } from './web/http-redirect.js';
 import { LOCAL_CA_ROOT_PATH, LocalCaCertificates } from './web/local-ca.js';
 import { videoHint } from './web/player-page.js';
 import { WebServer } from './web/server.js';
+import { tcpDirect } from './web/socket-output.js';
 import { WebTransportListener } from './web/webtransport-listener.js';
 import { HlsTransport, hlsSettingsOf } from '../transports/hls/server.js';
 import { JpegTransport } from '../transports/jpeg/server.js';
@@ -297,6 +298,11 @@ export class Polycast {
       `Polycast ${this.version} listening: RTMP :${a.rtmp ?? 'off'}, SRT :${a.srt ?? 'off'}/udp, web :${a.web}${this.web.secure ? ' (https)' : ''}${a.webTLSHTTP !== undefined ? ` + :${a.webTLSHTTP} (http, redirects)` : ''}, WebTransport :${a.webTransport ?? 'off'}/udp, API :${a.api ?? 'off'}, metrics :${a.metrics ?? 'off'}`,
     );
     for (const warning of configSource(config).warnings) this.log.warn(warning);
+    const direct = tcpDirect();
+    if ('error' in direct && !this.web.secure) {
+      if (direct.error === 'POLYCAST_TCP_DIRECT=0') this.log.info('WebSocket viewers: written through Node\'s streams, as POLYCAST_TCP_DIRECT asks');
+      else this.log.warn({ why: direct.error }, 'WebSocket viewers: written through Node\'s streams, which costs more CPU per viewer');
+    }
     // Orders (auto) begin once the challenge port is up.
     this.certificates?.start();
     this.syncStaticPaths();
