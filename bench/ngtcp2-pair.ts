@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { generateSelfSignedCertificate } from '../src/protocols/webtransport/cert.js';
-import { ESTABLISHED, nativeQuic, TIMEOUT_MS, VIEW_SLOTS, type Ngtcp2Options } from '../src/protocols/webtransport/ngtcp2-connection.js';
+import { callsOf, ESTABLISHED, nativeQuic, TIMEOUT_MS, VIEW_SLOTS, type Ngtcp2Options } from '../src/protocols/webtransport/ngtcp2-connection.js';
 import { nativeUdpBatch } from '../src/protocols/udp/native-udp-batch.js';
 
 /** The server's packet size (WebTransportServer's default). */
@@ -17,7 +17,7 @@ export const ESTABLISHED_SLOT = ESTABLISHED;
 export const TIMEOUT_SLOT = TIMEOUT_MS;
 
 type Binding = Extract<ReturnType<typeof nativeQuic>, { binding: unknown }>['binding'];
-export type NativeConn = InstanceType<Binding['Connection']>;
+export type NativeConn = ReturnType<typeof callsOf>;
 
 export interface InMemoryPair {
   readonly client: NativeConn;
@@ -69,7 +69,7 @@ export class InMemoryQuic {
     const clientAddr = this.address('127.0.0.1', port);
     const clientView = new Float64Array(VIEW_SLOTS);
     const serverView = new Float64Array(VIEW_SLOTS);
-    const client = new this.binding.Connection(this.clientCtx, null, randomBytes(16), randomBytes(16), clientAddr, this.serverAddr, clientView);
+    const client = callsOf(this.binding, clientView, new this.binding.Connection(this.clientCtx, null, randomBytes(16), randomBytes(16), clientAddr, this.serverAddr, clientView));
     let server: NativeConn | undefined;
     const fromClient = (): number => {
       let moved = 0;
@@ -79,7 +79,7 @@ export class InMemoryQuic {
         for (let i = 0; i < n; i++) {
           const packet = this.cbuf.subarray(off, off + this.clengths[i]!);
           off += this.clengths[i]!;
-          server ??= new this.binding.Connection(this.serverCtx, packet, randomBytes(16), null, this.serverAddr, clientAddr, serverView);
+          server ??= callsOf(this.binding, serverView, new this.binding.Connection(this.serverCtx, packet, randomBytes(16), null, this.serverAddr, clientAddr, serverView));
           server.recv(packet);
         }
         moved += n;
