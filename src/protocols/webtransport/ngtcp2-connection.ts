@@ -190,7 +190,8 @@ abstract class Ngtcp2Base {
   protected constructor(binding: NativeQuic, create: (view: Float64Array) => NativeConnection) {
     this.q = binding;
     this.native = create(this.view);
-    this.h = this.view[HANDLE]!;
+    // A small integer, so V8 keeps it unboxed (a double field would box it for every call).
+    this.h = this.view[HANDLE]! | 0;
   }
 
   /** As of the last call (the flush that precedes every arming of the timer). */
