@@ -105,7 +105,7 @@ export class SocketOutput {
 
   /** True while less than `limit` bytes are unsent; false arranges for `onDrain`'s listener to hear when that changes. */
   hasRoom(limit: number): boolean {
-    if (this.socket.writableLength + this.heldBytes < limit) return true;
+    if (this.writableLength < limit) return true;
     this.waitingFor = limit;
     return false;
   }
@@ -139,7 +139,7 @@ export class SocketOutput {
 
   /** Sends what is held now (someone else is about to write on the socket); a cork stays in place. */
   flush(): void {
-    if (this.heldBytes === 0 && this.held.length === 0) return;
+    if (this.held.length === 0) return;
     const chunks = this.held;
     const total = this.heldBytes;
     this.held = [];
