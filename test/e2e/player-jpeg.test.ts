@@ -89,7 +89,11 @@ describe('JPEG polling', () => {
     // Fast again: full width comes back before any quality does.
     delayMs = 0;
     s = await waitForStats(page, (x) => x.jpegQuality !== null && x.jpegQuality > 20, 20_000, 'quality rising again');
-    const recovered = requests.filter((r, i) => i > requests.indexOf(slow[slow.length - 1]!) && r.quality > 20);
+    // As above: the stats say it before the request that carries it has arrived.
+    const lastSlow = requests.indexOf(slow[slow.length - 1]!);
+    const afterSlow = (): typeof requests => requests.filter((r, i) => i > lastSlow && r.quality > 20);
+    for (const until = Date.now() + 5000; afterSlow().length === 0 && Date.now() < until; ) await page.waitForTimeout(50);
+    const recovered = afterSlow();
     expect(recovered[0]!.width).toBe(elementPx);
     expect(s.framesPainted).toBeGreaterThan(20);
     await page.close();
