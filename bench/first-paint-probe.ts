@@ -3,9 +3,10 @@
  * page over `/ws/nal` in headless Chromium (docs/first-paint.md). Not part
  * of `npm run bench`: a tool for working on first paint.
  *
- *   node dist/bench/first-paint-probe.js [--loads=12] [--transport=ws-nal] [--roots=DIR,DIR]
+ *   node dist/bench/first-paint-probe.js [--loads=12] [--transport=ws-nal] [--roots=DIR,DIR] [--rtt=MS]
  *
- * `--webtransport` turns WebTransport (and /moq) on. `--roots` compares builds: one server per checkout (each built), the
+ * `--webtransport` turns WebTransport (and /moq) on. `--rtt` puts a round trip between the browser and the servers
+ * (bench/round-trip-proxy.ts: loopback has none, so what costs round trips costs nothing there). `--roots` compares builds: one server per checkout (each built), the
  * loads alternating between them, a median table per build.
  *
  * One live Polycast (the bench's clip and publisher), one Chromium with the
@@ -22,6 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { ensureClip } from './clip.js';
+import { startRoundTripProxy } from './round-trip-proxy.js';
 import { startLive } from './live.js';
 import { CHROMIUM, CHROMIUM_ARGS, SAMPLER_FUNCTION } from './paint.js';
 import { sleep, STREAM_PATH } from './servers.js';
@@ -122,15 +124,18 @@ async function main(): Promise<void> {
   const here = fileURLToPath(new URL('../..', import.meta.url));
   const roots = args.get('roots')?.split(',') ?? [here];
   const clip = ensureClip(join(here, 'bench/.cache'), (l) => console.error(l));
-  const lives = [];
+  const lives: Array<Awaited<ReturnType<typeof startLive>>> = [];
   for (const root of roots) lives.push(await startLive('polycast', clip, { root, webTransport: args.has('webtransport') }));
+  const rtt = Number(args.get('rtt') ?? 0);
+  const proxies = rtt > 0 ? await Promise.all(lives.map((live) => startRoundTripProxy({ host: '127.0.0.2', port: live.server.httpPort, target: '127.0.0.1', oneWayMs: rtt / 2 }))) : [];
+  const origin = (b: number): string => `http://${rtt > 0 ? '127.0.0.2' : '127.0.0.1'}:${lives[b]!.server.httpPort}`;
   const profile = mkdtempSync(join(tmpdir(), 'polycast-probe-'));
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   const results: Load[][] = roots.map(() => []);
   try {
     for (let i = 0; i <= loads; i++) {
-      for (const [b, live] of lives.entries()) {
-        const r = await load(context, `http://127.0.0.1:${live.server.httpPort}/${STREAM_PATH}/?transport=${transport}`);
+      for (const b of lives.keys()) {
+        const r = await load(context, `${origin(b)}/${STREAM_PATH}/?transport=${transport}`);
         // The first round warms the browser up.
         if (i === 0) continue;
         results[b]!.push(r);
@@ -143,6 +148,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await context.close();
+    for (const proxy of proxies) await proxy.close();
     for (const live of lives) await live.stop();
     rmSync(profile, { recursive: true, force: true });
   }

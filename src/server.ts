@@ -34,6 +34,7 @@ import { tcpDirect } from './web/socket-output.js';
 import { WebTransportListener } from './web/webtransport-listener.js';
 import { HlsTransport, hlsSettingsOf } from '../transports/hls/server.js';
 import { JpegTransport } from '../transports/jpeg/server.js';
+import { buildCatalog } from '../transports/moq/hang.js';
 import { MoqTransport } from '../transports/moq/server.js';
 import { MoqtTransport } from '../transports/moqt/server.js';
 import { WtFmp4Transport } from '../transports/wt-fmp4/server.js';
@@ -162,10 +163,13 @@ export class Polycast {
       pageHint: (path, ip) => {
         const stream = this.paths.get(path)?.stream;
         // Codec and size, which the ws-nal init would tell this client anyway: only where reading needs no credentials.
-        const video = stream?.ready && this.auth.anyoneMay('read', path, ip) ? videoHint(stream.description) : undefined;
+        const readable = stream?.ready === true && this.auth.anyoneMay('read', path, ip);
+        const video = readable ? videoHint(stream.description) : undefined;
+        // What /moq's catalog track would tell this client first, on the same terms.
+        const moqCatalog = readable ? buildCatalog(stream.description) : undefined;
         // Public at /certificate.sha256 already.
         const certificateSha256 = this.webTransport?.certificateSha256;
-        return { ...(video ? { video } : {}), ...(certificateSha256 ? { certificateSha256 } : {}) };
+        return { ...(video ? { video } : {}), ...(moqCatalog ? { moqCatalog } : {}), ...(certificateSha256 ? { certificateSha256 } : {}) };
       },
     });
     this.certificates?.onChange((c) => {

@@ -10,11 +10,14 @@
  * (`TransportMemory`), on a browser with WebSocket and VideoDecoder.
  */
 import { afterEarlyPicture, openEarlySocket } from './early-socket.js';
-import { readPageHint } from './page-hint.js';
+import { openEarlyWebTransport } from './early-webtransport.js';
+import { readPageHint, sha256Bytes } from './page-hint.js';
 import { wsNalUrl } from './protocol/ws-nal-wire.js';
 import { chooseH264Form } from './render/h264-form.js';
 import { streamPathFromPathname } from './stream-path.js';
 import { browserStore, TransportMemory } from './transports/memory.js';
+import { MOQ_PROTOCOLS } from './transports/webtransport/rtt-probe.js';
+import { triesUnpinnedFirst, webTransportUrl } from './transports/webtransport/session-options.js';
 
 /** ws-nal goes first, and this browser can decode ahead for it. */
 function firstIsWsNal(): boolean {
@@ -101,11 +104,28 @@ function runPlayer(scripts: PlayerScripts): void {
   document.head.append(script);
 }
 
+/**
+ * wt-raw over WebTransport goes first, and the page can open the session the player's first attempt would
+ * (open.ts): pinned by the page's certificate hash on an http: page, unpinned on an https: one.
+ */
+function startEarlyWebTransport(): void {
+  const expected = expectedTransport();
+  if (expected !== 'wt-raw' && expected !== 'wt-raw/webtransport') return;
+  if (typeof WebTransport === 'undefined' || typeof VideoDecoder === 'undefined') return;
+  const protocol = new URLSearchParams(location.search).get('protocol');
+  if (protocol !== null && protocol !== 'webtransport') return;
+  const hash = readPageHint().certificateSha256;
+  const pin = triesUnpinnedFirst(location.origin) ? null : hash === undefined ? null : sha256Bytes(hash);
+  if (pin === null && !triesUnpinnedFirst(location.origin)) return;
+  openEarlyWebTransport(webTransportUrl(location, '/moq'), MOQ_PROTOCOLS, pin);
+}
+
 try {
   const path = streamPathFromPathname(location.pathname);
   // Decoded here as the player would feed it (`?h264=`, else per engine: h264-form.ts).
   const h264 = new URLSearchParams(location.search).get('h264');
   if (path !== '' && firstIsWsNal()) openEarlySocket(wsNalUrl({ origin: location.origin, path }), chooseH264Form(h264).form, readPageHint().video);
+  else if (path !== '') startEarlyWebTransport();
 } catch {
   // Only a head start: the player connects by itself.
 }

@@ -9,6 +9,8 @@ export interface PageHint {
   readonly video?: VideoInit;
   /** The WebTransport certificate's SHA-256, 64 hex digits, as `/certificate.sha256` serves it. */
   readonly certificateSha256?: string;
+  /** The hang catalog `/moq` would send first (JSON, checked by whoever reads it: wt-raw's `parseCatalog`). */
+  readonly moqCatalog?: unknown;
 }
 
 const HINT_ID = 'polycast-stream';
@@ -19,11 +21,12 @@ export function readPageHint(): PageHint {
   try {
     const text = typeof document === 'undefined' ? null : document.getElementById(HINT_ID)?.textContent;
     if (!text) return {};
-    const raw = JSON.parse(text) as { video?: Partial<VideoInit>; certificateSha256?: unknown };
+    const raw = JSON.parse(text) as { video?: Partial<VideoInit>; certificateSha256?: unknown; moqCatalog?: unknown };
     const { codec, codedWidth, codedHeight } = raw.video ?? {};
     const video = typeof codec === 'string' && typeof codedWidth === 'number' && typeof codedHeight === 'number' ? { codec, codedWidth, codedHeight } : undefined;
     const hash = typeof raw.certificateSha256 === 'string' && HASH_PATTERN.test(raw.certificateSha256) ? raw.certificateSha256 : undefined;
-    return { ...(video ? { video } : {}), ...(hash ? { certificateSha256: hash } : {}) };
+    const catalog = typeof raw.moqCatalog === 'object' && raw.moqCatalog !== null ? raw.moqCatalog : undefined;
+    return { ...(video ? { video } : {}), ...(hash ? { certificateSha256: hash } : {}), ...(catalog ? { moqCatalog: catalog } : {}) };
   } catch {
     return {};
   }

@@ -1,7 +1,7 @@
 /**
  * The player page (`/<path>/`): the built player.html with the stream's
  * video configuration and the WebTransport certificate's hash written into
- * its head, where the page marks the spot. The page's head script
+ * its head, where the page marks the spot (and, for wt-raw, the moq catalog). The page's head script
  * configures its decoder from the first while its socket connects
  * (public/src/early-socket.ts), instead of after the server's `init` has
  * arrived on that socket; WebTransport pins the second without fetching
@@ -23,6 +23,12 @@ export interface PageHint {
   readonly video?: VideoHint;
   /** What `/certificate.sha256` serves: the WebTransport certificate's SHA-256, hex. */
   readonly certificateSha256?: string;
+  /**
+   * The hang catalog `/moq` would send first for this path (docs/protocols/moq.md): with it, a wt-raw player
+   * configures its decoders and subscribes to the media tracks as soon as its session is up, instead of a round
+   * trip later, after reading the catalog track.
+   */
+  readonly moqCatalog?: unknown;
 }
 
 export interface VideoHint {
@@ -38,7 +44,7 @@ export function videoHint(description: StreamDescription | undefined): VideoHint
 
 /** The page with the hint in place of the marker; without anything to say, the page as it is. */
 export function fillPlayerPage(template: string, hint: PageHint | undefined): string {
-  if (hint?.video === undefined && hint?.certificateSha256 === undefined) return template;
+  if (hint?.video === undefined && hint?.certificateSha256 === undefined && hint?.moqCatalog === undefined) return template;
   // `<` escaped, so no value can close the script element early.
   const json = JSON.stringify(hint).replace(/</g, '\\u003c');
   return template.replace(STREAM_HINT_MARKER, () => `<script type="application/json" id="${STREAM_HINT_ID}">${json}</script>`);

@@ -75,6 +75,56 @@ describe('wt-raw in the player', () => {
     expect(stale.fetched).toHaveLength(1);
   });
 
+  it("takes the session the page's head script opened and subscribes from the page's catalog, which the catalog track then overrules", async () => {
+    const open = async (staleCatalog: boolean) => {
+      const page = await browser.context.newPage();
+      const sessions: string[] = [];
+      // Every WebTransport the page makes, the head script's included (init scripts run before it).
+      await page.addInitScript(() => {
+        const made: string[] = [];
+        (window as unknown as { __sessions: string[] }).__sessions = made;
+        const WT = window.WebTransport;
+        window.WebTransport = class extends WT {
+          constructor(url: string | URL, options?: WebTransportOptions) {
+            super(url, options);
+            made.push(String(url));
+          }
+        };
+      });
+      if (staleCatalog) {
+        // As if the publisher had changed the picture size since the server wrote the page.
+        await page.addInitScript(() => {
+          new MutationObserver((records) => {
+            for (const r of records) {
+              for (const node of r.addedNodes) {
+                if (node instanceof HTMLScriptElement && node.id === 'polycast-stream') node.textContent = node.textContent!.replace(/"codedWidth":640,"codedHeight":360,"optimizeForLatency"/, '"codedWidth":320,"codedHeight":180,"optimizeForLatency"');
+              }
+            }
+          }).observe(document, { childList: true, subtree: true });
+        });
+      }
+      await page.goto(srv.httpUrl('/live/raw/?transport=wt-raw'));
+      const s = await waitForStats(page, (x) => x.framesPainted > 30, 20_000, 'wt-raw frames');
+      sessions.push(...(await page.evaluate(() => (window as unknown as { __sessions: string[] }).__sessions)));
+      await page.close();
+      return { s, sessions };
+    };
+    const fresh = await open(false);
+    expect(fresh.s.transport).toBe('wt-raw');
+    expect(fresh.s.log.some((line) => /adopting the session the page opened \d+ ms ago/.test(line))).toBe(true);
+    expect(fresh.s.log.some((line) => line.includes('moq catalog from the page'))).toBe(true);
+    // One session for the page and the player together.
+    expect(fresh.sessions.filter((url) => new URL(url).pathname === '/moq')).toHaveLength(1);
+    // Configured once: the catalog track said the same as the page.
+    expect(fresh.s.log.filter((line) => /video avc1\.[0-9a-f]{6} 640x360/.test(line))).toHaveLength(1);
+    expect([fresh.s.width, fresh.s.height]).toEqual([640, 360]);
+
+    const stale = await open(true);
+    expect(stale.s.log.some((line) => /video avc1\.[0-9a-f]{6} 320x180/.test(line))).toBe(true);
+    expect(stale.s.log.some((line) => /video avc1\.[0-9a-f]{6} 640x360/.test(line))).toBe(true);
+    expect([stale.s.width, stale.s.height]).toEqual([640, 360]);
+  });
+
   it.each([
     ['WebTransport', '?transport=wt-raw', [], 'moq-lite · WebTransport'],
     // As on Safari, where @moq/net and the player leave WebTransport alone: QMux over a WebSocket to the same /moq.

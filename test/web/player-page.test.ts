@@ -74,10 +74,18 @@ describe('the player page', () => {
     }
   });
 
-  it("carries the live stream's video codec and size for the head script, and is tagged by its content", async () => {
+  it("carries the live stream's video codec and size for the head script, and its moq catalog, and is tagged by its content", async () => {
     const html = await livePage(srv, 'live/hinted');
     const hint = JSON.parse(HINT.exec(html)![1]!) as unknown;
-    expect(hint).toEqual({ video: { codec: expect.stringMatching(/^avc1\.[0-9a-f]{6}$/), codedWidth: 320, codedHeight: 180 } });
+    const codec = expect.stringMatching(/^avc1\.[0-9a-f]{6}$/);
+    expect(hint).toEqual({
+      video: { codec, codedWidth: 320, codedHeight: 180 },
+      // What /moq's catalog track would say first, the avcC and AudioSpecificConfig included.
+      moqCatalog: {
+        video: { renditions: { video: { codec, container: { kind: 'legacy' }, description: expect.stringMatching(/^01[0-9a-f]+$/), codedWidth: 320, codedHeight: 180, optimizeForLatency: true } } },
+        audio: { renditions: { audio: { codec: 'mp4a.40.2', container: { kind: 'legacy' }, description: expect.stringMatching(/^[0-9a-f]{4,}$/), sampleRate: 48000, numberOfChannels: 1 } } },
+      },
+    });
     // Before the page's inline script, which reads it.
     expect(html.indexOf('id="polycast-stream"')).toBeLessThan(html.indexOf('<script>'));
     const first = await fetch(srv.httpUrl('/live/hinted/'));

@@ -10,11 +10,13 @@ import type { BroadcastPosition, TrackSubscription } from './tracks.js';
  * however many of the broadcast's tracks the session subscribes to, so a
  * viewer counts once against `maxReaders`.
  *
- * The client subscribes to the catalog first and to the media tracks only
- * after reading it, a round trip later. The reader's GOP replay has been
- * delivered by then, so the viewer keeps its own references to the frames
- * since the newest keyframe and replays them to each media subscription as
- * it arrives: every track starts at the newest group, complete.
+ * A client subscribes to the media tracks after reading the catalog, a
+ * round trip after subscribing to it, or together with it when it already
+ * holds a catalog (the player page carries one). The reader's GOP replay
+ * may have been delivered before a media subscription arrives, so the
+ * viewer keeps its own references to the frames since the newest keyframe
+ * and replays them to each media subscription as it arrives: every track
+ * starts at the newest group, complete, in either order.
  */
 export class BroadcastViewer implements ReaderSink, BroadcastPosition {
   readonly id = randomBytes(4).toString('hex');

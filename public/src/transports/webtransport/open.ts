@@ -13,17 +13,12 @@
  * 14 days), so it first connects the ordinary way and pins only if that fails.
  */
 import Qmux from '@moq/qmux';
+import { adoptEarlyWebTransport } from '../../early-webtransport.js';
 import { readPageHint, sha256Bytes } from '../../page-hint.js';
 import { encodeStreamPath, type StreamLocation } from '../../stream-path.js';
+import { triesUnpinnedFirst, webTransportOptions, webTransportUrl, type WebTransportWithProtocol } from './session-options.js';
 
-/** What TypeScript's DOM library does not describe yet: subprotocol negotiation (Chromium 126+). */
-interface WebTransportProtocolOptions extends WebTransportOptions {
-  protocols?: string[];
-}
-
-export interface WebTransportWithProtocol extends WebTransport {
-  readonly protocol?: string;
-}
+export { webTransportUrl, type WebTransportWithProtocol };
 
 /**
  * Media stopped this long after playing, with the stream still live and the
@@ -50,14 +45,6 @@ export interface OpenOptions {
   readonly protocols?: readonly string[];
   /** Tells the caller what happens, for the player's log. */
   readonly log: (message: string) => void;
-}
-
-/** `https://host:port/<path>/<endpoint>`: WebTransport listens on UDP at the web server's port. */
-export function webTransportUrl(stream: StreamLocation, pathname: string): string {
-  const url = new URL(stream.origin);
-  url.protocol = 'https:';
-  url.pathname = pathname;
-  return url.href;
 }
 
 /** `/<path>/<endpoint>`, with the path's segments encoded. */
@@ -94,17 +81,23 @@ function pageCertificateHash(origin: string): Uint8Array<ArrayBuffer> | null {
 }
 
 async function attempt(url: string, hash: Uint8Array<ArrayBuffer> | null, protocols: readonly string[] | undefined): Promise<WebTransportWithProtocol> {
-  const options: WebTransportProtocolOptions = {
-    allowPooling: false,
-    congestionControl: 'low-latency',
-    ...(hash ? { serverCertificateHashes: [{ algorithm: 'sha-256', value: hash }] } : {}),
-    ...(protocols ? { protocols: [...protocols] } : {}),
-  };
-  const transport: WebTransportWithProtocol = new WebTransport(url, options);
+  const transport: WebTransportWithProtocol = new WebTransport(url, webTransportOptions(hash, protocols));
   // `closed` rejects too when `ready` does; nobody else may be listening yet.
   transport.closed.catch(() => undefined);
   await transport.ready;
   return transport;
+}
+
+/**
+ * The first attempt's session, when the page's head script already opened that very one (early-webtransport.ts):
+ * its handshake ran while the player's code loaded.
+ */
+async function adoptOrAttempt(url: string, hash: Uint8Array<ArrayBuffer> | null, options: OpenOptions): Promise<WebTransportWithProtocol> {
+  const early = adoptEarlyWebTransport(url, options.protocols ?? [], hash);
+  if (early === null) return attempt(url, hash, options.protocols);
+  options.log(`WebTransport: adopting the session the page opened ${Math.round(performance.now() - early.openedAt)} ms ago`);
+  await early.transport.ready;
+  return early.transport;
 }
 
 /** Resolves once the session is ready; rejects with a `HandshakeError`. */
@@ -132,13 +125,12 @@ async function openWith(
   pinnedOnly = false,
 ): Promise<WebTransportWithProtocol> {
   const url = webTransportUrl(stream, pathname);
-  const securePage = new URL(stream.origin).protocol === 'https:';
-  const tries: readonly (Uint8Array<ArrayBuffer> | null)[] = pinnedOnly || !securePage ? [hash] : hash ? [null, hash] : [null];
+  const tries: readonly (Uint8Array<ArrayBuffer> | null)[] = pinnedOnly || !triesUnpinnedFirst(stream.origin) ? [hash] : hash ? [null, hash] : [null];
   let last: unknown = null;
-  for (const pin of tries) {
+  for (const [i, pin] of tries.entries()) {
     options.log(`WebTransport connecting to ${url}${pin ? ' (certificate pinned by hash)' : ''}`);
     try {
-      return await attempt(url, pin, options.protocols);
+      return await (i === 0 ? adoptOrAttempt(url, pin, options) : attempt(url, pin, options.protocols));
     } catch (err) {
       last = err;
     }

@@ -9,6 +9,13 @@
 
 export const MOQ_LITE_03 = 'moq-lite-03';
 export const MOQ_LITE_04 = 'moq-lite-04';
+/**
+ * What wt-raw offers as WebTransport subprotocols (or inside QMux's), preferred first. A browser that cannot
+ * negotiate one gets moq-lite 02 through `@moq/net`'s compat setup instead, whose announce request the RTT probe
+ * writes the same way as 03's. lite-05 is not offered: the probe reads an announce stream's first byte, which
+ * lite-05's ANNOUNCE_OK sends even when nothing is live.
+ */
+export const MOQ_PROTOCOLS: readonly string[] = [MOQ_LITE_04, MOQ_LITE_03];
 
 /** Stream type of an Announce stream. */
 const STREAM_ANNOUNCE = 1;

@@ -12,26 +12,20 @@
  * instead of lagging. Input goes over the player's ws-nal input channel.
  */
 import * as Moq from '@moq/net';
-import type { AudioInit } from '../../protocol/ws-nal-wire.js';
+import { readPageHint } from '../../page-hint.js';
+import type { AudioInit, VideoInit } from '../../protocol/ws-nal-wire.js';
 import { createSoundRenderer, type SoundRenderer } from '../../render/sound.js';
 import { VideoRenderer } from '../../render/video.js';
+import { streamPathFromPathname, type StreamLocation } from '../../stream-path.js';
 import { wallClockUs } from '../../wall-clock.js';
 import type { SessionCapabilities, TransportContext, TransportSession } from '../types.js';
 import { GroupSwitch, type SwitchGroup } from './group-switch.js';
 import { CATALOG_TRACK, decodeLegacyFrame, parseCatalog, type HangCatalog } from './hang.js';
 import { describeClose, HandshakeError, openQmux, openWebTransport, WEBTRANSPORT_STALL_MS, type WebTransportWithProtocol } from './open.js';
-import { MOQ_LITE_03, MOQ_LITE_04, probeRtt } from './rtt-probe.js';
+import { MOQ_PROTOCOLS, probeRtt } from './rtt-probe.js';
 import { TransitClock } from './transit.js';
 import { reportEnd, type EndReport } from '../session-end.js';
 
-/**
- * Offered as WebTransport subprotocols (or inside QMux's). A browser that
- * cannot negotiate one gets moq-lite 02 through `@moq/net`'s compat setup
- * instead, whose announce request the RTT probe writes the same way as 03's.
- * lite-05 is not offered: the probe reads an announce stream's first byte,
- * which lite-05's ANNOUNCE_OK sends even when nothing is live.
- */
-const PROTOCOLS = [MOQ_LITE_04, MOQ_LITE_03];
 /** Subscriber priorities (higher first): the catalog unblocks everything, sound is small and the ear least forgiving. */
 const PRIORITY = { catalog: 100, audio: 90, video: 80 } as const;
 /** How long a newer GOP waits for the one playing to finish (see `GroupSwitch`): two frames at 30 fps. */
@@ -151,7 +145,7 @@ class WtRawSession implements TransportSession {
     let transport: WebTransportWithProtocol;
     try {
       const open = this.context.variant === 'websocket' ? openQmux : openWebTransport;
-      transport = await open(stream, '/moq', { protocols: PROTOCOLS, log: (m) => recorder.log(m) });
+      transport = await open(stream, '/moq', { protocols: MOQ_PROTOCOLS, log: (m) => recorder.log(m) });
     } catch (err) {
       if (err instanceof HandshakeError && !err.reachable) this.finish(4001, 'not available on this server', 'failed');
       else this.finish(4000, (err as Error).message, 'closed');
@@ -184,6 +178,12 @@ class WtRawSession implements TransportSession {
     recorder.log(`moq ${connection.version} session open, broadcast ${stream.path}`);
     const path = Moq.Path.from(stream.path);
     this.broadcast = connection.consume(path);
+    const hinted = pageCatalog(stream);
+    if (hinted) {
+      // The catalog track still decides: what it says replaces this, and the same again changes nothing.
+      recorder.log('moq catalog from the page: subscribing to its tracks at once');
+      this.apply(hinted);
+    }
     this.catalog = this.broadcast.track(CATALOG_TRACK).subscribe({ priority: PRIORITY.catalog });
     void this.readCatalog(this.catalog);
     this.announced = connection.announced(path);
@@ -231,7 +231,8 @@ class WtRawSession implements TransportSession {
       return;
     }
     if (catalog.video && this.videoEnabled) {
-      this.videoRenderer.configure(catalog.video.init);
+      // Configuring again would make the renderer wait for the next keyframe: only a new subscription or a new configuration does.
+      if (!this.video || !before?.video || !sameVideo(before.video.init, catalog.video.init)) this.videoRenderer.configure(catalog.video.init);
       this.video = this.follow(this.video, catalog.video.track, PRIORITY.video, (frame, first) => this.playVideo(frame, first));
     } else {
       this.stopTrack(this.video);
@@ -434,10 +435,35 @@ class WtRawSession implements TransportSession {
   }
 }
 
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  const da = a ?? new Uint8Array(0);
+  const db = b ?? new Uint8Array(0);
+  return da.length === db.length && da.every((x, i) => x === db[i]);
+}
+
 function sameAudio(a: AudioInit, b: AudioInit): boolean {
-  const da = a.description ?? new Uint8Array(0);
-  const db = b.description ?? new Uint8Array(0);
-  return a.codec === b.codec && a.sampleRate === b.sampleRate && a.numberOfChannels === b.numberOfChannels && da.length === db.length && da.every((x, i) => x === db[i]);
+  return a.codec === b.codec && a.sampleRate === b.sampleRate && a.numberOfChannels === b.numberOfChannels && sameBytes(a.description, b.description);
+}
+
+function sameVideo(a: VideoInit, b: VideoInit): boolean {
+  return a.codec === b.codec && a.codedWidth === b.codedWidth && a.codedHeight === b.codedHeight && sameBytes(a.description, b.description);
+}
+
+let pageCatalogUsed = false;
+
+/**
+ * The catalog the server wrote into the player page (src/web/player-page.ts), for the page's first session to its
+ * own stream: its tracks are subscribed to a round trip sooner than after reading the catalog track. Only once, as
+ * the certificate's hash: the stream may have changed since the page was served.
+ */
+function pageCatalog(stream: StreamLocation): HangCatalog | null {
+  if (pageCatalogUsed || typeof location === 'undefined' || stream.origin !== location.origin) return null;
+  if (stream.path !== streamPathFromPathname(location.pathname)) return null;
+  pageCatalogUsed = true;
+  const raw = readPageHint().moqCatalog;
+  if (raw === undefined) return null;
+  const catalog = parseCatalog(raw);
+  return catalog.video || catalog.audio ? catalog : null;
 }
 
 /** The frames of a burst within `AUDIO_BURST_KEEP_US` of its newest. */
