@@ -265,11 +265,15 @@ export class Http3Connection implements SessionHost {
   }
 
   private afterInput(): void {
+    // SETTINGS as 0.5-RTT data, in the server's first flight once the ClientHello told the client's stream limits:
+    // a client that waits for them before its first extended CONNECT (Chromium does) sends it with its Finished
+    // instead of a round trip later.
+    if (this.controlStreamId < 0 && this.conn.sendsHalfRtt === true && !this.conn.isClosed() && this.conn.peerStreamsLeftUni() > 0) this.openControlStream();
     if (!this.established && this.conn.isEstablished()) {
       this.established = true;
       clearTimeout(this.handshakeTimer);
       this.owner.handshakeDone(this, true);
-      this.openControlStream();
+      if (this.controlStreamId < 0) this.openControlStream();
       if (this.owner.keepAliveMs > 0) {
         // Browsers time out idle QUIC connections; a PING now and then keeps a quiet session (no media yet) alive.
         this.keepAlive = setInterval(() => {

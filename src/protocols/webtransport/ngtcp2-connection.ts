@@ -245,6 +245,7 @@ abstract class Ngtcp2Base {
 
 /** An accepted connection, with quiche's method names (see `QuicConnection`). */
 export class Ngtcp2Connection extends Ngtcp2Base implements QuicConnection {
+  readonly sendsHalfRtt = true;
   private host: string;
   private port: number;
 

@@ -35,6 +35,11 @@ export interface QuicConnection {
   peerError(): Pick<ConnectionError, 'isApp' | 'errorCode'> | null;
   /** Connection ids the peer may now use, when they changed since the last call (ngtcp2 issues more after the handshake). */
   takeConnectionIds?(): string[] | null;
+  /**
+   * Stream data written before the handshake completes leaves as 0.5-RTT data (RFC 9001), once the client's
+   * transport parameters are known (ngtcp2). quiche's binding is not asked to.
+   */
+  readonly sendsHalfRtt?: boolean;
   /** Frees native memory at once (ngtcp2); the garbage collector would, later. */
   destroy?(): void;
 }
