@@ -28,12 +28,14 @@ export interface RoundTripProxyOptions {
   readonly oneWayMs: number;
 }
 
-/** Node's timers keep the order of equal delays, so delayed writes stay in order. */
-function later(ms: number, run: () => void): void {
-  setTimeout(run, ms);
-}
-
 export async function startRoundTripProxy(o: RoundTripProxyOptions): Promise<RoundTripProxy> {
+  let closed = false;
+  /** Node's timers keep the order of equal delays, so delayed writes stay in order; none runs once the proxy closed. */
+  const later = (ms: number, run: () => void): void => {
+    setTimeout(() => {
+      if (!closed) run();
+    }, ms);
+  };
   const sockets = new Set<Socket>();
   const tcp = createServer((client) => {
     const upstream = connect(o.port, o.target);
@@ -87,6 +89,7 @@ export async function startRoundTripProxy(o: RoundTripProxyOptions): Promise<Rou
     host: o.host,
     port: o.port,
     async close() {
+      closed = true;
       for (const s of sockets) s.destroy();
       for (const s of upstreams.values()) s.close();
       udp.close();
