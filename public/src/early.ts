@@ -4,10 +4,12 @@
  * fetched and evaluated, when negotiation is bound to try ws-nal first,
  * configures the decoder from the page's stream hint, decodes the GOP cache
  * as it arrives and shows the first picture before the player starts
- * (early-socket.ts). Anything else waits for the player, which decides.
- * Mirrors only the rules that make ws-nal the first candidate: forced by
- * `?transport=ws-nal`, or remembered as last time's winner on this origin
- * (`TransportMemory`), on a browser with WebSocket and VideoDecoder.
+ * (early-socket.ts). When wt-raw over WebTransport is bound to go first, it
+ * opens that session instead, for the player to adopt (early-webtransport.ts).
+ * Anything else waits for the player, which decides. Mirrors only the rules
+ * that make a transport the first candidate: forced by `?transport=`,
+ * remembered as last time's winner on this origin (`TransportMemory`), else
+ * wt-raw where WebTransport and WebCodecs exist.
  */
 import { afterEarlyPicture, openEarlySocket } from './early-socket.js';
 import { openEarlyWebTransport } from './early-webtransport.js';
