@@ -119,7 +119,7 @@ function startEarlyWebTransport(): void {
   const hash = readPageHint().certificateSha256;
   const pin = triesUnpinnedFirst(location.origin) ? null : hash === undefined ? null : sha256Bytes(hash);
   if (pin === null && !triesUnpinnedFirst(location.origin)) return;
-  openEarlyWebTransport(webTransportUrl(location, '/moq'), MOQ_PROTOCOLS, pin);
+  openEarlyWebTransport(webTransportUrl(location.origin, '/moq'), MOQ_PROTOCOLS, pin);
 }
 
 try {

@@ -8,8 +8,8 @@ afterEach(() => vi.unstubAllGlobals());
 describe('opening WebTransport to the stream’s server', () => {
   it('builds https URLs on the web port, whatever the page’s scheme', () => {
     const stream = { origin: 'http://127.0.0.1:4443', path: 'live/cam 1' };
-    expect(webTransportUrl(stream, streamEndpoint(stream, 'wt/fmp4'))).toBe('https://127.0.0.1:4443/live/cam%201/wt/fmp4');
-    expect(webTransportUrl({ origin: 'https://example.org', path: 'x' }, '/moq')).toBe('https://example.org/moq');
+    expect(webTransportUrl(stream.origin, streamEndpoint(stream, 'wt/fmp4'))).toBe('https://127.0.0.1:4443/live/cam%201/wt/fmp4');
+    expect(webTransportUrl('https://example.org', '/moq')).toBe('https://example.org/moq');
   });
 
   it('reads the certificate hash, and takes anything that is not one as no hash', async () => {

@@ -124,7 +124,7 @@ async function openWith(
   /** Only the pinned connection, not first the ordinary one an https: page would try. */
   pinnedOnly = false,
 ): Promise<WebTransportWithProtocol> {
-  const url = webTransportUrl(stream, pathname);
+  const url = webTransportUrl(stream.origin, pathname);
   const tries: readonly (Uint8Array<ArrayBuffer> | null)[] = pinnedOnly || !triesUnpinnedFirst(stream.origin) ? [hash] : hash ? [null, hash] : [null];
   let last: unknown = null;
   for (const [i, pin] of tries.entries()) {

@@ -3,8 +3,6 @@
  * one attempt. Kept apart from open.ts (which brings the QMux client) so the
  * page's head script can open the very same session (early-webtransport.ts).
  */
-import type { StreamLocation } from '../../stream-path.js';
-
 /** What TypeScript's DOM library does not describe yet: subprotocol negotiation (Chromium 126+). */
 interface WebTransportProtocolOptions extends WebTransportOptions {
   protocols?: string[];
@@ -14,9 +12,9 @@ export interface WebTransportWithProtocol extends WebTransport {
   readonly protocol?: string;
 }
 
-/** `https://host:port/<path>/<endpoint>`: WebTransport listens on UDP at the web server's port. */
-export function webTransportUrl(stream: Pick<StreamLocation, 'origin'>, pathname: string): string {
-  const url = new URL(stream.origin);
+/** `https://host:port/<path>/<endpoint>` for a page on `origin`: WebTransport listens on UDP at the web server's port. */
+export function webTransportUrl(origin: string, pathname: string): string {
+  const url = new URL(origin);
   url.protocol = 'https:';
   url.pathname = pathname;
   return url.href;
