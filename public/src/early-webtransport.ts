@@ -40,8 +40,18 @@ export function openEarlyWebTransport(url: string, protocols: readonly string[],
   const early: EarlyWebTransport = { transport, openedAt: performance.now(), key: sessionKey(url, protocols, pin) };
   host()[EARLY_WEBTRANSPORT_GLOBAL] = early;
   setTimeout(() => {
-    if (host()[EARLY_WEBTRANSPORT_GLOBAL] === early) adoptEarlyWebTransport('', [], null);
+    if (host()[EARLY_WEBTRANSPORT_GLOBAL] === early) drop(early);
   }, UNADOPTED_CLOSE_MS);
+}
+
+/** Forgets the page's session and closes it. */
+function drop(early: EarlyWebTransport): void {
+  delete host()[EARLY_WEBTRANSPORT_GLOBAL];
+  try {
+    early.transport.close();
+  } catch {
+    // It failed by itself already.
+  }
 }
 
 /**
@@ -51,12 +61,10 @@ export function openEarlyWebTransport(url: string, protocols: readonly string[],
 export function adoptEarlyWebTransport(url: string, protocols: readonly string[], pin: Uint8Array | null): EarlyWebTransport | null {
   const early = host()[EARLY_WEBTRANSPORT_GLOBAL] as EarlyWebTransport | undefined;
   if (early === undefined) return null;
-  delete host()[EARLY_WEBTRANSPORT_GLOBAL];
-  if (early.key === sessionKey(url, protocols, pin)) return early;
-  try {
-    early.transport.close();
-  } catch {
-    // It failed by itself already.
+  if (early.key !== sessionKey(url, protocols, pin)) {
+    drop(early);
+    return null;
   }
-  return null;
+  delete host()[EARLY_WEBTRANSPORT_GLOBAL];
+  return early;
 }

@@ -1,11 +1,12 @@
 /**
  * The player page (`/<path>/`): the built player.html with the stream's
- * video configuration and the WebTransport certificate's hash written into
- * its head, where the page marks the spot (and, for wt-raw, the moq catalog). The page's head script
- * configures its decoder from the first while its socket connects
- * (public/src/early-socket.ts), instead of after the server's `init` has
- * arrived on that socket; WebTransport pins the second without fetching
- * `/certificate.sha256` first. The page changes with the stream and the
+ * video configuration, `/moq`'s first catalog and the WebTransport
+ * certificate's hash written into its head, where the page marks the spot.
+ * The page's head script configures its decoder from the first while its
+ * socket connects (public/src/early-socket.ts), instead of after the
+ * server's `init` has arrived on that socket; wt-raw subscribes from the
+ * second without reading the catalog track first; WebTransport pins the
+ * third without fetching `/certificate.sha256` first. The page changes with the stream and the
  * certificate, so it is filled in per request and tagged by its content: a
  * browser revalidates it and gets 304 while nothing changed.
  */
