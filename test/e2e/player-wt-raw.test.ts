@@ -200,7 +200,11 @@ describe('wt-raw in the player', () => {
     expect([s.width, s.height]).toEqual([320, 180]);
     await pub.stop();
     await waitForStats(page, (x) => x.state === 'waiting', 10_000, 'waiting after the publisher left');
-    expect((await stats(page)).transport).toBe('wt-raw');
+    const left = await stats(page);
+    expect(left.transport).toBe('wt-raw');
+    // A picture still in the decoder when the announcement ends must not call the stream playing again.
+    const afterLeaving = left.log.slice(left.log.findIndex((line) => line.includes('offline: the publisher left')));
+    expect(afterLeaving.filter((line) => line.endsWith('state playing'))).toEqual([]);
     // Another publisher, another size: a new catalog on the same subscriptions, the decoder reconfigured.
     publishers.push(publish(srv.rtmpUrl('live/later'), { size: '640x360' }));
     const again = await waitForStats(page, (x) => x.state === 'playing' && x.width === 640, 20_000, 'frames of the second publisher');

@@ -146,6 +146,7 @@ class WsFmp4Session implements TransportSession {
         if (this.keyframesOnly) this.feed.sendControl(encodeSetKeyframesOnly(true));
         break;
       case 'init':
+        this.offline = false;
         this.expected = this.feed.combined ? ['combined'] : [...(message.video ? ['video'] : []), ...(message.audio ? ['audio'] : [])];
         this.inits.clear();
         this.early = [];
@@ -160,6 +161,7 @@ class WsFmp4Session implements TransportSession {
         this.expected = [];
         this.sound?.reanchor();
         this.playing = false;
+        this.offline = true;
         events.state('waiting', message.reason);
         break;
       case 'stats':
@@ -249,8 +251,11 @@ class WsFmp4Session implements TransportSession {
     this.context.recorder.rtt(this.feed.rttMs);
   }
 
+  /** Between `offline` and the next `init`: pictures still in the decoder belong to the publisher that left. */
+  private offline = false;
+
   private markPlaying(): void {
-    if (this.playing || this.finished) return;
+    if (this.playing || this.finished || this.offline) return;
     this.playing = true;
     this.context.events.state('playing');
   }

@@ -151,6 +151,7 @@ class WsNalSession implements TransportSession {
         if (this.keyframesOnly) this.sendText(encodeSetKeyframesOnly(true));
         break;
       case 'init':
+        this.offline = false;
         this.hasVideo = message.video !== undefined;
         this.videoInit = message.video ?? null;
         // With video off (an input-only channel) there may not even be a VideoDecoder to configure.
@@ -165,6 +166,7 @@ class WsNalSession implements TransportSession {
       case 'offline':
         recorder.log(`offline${message.reason ? `: ${message.reason}` : ''}`);
         this.playing = false;
+        this.offline = true;
         this.video.waitForKeyframe();
         this.audio.reanchor();
         events.state('waiting', message.reason);
@@ -216,8 +218,11 @@ class WsNalSession implements TransportSession {
     this.context.events.failed(reason);
   }
 
+  /** Between `offline` and the next `init`: pictures still in the decoder belong to the publisher that left. */
+  private offline = false;
+
   private markPlaying(): void {
-    if (this.playing || this.finished) return;
+    if (this.playing || this.finished || this.offline) return;
     this.playing = true;
     this.context.events.state('playing');
   }

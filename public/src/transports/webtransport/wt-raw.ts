@@ -90,6 +90,8 @@ class WtRawSession implements TransportSession {
   private rttMs: number | null = null;
   private described: HangCatalog | null = null;
   private live = false;
+  /** The broadcast's announcement ended: a frame still in the decoder must not call it playing again. */
+  private left = false;
   private lastFrameAt = performance.now();
   private playing = false;
   private finished = false;
@@ -343,6 +345,7 @@ class WtRawSession implements TransportSession {
         // The prefix is the broadcast itself: only its own announcement has an empty suffix.
         if (event.path !== '') continue;
         this.live = event.active;
+        this.left = !event.active;
         if (event.active) {
           this.lastFrameAt = performance.now();
           this.context.recorder.log('moq broadcast is live');
@@ -407,7 +410,7 @@ class WtRawSession implements TransportSession {
   }
 
   private markPlaying(): void {
-    if (this.playing || this.finished) return;
+    if (this.playing || this.finished || this.left) return;
     this.playing = true;
     this.context.events.state('playing');
   }
