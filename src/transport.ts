@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { WebTransportSession } from './protocols/webtransport/session.js';
+import { credentialsOf, hasCredentials } from './auth/credentials.js';
 import type { Connections } from './limits.js';
 import type { PathManager } from './stream/path-manager.js';
 
@@ -118,4 +119,24 @@ export function remoteAddressOf(req: IncomingMessage): string {
 /** What `authorizeRead` is asked about a plain HTTP request for a path. */
 export function httpAuthorizationRequest(req: FastifyRequest, path: string, transport: string, query: URLSearchParams): AuthorizationRequest {
   return { path, transport, query, headers: req.headers, remoteAddress: remoteAddressOf(req.raw), ip: req.socket.remoteAddress };
+}
+
+/**
+ * Asks `authorizeRead` about a plain HTTP request and answers a refusal: 401 with a challenge when the client
+ * presented no credentials (a browser then asks for them), 403 when it presented wrong ones. Returns the reply sent,
+ * or undefined when the client may read. Comes before anything that tells whether the path exists.
+ */
+export async function refuseHttpRead(ctx: TransportContext, req: FastifyRequest, reply: FastifyReply, path: string, transport: string): Promise<FastifyReply | undefined> {
+  if (ctx.authorizeRead === undefined) return undefined;
+  const query = new URL(req.url, 'http://x').searchParams;
+  let denied: string | undefined;
+  try {
+    denied = await ctx.authorizeRead(httpAuthorizationRequest(req, path, transport, query));
+  } catch (err) {
+    denied = `authorization failed: ${(err as Error).message}`;
+  }
+  if (denied === undefined) return undefined;
+  reply.header('Cache-Control', 'no-store').type('text/plain');
+  if (hasCredentials(credentialsOf(req.headers, query))) return reply.code(403).send(`${denied}\n`);
+  return reply.code(401).header('WWW-Authenticate', 'Basic realm="polycast"').send(`${denied}\n`);
 }

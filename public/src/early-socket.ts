@@ -5,8 +5,8 @@
  * the bundle. It configures a `VideoDecoder` from the stream hint the server
  * wrote into the page (src/web/player-page.ts), or else once the server's
  * `init` is in, and decodes the GOP cache as it arrives. The first picture
- * goes on screen at once, on a canvas of the page's own behind the player
- * element (`EarlyPicture`), and the player starts only after that frame: its
+ * goes on screen at once, on a canvas of the page's own over the player element
+ * (`EarlyPicture`), and the player starts only after that frame: its
  * start (building its UI, then style, layout and paint) would otherwise hold
  * the decoder's output for tens of milliseconds on the page's one thread.
  *
@@ -41,7 +41,7 @@ export interface EarlyVideo {
 }
 
 /**
- * A canvas of the page's own, behind the player element (transparent until it is built), showing the first picture
+ * A canvas of the page's own, over the player element until the player paints, showing the first picture
  * and then, once per animation frame, the newest the decoder put out, until the player takes over.
  */
 export interface EarlyPicture {
@@ -53,8 +53,16 @@ export interface EarlyPicture {
   redrawing: boolean;
 }
 
+/** A head start the player's boot waits for (`afterEarlyPicture`): until its first picture is up, or it gave up. */
+export interface EarlyStart {
+  readonly waiting: Array<() => void>;
+  settled: boolean;
+  /** Why the player was let run: what a test (or a curious reader of the page) can check the order against. */
+  settledBy?: EarlySettle;
+}
+
 /** What the inline script leaves on `window`: the socket, and what arrived before anyone listened. */
-export interface EarlySocket {
+export interface EarlySocket extends EarlyStart {
   readonly url: string;
   readonly socket: WebSocket;
   /** Messages received before adoption, in order. */
@@ -63,11 +71,6 @@ export interface EarlySocket {
   opened: boolean;
   /** The decoder started on the first `init`, or null (no video, not H.264 in Annex B form here, or not yet). */
   video: EarlyVideo | null;
-  /** Until the first picture is on screen (or will not be shown here): what `afterEarlyPicture` holds back. */
-  readonly waiting: Array<() => void>;
-  settled: boolean;
-  /** Why the player was let run: what a test (or a curious reader of the page) can check the order against. */
-  settledBy?: EarlySettle;
 }
 
 /** The first picture was on screen for a frame, or the page stopped decoding ahead for one of these reasons. */
@@ -75,6 +78,8 @@ export type EarlySettle = 'picture' | 'decoder error' | 'not decoding' | 'stoppe
 
 /** The global the inline script and the bundle meet at. */
 export const EARLY_SOCKET_GLOBAL = '__polycastEarlySocket';
+/** The page's picture without a socket of its own (page-picture.ts). */
+export const PAGE_PICTURE_GLOBAL = '__polycastPagePicture';
 /** A prefetched socket no player took by then is closed: the bundle did not load, or negotiation chose otherwise. */
 const UNADOPTED_CLOSE_MS = 10_000;
 /** As `VideoRenderer`: past this backlog the player skips to the next keyframe, which is its call, not the page's. */
@@ -125,7 +130,7 @@ export function openEarlySocket(url: string, decodeAs: H264Form | null, hint?: V
   }, UNADOPTED_CLOSE_MS);
 }
 
-function settle(early: EarlySocket, why: EarlySettle): void {
+export function settle(early: EarlyStart, why: EarlySettle): void {
   if (early.settled) return;
   early.settled = true;
   early.settledBy = why;
@@ -140,7 +145,7 @@ function settle(early: EarlySocket, why: EarlySettle): void {
  * much sooner.
  */
 export function afterEarlyPicture(boot: () => void, maxWaitMs: number): void {
-  const early = host()[EARLY_SOCKET_GLOBAL] as EarlySocket | undefined;
+  const early = (host()[EARLY_SOCKET_GLOBAL] ?? host()[PAGE_PICTURE_GLOBAL]) as EarlyStart | undefined;
   if (!early || early.settled) {
     boot();
     return;
@@ -200,7 +205,7 @@ function feed(early: EarlySocket, data: ArrayBuffer | string, index: number, sta
 }
 
 /** `shown` runs once the first picture has been on screen for a frame, or decoding failed before it. */
-function startDecoder(config: VideoDecoderConfig, shown: (why: 'picture' | 'decoder error') => void): EarlyVideo {
+export function startDecoder(config: VideoDecoderConfig, shown: (why: 'picture' | 'decoder error') => void): EarlyVideo {
   const video: EarlyVideo = {
     decoder: undefined as unknown as VideoDecoder,
     config,
@@ -232,8 +237,8 @@ function startDecoder(config: VideoDecoderConfig, shown: (why: 'picture' | 'deco
 }
 
 /**
- * Draws `frame` on a canvas laid out as the player's (the whole viewport, letterboxed), put first in the body: the
- * player element comes later, so once built it covers it. Null where there is no body yet or the canvas fails.
+ * Draws `frame` on a canvas laid out as the player's (the whole viewport, letterboxed), over the player element: the
+ * player takes it away when it paints a picture of its own. Null where there is no body yet or the canvas fails.
  */
 function showEarlyPicture(frame: VideoFrame): EarlyPicture | null {
   const body = document.body;
@@ -242,7 +247,8 @@ function showEarlyPicture(frame: VideoFrame): EarlyPicture | null {
     const canvas = document.createElement('canvas');
     canvas.dataset['polycastEarly'] = '';
     canvas.setAttribute('aria-hidden', 'true');
-    canvas.style.cssText = 'position:fixed;inset:0;width:100%;height:100%;object-fit:contain;pointer-events:none;background:#000';
+    // Above the player element: once built, it is black until its own first picture.
+    canvas.style.cssText = 'position:fixed;inset:0;z-index:1;width:100%;height:100%;object-fit:contain;pointer-events:none;background:#000';
     canvas.width = frame.displayWidth;
     canvas.height = frame.displayHeight;
     const context = canvas.getContext('2d', { alpha: false, desynchronized: true });

@@ -5,18 +5,21 @@
  * configures the decoder from the page's stream hint, decodes the GOP cache
  * as it arrives and shows the first picture before the player starts
  * (early-socket.ts). When wt-raw over WebTransport is bound to go first, it
- * opens that session instead, for the player to adopt (early-webtransport.ts).
- * Anything else waits for the player, which decides. Mirrors only the rules
+ * opens that session instead, for the player to adopt (early-webtransport.ts),
+ * and, as for any transport but ws-nal, shows the keyframe the page carries
+ * until the player has a picture of its own (page-picture.ts). Anything else
+ * waits for the player, which decides. Mirrors only the rules
  * that make a transport the first candidate: forced by `?transport=`,
  * remembered as last time's winner on this origin (`TransportMemory`), else
  * wt-raw where WebTransport and WebCodecs exist.
  */
 import { afterEarlyPicture, openEarlySocket } from './early-socket.js';
 import { openEarlyWebTransport } from './early-webtransport.js';
+import { showPagePicture } from './page-picture.js';
 import { readPageHint, sha256Bytes } from './page-hint.js';
 import { wsNalUrl } from './protocol/ws-nal-wire.js';
 import { chooseH264Form } from './render/h264-form.js';
-import { streamPathFromPathname } from './stream-path.js';
+import { encodeStreamPath, streamPathFromPathname } from './stream-path.js';
 import { browserStore, TransportMemory } from './transports/memory.js';
 import { MOQ_PROTOCOLS } from './transports/webtransport/rtt-probe.js';
 import { triesUnpinnedFirst, webTransportUrl } from './transports/webtransport/session-options.js';
@@ -127,7 +130,11 @@ try {
   // Decoded here as the player would feed it (`?h264=`, else per engine: h264-form.ts).
   const h264 = new URLSearchParams(location.search).get('h264');
   if (path !== '' && firstIsWsNal()) openEarlySocket(wsNalUrl({ origin: location.origin, path }), chooseH264Form(h264).form, readPageHint().video);
-  else if (path !== '') startEarlyWebTransport();
+  else if (path !== '') {
+    startEarlyWebTransport();
+    // Every other transport needs a session or a segment before its first picture: the page's keyframe goes up first.
+    showPagePicture(`${location.origin}/${encodeStreamPath(path)}/ws/nal/keyframe`, readPageHint().video, chooseH264Form(h264).form);
+  }
 } catch {
   // Only a head start: the player connects by itself.
 }

@@ -27,6 +27,7 @@ import type { SessionEvents, SessionPreferences, SurfaceKind, TransportContext }
 import { statusTitle } from './ui/status-text.js';
 import { buildView, renderMuteButton, type PlayerView } from './ui/view.js';
 import { VideoConnection } from './video-connection.js';
+import { dropPagePicture } from './page-picture.js';
 
 export interface PolycastPlayerOptions {
   /** A stream path (`/live/cam1`) or the same on another server (`https://host:4443/live/cam1`). */
@@ -408,6 +409,15 @@ export class PolycastPlayer {
   }
 
   private setState(state: PlayerState, detail: string): void {
+    // The page's keyframe stays up only while nothing else is to be seen: a picture of the player's own, or what it says.
+    if (state !== 'idle' && state !== 'connecting') {
+      const shownAt = dropPagePicture();
+      if (shownAt !== null) {
+        this.recorder.log(`the page showed the stream's keyframe at ${Math.round(shownAt)} ms`);
+        // What the viewer saw first, and when.
+        if (state === 'playing') this.recorder.firstPictureAt(shownAt);
+      }
+    }
     if (state !== this.stats.state || detail !== this.stats.detail) {
       this.recorder.log(`state ${state}${detail ? `: ${detail}` : ''}`);
     }

@@ -42,6 +42,11 @@ export class GopCache {
     return this.frames.slice();
   }
 
+  /** The keyframe the cache starts with, if it holds one. */
+  get keyframe(): Frame | undefined {
+    return this.frames[0];
+  }
+
   clear(): void {
     this.frames = [];
     this.bytes = 0;

@@ -67,6 +67,11 @@ export class Stream {
     return this.gop.size;
   }
 
+  /** The newest video keyframe, where a reader joining now would start decoding. */
+  get keyframe(): Frame | undefined {
+    return this.gop.keyframe;
+  }
+
   /** A track appeared or its configuration changed: every reader hears of it before the next frame. */
   setTrack(track: TrackInfo): void {
     if (this.ended) return;

@@ -141,6 +141,22 @@ describe('internal authentication', () => {
     expect((await fetch(srv.httpUrl('/nowhere/snapshot.jpg'))).status).toBe(401);
   });
 
+  it("answers the page's keyframe on the same terms: 200 when allowed, 401 with a challenge without credentials, 403 with wrong ones", async () => {
+    let res: Response | undefined;
+    for (let i = 0; i < 20; i++) {
+      res = await fetch(srv.httpUrl('/live/cam/ws/nal/keyframe'), { headers: { authorization: basic('viewer', 'viewsecret') } });
+      if (res.status !== 404) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(res!.status).toBe(200);
+    expect(res!.headers.get('content-type')).toBe('application/octet-stream');
+    const none = await fetch(srv.httpUrl('/live/cam/ws/nal/keyframe'));
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Basic realm="polycast"');
+    expect((await fetch(srv.httpUrl('/live/cam/ws/nal/keyframe'), { headers: { authorization: basic('viewer', 'bad') } })).status).toBe(403);
+    expect((await fetch(srv.httpUrl('/nowhere/ws/nal/keyframe'))).status).toBe(401);
+  });
+
   it.each([
     ['API', () => `http://127.0.0.1:${apiPort}/v3/info`],
     ['metrics', () => `http://127.0.0.1:${metricsPort}/metrics`],

@@ -3,6 +3,7 @@ import { launchChromium, type Browser } from '../helpers/browser.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { NalClient } from '../helpers/nal-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { earlyCanvasSeen, watchEarlyCanvas } from '../player/page.js';
 
 let srv: TestServer;
 let browser: Browser;
@@ -99,33 +100,10 @@ describe('player page in headless Chromium', () => {
 
   it("shows the first picture before the player runs, on the page's own canvas, and takes it away once the player paints", async () => {
     const page = await browser.context.newPage();
-    await page.addInitScript(() => {
-      const seen: Record<string, unknown> = ((window as unknown as { __early: Record<string, unknown> }).__early = {});
-      new MutationObserver((records) => {
-        for (const r of records) {
-          for (const node of r.addedNodes) {
-            if (!(node instanceof HTMLCanvasElement) || !('polycastEarly' in node.dataset)) continue;
-            const px = node.getContext('2d')!.getImageData(0, 0, node.width, node.height).data;
-            let sum = 0;
-            for (let i = 0; i < px.length; i += 4 * 97) sum += px[i]! + px[i + 1]! + px[i + 2]!;
-            Object.assign(seen, {
-              at: performance.now(),
-              beforePlayer: customElements.get('polycast-player') === undefined,
-              size: [node.width, node.height],
-              brightness: sum / (px.length / (4 * 97)),
-            });
-          }
-          for (const node of r.removedNodes) {
-            if (node instanceof HTMLCanvasElement && 'polycastEarly' in node.dataset) {
-              seen.removedWithPlayerPainted = ((window as unknown as { __polycast?: PlayerStats }).__polycast?.framesPainted ?? 0) > 0;
-            }
-          }
-        }
-      }).observe(document, { childList: true, subtree: true });
-    });
+    await watchEarlyCanvas(page);
     await page.goto(srv.httpUrl('/live/e2e/?transport=ws-nal'));
     await page.waitForFunction(() => ((window as unknown as { __polycast?: PlayerStats }).__polycast?.framesPainted ?? 0) > 10, undefined, { timeout: 20_000 });
-    const early = await page.evaluate(() => (window as unknown as { __early: Record<string, unknown> }).__early);
+    const early = await earlyCanvasSeen(page);
     const stats = (await page.evaluate(() => (window as unknown as { __polycast: PlayerStats }).__polycast)) as PlayerStats;
     expect(early.beforePlayer).toBe(true);
     expect(early.size).toEqual([640, 360]);
@@ -134,7 +112,7 @@ describe('player page in headless Chromium', () => {
     expect(early.removedWithPlayerPainted).toBe(true);
     expect(await page.locator('canvas[data-polycast-early]').count()).toBe(0);
     // The page's first picture is the player's first paint.
-    expect(stats.firstPaintAt).toBeLessThanOrEqual(early.at as number);
+    expect(stats.firstPaintAt).toBeLessThanOrEqual(early.at!);
     await page.close();
   });
 

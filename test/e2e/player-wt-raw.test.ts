@@ -4,7 +4,7 @@ import { launchChromium, type Browser } from '../helpers/browser.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { NalClient } from '../helpers/nal-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { openPlayer, pictureBrightness, stats, waitForStats, type PageStats } from '../player/page.js';
+import { earlyCanvasSeen, openPlayer, pictureBrightness, stats, waitForStats, watchEarlyCanvas, type PageStats } from '../player/page.js';
 
 /**
  * `?transport=wt-raw`: moq-lite over WebTransport at `/moq` through
@@ -73,6 +73,29 @@ describe('wt-raw in the player', () => {
     expect(stale.s.transport).toBe('wt-raw');
     expect(stale.s.log.some((line) => line.includes('the certificate changed since the page was served'))).toBe(true);
     expect(stale.fetched).toHaveLength(1);
+  });
+
+  it("shows the stream's keyframe, fetched by the page's head script, until the player paints its own picture", async () => {
+    const page = await browser.context.newPage();
+    const keyframes: string[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.endsWith('/ws/nal/keyframe')) keyframes.push(r.url());
+    });
+    await watchEarlyCanvas(page);
+    await page.goto(srv.httpUrl('/live/raw/?transport=wt-raw'));
+    const s = await waitForStats(page, (x) => x.framesPainted > 10, 20_000, 'wt-raw frames');
+    expect(s.transport).toBe('wt-raw');
+    expect(keyframes).toEqual([srv.httpUrl('/live/raw/ws/nal/keyframe')]);
+    const early = await earlyCanvasSeen(page);
+    expect(early.size).toEqual([640, 360]);
+    // testsrc: a picture, not a black canvas.
+    expect(early.brightness).toBeGreaterThan(50);
+    expect(early.removedWithPlayerPainted).toBe(true);
+    expect(await page.locator('canvas[data-polycast-early]').count()).toBe(0);
+    // The page's picture is the viewer's first, and the player counts it as its first paint.
+    expect(s.log.some((line) => line.includes("the page showed the stream's keyframe"))).toBe(true);
+    expect(s.firstPaintAt).toBeLessThanOrEqual(early.at!);
+    await page.close();
   });
 
   it("takes the session the page's head script opened and subscribes from the page's catalog, which the catalog track then overrules", async () => {

@@ -124,3 +124,48 @@ export async function openPlayer(context: BrowserContext, url: string, options: 
   await page.goto(url);
   return page;
 }
+
+/** What `watchEarlyCanvas` saw of the page's own canvas (public/src/early-socket.ts, page-picture.ts). */
+export interface EarlyCanvasSeen {
+  /** `performance.now()` when it went into the document. */
+  at?: number;
+  /** The player element was not defined yet. */
+  beforePlayer?: boolean;
+  size?: [number, number];
+  /** Mean of R+G+B over a sample of its pixels when it went in. */
+  brightness?: number;
+  /** The player had painted a picture of its own when the canvas was taken out. */
+  removedWithPlayerPainted?: boolean;
+}
+
+/** Before any page script: records when the page's own first-picture canvas comes and goes. Read it with `earlyCanvasSeen`. */
+export async function watchEarlyCanvas(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const seen: Record<string, unknown> = ((window as unknown as { __early: Record<string, unknown> }).__early = {});
+    new MutationObserver((records) => {
+      for (const r of records) {
+        for (const node of r.addedNodes) {
+          if (!(node instanceof HTMLCanvasElement) || !('polycastEarly' in node.dataset)) continue;
+          const px = node.getContext('2d')!.getImageData(0, 0, node.width, node.height).data;
+          let sum = 0;
+          for (let i = 0; i < px.length; i += 4 * 97) sum += px[i]! + px[i + 1]! + px[i + 2]!;
+          Object.assign(seen, {
+            at: performance.now(),
+            beforePlayer: customElements.get('polycast-player') === undefined,
+            size: [node.width, node.height],
+            brightness: sum / (px.length / (4 * 97)),
+          });
+        }
+        for (const node of r.removedNodes) {
+          if (node instanceof HTMLCanvasElement && 'polycastEarly' in node.dataset) {
+            seen.removedWithPlayerPainted = ((window as unknown as { __polycast?: { framesPainted: number } }).__polycast?.framesPainted ?? 0) > 0;
+          }
+        }
+      }
+    }).observe(document, { childList: true, subtree: true });
+  });
+}
+
+export async function earlyCanvasSeen(page: Page): Promise<EarlyCanvasSeen> {
+  return page.evaluate(() => (window as unknown as { __early: EarlyCanvasSeen }).__early);
+}

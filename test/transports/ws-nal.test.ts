@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { Reader, type ReaderSink } from '../../src/stream/reader.js';
 import type { Frame } from '../../src/stream/types.js';
+import { readMediaHeader } from '../../src/protocols/ws-nal/media-header.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { NalClient } from '../helpers/nal-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -92,6 +93,43 @@ describe('ws-nal transport with real ffmpeg RTMP ingest', () => {
     expect(late.video[0]!.flags & 1).toBe(1);
     // The cached GOP arrives as a burst: more than one frame at once.
     await late.until(() => late.video.length >= 2, 5000, 'second frame');
+  });
+
+  it("serves the newest keyframe over HTTP as the very message a new viewer's socket carries first", async () => {
+    pub('live/keyframe');
+    const running = viewer('live/keyframe');
+    await running.until(() => running.video.length >= 45, 20_000, 'stream running');
+    const fetchKeyframe = async (): Promise<Buffer> => {
+      const res = await fetch(srv.httpUrl('/live/keyframe/ws/nal/keyframe'));
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/octet-stream');
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(Number(res.headers.get('x-frame-age-ms'))).toBeGreaterThanOrEqual(0);
+      return Buffer.from(await res.arrayBuffer());
+    };
+    // A new GOP may start between the request and the socket: the same keyframe before and after pins the one the
+    // socket must start with.
+    let matched = false;
+    for (let attempt = 0; attempt < 5 && !matched; attempt++) {
+      const before = await fetchKeyframe();
+      const late = viewer('live/keyframe');
+      await late.until(() => late.video.length >= 1, 5000, 'first frame');
+      const after = await fetchKeyframe();
+      late.ws.terminate();
+      if (!before.equals(after)) continue;
+      const header = readMediaHeader(before);
+      expect(header).toMatchObject({ type: 0x01, flags: 1 });
+      const first = late.video[0]!;
+      expect(first.pts).toBe((header as { pts: number }).pts);
+      expect(Buffer.compare(first.payload, before.subarray(26))).toBe(0);
+      // Annex B with its parameter sets ahead of the picture, as on the socket.
+      expect(nalTypes(before.subarray(26)).slice(0, 3)).toEqual([7, 8, 5]);
+      matched = true;
+    }
+    expect(matched).toBe(true);
+    const idle = await fetch(srv.httpUrl('/live/nothing-here/ws/nal/keyframe'));
+    expect(idle.status).toBe(404);
+    expect(idle.headers.get('cache-control')).toBe('no-store');
   });
 
   it('keeps a late viewer whose GOP cache is more than its socket may hold fed with every frame after it', async () => {

@@ -15,6 +15,14 @@ export function encodeMediaFrame(frame: Frame, video: VideoTrackInfo | undefined
   return serializeOnce(frame, key, (f) => build(f, video, discontinuity));
 }
 
+/** The ws-nal message of `frame` without its WebSocket header: what a viewer's `message` event would hold. */
+export function encodeMediaMessage(frame: Frame, video: VideoTrackInfo | undefined): Uint8Array {
+  const framed = encodeMediaFrame(frame, video, false);
+  // The frame is header + message, and the header's length follows from the message's (RFC 6455 §5.2).
+  const header = [2, 4, 10].find((h) => wsHeaderLength(framed.byteLength - h) === h) ?? 10;
+  return framed.subarray(header);
+}
+
 /**
  * A video frame as ws-nal sends it: NAL-unit codecs as Annex B with their
  * parameter sets ahead of every keyframe, so a decoder can (re)start at any

@@ -1,6 +1,7 @@
-import type { SessionInfo, Transport, TransportContext, UpgradeRoute } from '../../src/transport.js';
+import type { HttpRoute, SessionInfo, Transport, TransportContext, UpgradeRoute } from '../../src/transport.js';
 import { WsReaderEndpoint } from '../../src/web/ws-endpoint.js';
 import { InputRelay } from './input-relay.js';
+import { keyframeRoute } from './keyframe-route.js';
 import { requestedVersion, Viewer } from './session.js';
 
 /**
@@ -10,6 +11,7 @@ import { requestedVersion, Viewer } from './session.js';
 export class WsNalTransport implements Transport {
   readonly name = 'ws-nal';
   readonly upgrades: readonly UpgradeRoute[];
+  readonly httpRoutes: readonly HttpRoute[];
   private readonly endpoint: WsReaderEndpoint<Viewer>;
   private readonly input: InputRelay;
 
@@ -41,6 +43,7 @@ export class WsNalTransport implements Transport {
       { suffix: 'ws/nal', handleUpgrade: (req, socket, head, path) => this.endpoint.handleUpgrade(req, socket, head, path) },
       { suffix: 'ws/input', handleUpgrade: (req, socket, head, path) => this.input.upgrade(req, socket, head, path) },
     ];
+    this.httpRoutes = [keyframeRoute(ctx, this.name)];
   }
 
   get viewerCount(): number {

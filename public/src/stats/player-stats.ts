@@ -125,9 +125,9 @@ export class StatsRecorder {
     this.stats.framesDecoded += count;
   }
 
-  /** A picture the page showed before the player painted (early-socket.ts): the first paint, if none came before. */
+  /** A picture the page showed before the player painted (early-socket.ts, page-picture.ts): the first if earlier. */
   firstPictureAt(at: number): void {
-    this.stats.firstPaintAt ??= at;
+    this.stats.firstPaintAt = Math.min(this.stats.firstPaintAt ?? at, at);
   }
 
   framePainted(now: number, width: number, height: number, latencyMs: number | null): void {
