@@ -13,7 +13,7 @@
  * remembered as last time's winner on this origin (`TransportMemory`), else
  * wt-raw where WebTransport and WebCodecs exist.
  */
-import { afterEarlyPicture, openEarlySocket } from './early-socket.js';
+import { afterEarlyPicture, openEarlySocket, PAGE_PICTURE_GLOBAL } from './early-socket.js';
 import { openEarlyWebTransport } from './early-webtransport.js';
 import { showPagePicture } from './page-picture.js';
 import { readPageHint, sha256Bytes } from './page-hint.js';
@@ -87,7 +87,9 @@ function addLink(rel: 'preload' | 'modulepreload', href: string): void {
 }
 
 function fetchPlayer(scripts: PlayerScripts): void {
-  for (const href of [scripts.main, ...scripts.imports]) addLink('preload', href);
+  const expected = expectedTransport();
+  const transport = (expected !== null && scripts.transports[expected]) || [];
+  for (const href of new Set([scripts.main, ...scripts.imports, ...transport])) addLink('preload', href);
 }
 
 function runPlayer(scripts: PlayerScripts): void {
@@ -148,7 +150,9 @@ if (typeof POLYCAST_PLAYER_SCRIPTS !== 'undefined' && POLYCAST_PLAYER_SCRIPTS !=
     runPlayer(scripts);
   };
   try {
-    if (!codeCached(scripts)) fetchPlayer(scripts);
+    // The page's picture holds the player back for a request and a decode: its code is fetched meanwhile, even when
+    // cached (a cached module may still cost a request across the network), and only compiling waits.
+    if (!codeCached(scripts) || globalThis[PAGE_PICTURE_GLOBAL as keyof typeof globalThis] !== undefined) fetchPlayer(scripts);
     afterEarlyPicture(run, PLAYER_LOAD_WAIT_MS);
   } catch {
     run();
