@@ -26,5 +26,5 @@ async function serveKeyframe(ctx: TransportContext, transport: string, req: Fast
   return reply
     .type('application/octet-stream')
     .header('X-Frame-Age-Ms', String(Math.max(0, Math.round(Date.now() - keyframe.receivedAt))))
-    .send(Buffer.from(encodeMediaMessage(keyframe, stream.description.video)));
+    .send(encodeMediaMessage(keyframe, stream.description.video));
 }

@@ -16,7 +16,7 @@ export function encodeMediaFrame(frame: Frame, video: VideoTrackInfo | undefined
 }
 
 /** The ws-nal message of `frame` without its WebSocket header: what a viewer's `message` event would hold. */
-export function encodeMediaMessage(frame: Frame, video: VideoTrackInfo | undefined): Uint8Array {
+export function encodeMediaMessage(frame: Frame, video: VideoTrackInfo | undefined): Buffer {
   const framed = encodeMediaFrame(frame, video, false);
   // The frame is header + message, and the header's length follows from the message's (RFC 6455 §5.2).
   const header = [2, 4, 10].find((h) => wsHeaderLength(framed.byteLength - h) === h) ?? 10;
