@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { Reader, type ReaderSink } from '../../src/stream/reader.js';
 import type { Frame } from '../../src/stream/types.js';
 import { readMediaHeader } from '../../src/protocols/ws-nal/media-header.js';
+import { MAX_SERVED_KEYFRAME_BYTES } from '../../transports/ws-nal/keyframe-route.js';
 import { publish, type Publisher } from '../helpers/ffmpeg.js';
 import { NalClient } from '../helpers/nal-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -130,6 +131,22 @@ describe('ws-nal transport with real ffmpeg RTMP ingest', () => {
     const idle = await fetch(srv.httpUrl('/live/nothing-here/ws/nal/keyframe'));
     expect(idle.status).toBe(404);
     expect(idle.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('does not serve a keyframe larger than 512 KiB over HTTP, which the socket still carries', async () => {
+    // Lossless noise: every keyframe well over the limit.
+    pub('live/bigkey', {
+      audio: false,
+      inputArgs: ['-f', 'lavfi', '-i', 'nullsrc=size=1280x720:rate=2,geq=lum=random(1)*255:cb=128:cr=128'],
+      videoArgs: ['-qp', '0'],
+      gop: 2,
+    });
+    const c = viewer('live/bigkey');
+    await c.until(() => c.video.length >= 1, 20_000, 'a keyframe on the socket');
+    expect(c.video[0]!.payload.byteLength).toBeGreaterThan(MAX_SERVED_KEYFRAME_BYTES);
+    const res = await fetch(srv.httpUrl('/live/bigkey/ws/nal/keyframe'));
+    expect(res.status).toBe(404);
+    expect(await res.text()).toContain('larger than 512 KiB');
   });
 
   it('keeps a late viewer whose GOP cache is more than its socket may hold fed with every frame after it', async () => {
