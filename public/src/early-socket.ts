@@ -74,7 +74,7 @@ export interface EarlySocket extends EarlyStart {
 }
 
 /** The first picture was on screen for a frame, or the page stopped decoding ahead for one of these reasons. */
-export type EarlySettle = 'picture' | 'decoder error' | 'not decoding' | 'stopped feeding' | 'socket closed' | 'dropped';
+export type EarlySettle = 'picture' | 'decoder error' | 'not decoding' | 'stopped feeding' | 'socket closed' | 'dropped' | 'slow decoder' | 'taken';
 
 /** The global the inline script and the bundle meet at. */
 export const EARLY_SOCKET_GLOBAL = '__polycastEarlySocket';

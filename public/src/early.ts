@@ -13,7 +13,7 @@
  * remembered as last time's winner on this origin (`TransportMemory`), else
  * wt-raw where WebTransport and WebCodecs exist.
  */
-import { afterEarlyPicture, openEarlySocket, PAGE_PICTURE_GLOBAL } from './early-socket.js';
+import { afterEarlyPicture, openEarlySocket } from './early-socket.js';
 import { openEarlyWebTransport } from './early-webtransport.js';
 import { showPagePicture } from './page-picture.js';
 import { readPageHint, sha256Bytes } from './page-hint.js';
@@ -135,7 +135,8 @@ try {
   else if (path !== '') {
     startEarlyWebTransport();
     // Every other transport needs a session or a segment before its first picture: the page's keyframe goes up first.
-    showPagePicture(`${location.origin}/${encodeStreamPath(path)}/ws/nal/keyframe`, readPageHint().video, chooseH264Form(h264).form);
+    const hint = readPageHint();
+    showPagePicture(`${location.origin}/${encodeStreamPath(path)}/ws/nal/keyframe`, hint.video, hint.moqCatalog, chooseH264Form(h264).form);
   }
 } catch {
   // Only a head start: the player connects by itself.
@@ -150,9 +151,7 @@ if (typeof POLYCAST_PLAYER_SCRIPTS !== 'undefined' && POLYCAST_PLAYER_SCRIPTS !=
     runPlayer(scripts);
   };
   try {
-    // The page's picture holds the player back for a request and a decode: its code is fetched meanwhile, even when
-    // cached (a cached module may still cost a request across the network), and only compiling waits.
-    if (!codeCached(scripts) || globalThis[PAGE_PICTURE_GLOBAL as keyof typeof globalThis] !== undefined) fetchPlayer(scripts);
+    if (!codeCached(scripts)) fetchPlayer(scripts);
     afterEarlyPicture(run, PLAYER_LOAD_WAIT_MS);
   } catch {
     run();

@@ -22,6 +22,8 @@
 import { parseMediaMessage, type VideoInit } from './protocol/ws-nal-wire.js';
 import type { H264Form } from './render/h264-form.js';
 import { describedConfig, videoDecoderConfig } from './render/video-config.js';
+import { parseCatalog } from './transports/webtransport/hang.js';
+import { annexBToAvcc, OUT_OF_BAND_NAL_TYPES } from '../../src/codec/h264.js';
 import { closeEarlyVideo, PAGE_PICTURE_GLOBAL, settle, startDecoder, type EarlyStart, type EarlyVideo } from './early-socket.js';
 
 /** What the inline script leaves on `window` while the page's picture is up. */
@@ -31,6 +33,11 @@ export interface PagePicture extends EarlyStart {
 
 /** A still picture over a player that has not said anything for this long would hide what it says next. */
 const PAGE_PICTURE_MAX_MS = 5000;
+/**
+ * How long the player's start waits for the decoder once it has the keyframe. Chromium's puts the picture out in
+ * 15–25 ms; Firefox's took 150 ms and more, and holding the player for it put its moving picture 100 ms later.
+ */
+const DECODE_WAIT_MS = 40;
 
 function host(): Record<string, unknown> {
   return globalThis as unknown as Record<string, unknown>;
@@ -41,12 +48,16 @@ function host(): Record<string, unknown> {
  * page's video hint, and puts the picture up once decoded. Does nothing without a hint or WebCodecs, or where H.264
  * would need its avcC (`decodeAs`, WebKit's form: the keyframe comes in Annex B).
  */
-export function showPagePicture(url: string, hint: VideoInit | undefined, decodeAs: H264Form): void {
+export function showPagePicture(url: string, hint: VideoInit | undefined, catalog: unknown, decodeAs: H264Form): void {
   if (!hint || typeof VideoDecoder === 'undefined' || typeof EncodedVideoChunk === 'undefined') return;
   if (describedConfig({ ...hint, description: new Uint8Array(0) }, 'annexb', decodeAs)) return;
+  // Configured as wt-raw's renderer will configure it (avc1 with the catalog's avcC), so that it can take this decoder
+  // over instead of starting its own (a decoder's start is tens of milliseconds, in Firefox over a hundred).
+  const avc = wtRawInit(catalog);
+  const config = avc ? videoDecoderConfig(avc, true) : videoDecoderConfig(hint, false);
   const picture: PagePicture = { video: null, waiting: [], settled: false };
   // Configured now: the decoder's start overlaps the request.
-  const video = startDecoder(videoDecoderConfig(hint, false), (why) => settle(picture, why));
+  const video = startDecoder(config, (why) => settle(picture, why));
   picture.video = video;
   host()[PAGE_PICTURE_GLOBAL] = picture;
   setTimeout(() => dropPagePicture(picture), PAGE_PICTURE_MAX_MS);
@@ -56,11 +67,40 @@ export function showPagePicture(url: string, hint: VideoInit | undefined, decode
       if (video.failed) return;
       const message = parseMediaMessage(body);
       if (message.kind !== 'video' || !message.keyframe) throw new Error('not a video keyframe');
-      video.decoder.decode(new EncodedVideoChunk({ type: 'key', timestamp: message.ptsUs, data: message.payload }));
+      const data = avc ? annexBToAvcc(message.payload, 4, OUT_OF_BAND_NAL_TYPES) : message.payload;
+      video.decoder.decode(new EncodedVideoChunk({ type: 'key', timestamp: message.ptsUs, data }));
       // A decoder may hold a picture back until more frames follow: this one must come out alone.
       void video.decoder.flush().catch(() => undefined);
+      // The picture still goes up when it comes; only the player stops waiting for it.
+      setTimeout(() => settle(picture, 'slow decoder'), DECODE_WAIT_MS);
     })
     .catch(() => dropPagePicture(picture));
+}
+
+/** The video wt-raw would configure from the page's catalog: H.264 whose avcC says 4-byte lengths, or null. */
+function wtRawInit(catalog: unknown): VideoInit | null {
+  if (catalog === undefined) return null;
+  const init = parseCatalog(catalog).video?.init;
+  const description = init?.description;
+  if (!init || !description || description.byteLength < 5 || (description[4]! & 3) + 1 !== 4) return null;
+  return init;
+}
+
+/**
+ * The page's decoder, for a renderer to take over (`VideoRenderer.offer`), if it has not failed; the page's picture
+ * stays up until that renderer paints. Null where the page has none.
+ */
+export function takePagePicture(): EarlyVideo | null {
+  const current = host()[PAGE_PICTURE_GLOBAL] as PagePicture | undefined;
+  if (!current) return null;
+  delete host()[PAGE_PICTURE_GLOBAL];
+  settle(current, 'taken');
+  const video = current.video;
+  if (!video || video.failed) {
+    if (video) closeEarlyVideo(video);
+    return null;
+  }
+  return video;
 }
 
 /**

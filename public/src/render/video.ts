@@ -37,6 +37,9 @@ export class VideoRenderer {
   private unsupported = false;
   private readonly receivedAt = new Map<number, number>();
   private offered: EarlyVideo | null = null;
+  private offeredFromSession = true;
+  /** Chunks this renderer gave a decoder. */
+  private pushes = 0;
   /** The page's early picture (early-socket.ts), left on screen until this renderer paints one of its own. */
   private earlyPicture: EarlyVideo | null = null;
   /** Annex B in, avc1 + avcC to the decoder: each access unit is rewritten. */
@@ -45,11 +48,14 @@ export class VideoRenderer {
   constructor(private readonly options: VideoRendererOptions) {}
 
   /**
-   * A decoder the player page started before the player ran (early-socket.ts): the next `configure` takes it
-   * over if it is configured as this renderer would configure it, else closes it.
+   * A decoder the player page started before the player ran: the next `configure` takes it over if it is
+   * configured as this renderer would configure it, else closes it. From ws-nal's early socket (early-socket.ts),
+   * its pictures are this session's and the newest is painted at once; from the page's keyframe (page-picture.ts,
+   * `fromSession` false), they are not, and the renderer paints only what follows its own first push.
    */
-  offer(early: EarlyVideo): void {
+  offer(early: EarlyVideo, fromSession = true): void {
     this.offered = early;
+    this.offeredFromSession = fromSession;
   }
 
   /** `early` is the decoder this renderer decodes with: frames it was given need not be pushed again. */
@@ -102,6 +108,7 @@ export class VideoRenderer {
     }
     if (!this.decoder || this.decoder.state === 'closed') this.restartDecoder();
     this.needKeyframe = false;
+    this.pushes++;
     this.rememberReceivedAt(message.ptsUs, message.receivedAtUs);
     try {
       this.decoder!.decode(
@@ -139,13 +146,22 @@ export class VideoRenderer {
     }
     this.closeDecoder();
     this.decoder = decoder;
-    early.output = (frame) => this.paint(frame);
     early.error = (err) => {
       if (this.decoder === decoder) this.recover(err);
     };
+    // The page's own keyframe, still in the decoder, is not a picture of this session's: only what this renderer fed.
+    const ownFramesFrom = this.offeredFromSession ? 0 : this.pushes + 1;
+    early.output = (frame) => {
+      if (this.pushes >= ownFramesFrom) this.paint(frame);
+      else frame.close();
+    };
     const held = early.frames.splice(0);
+    if (!this.offeredFromSession) {
+      for (const frame of held) frame.close();
+      held.length = 0;
+    }
     // Decoded before the player ran and not painted by it: only the newest is (painting counts it).
-    this.options.recorder.frameDecoded(early.outputs - held.length);
+    if (this.offeredFromSession) this.options.recorder.frameDecoded(early.outputs - held.length);
     // The page's first picture, if it showed one, was the page's first paint.
     if (early.picture) this.options.recorder.firstPictureAt(early.picture.drawnAt);
     // Taken away by this renderer's first paint, whichever decoder makes it: a decoder restarted in between (one

@@ -25,6 +25,8 @@ import { describeClose, HandshakeError, openQmux, openWebTransport, WEBTRANSPORT
 import { MOQ_PROTOCOLS, probeRtt } from './rtt-probe.js';
 import { TransitClock } from './transit.js';
 import { reportEnd, type EndReport } from '../session-end.js';
+import type { EarlyVideo } from '../../early-socket.js';
+import { takePagePicture } from '../../page-picture.js';
 
 /** Subscriber priorities (higher first): the catalog unblocks everything, sound is small and the ear least forgiving. */
 const PRIORITY = { catalog: 100, audio: 90, video: 80 } as const;
@@ -234,7 +236,12 @@ class WtRawSession implements TransportSession {
     }
     if (catalog.video && this.videoEnabled) {
       // Configuring again would make the renderer wait for the next keyframe: only a new subscription or a new configuration does.
-      if (!this.video || !before?.video || !sameVideo(before.video.init, catalog.video.init)) this.videoRenderer.configure(catalog.video.init);
+      if (!this.video || !before?.video || !sameVideo(before.video.init, catalog.video.init)) {
+        // The page's decoder, configured as this one would be, saves starting another (page-picture.ts).
+        const page = this.video === null ? pageDecoder(this.context.stream) : null;
+        if (page) this.videoRenderer.offer(page, false);
+        this.videoRenderer.configure(catalog.video.init);
+      }
       this.video = this.follow(this.video, catalog.video.track, PRIORITY.video, (frame, first) => this.playVideo(frame, first));
     } else {
       this.stopTrack(this.video);
@@ -467,6 +474,13 @@ function pageCatalog(stream: StreamLocation): HangCatalog | null {
   if (raw === undefined) return null;
   const catalog = parseCatalog(raw);
   return catalog.video || catalog.audio ? catalog : null;
+}
+
+/** The decoder the page started for its keyframe (page-picture.ts), for a session to the page's own stream. */
+function pageDecoder(stream: StreamLocation): EarlyVideo | null {
+  if (typeof location === 'undefined' || stream.origin !== location.origin) return null;
+  if (stream.path !== streamPathFromPathname(location.pathname)) return null;
+  return takePagePicture();
 }
 
 /** The frames of a burst within `AUDIO_BURST_KEEP_US` of its newest. */
