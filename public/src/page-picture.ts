@@ -38,6 +38,8 @@ const PAGE_PICTURE_MAX_MS = 5000;
  * 15–25 ms; Firefox's took 150 ms and more, and holding the player for it put its moving picture 100 ms later.
  */
 const DECODE_WAIT_MS = 40;
+/** …and for the request and the decoder together. */
+const HOLD_MAX_MS = 90;
 
 function host(): Record<string, unknown> {
   return globalThis as unknown as Record<string, unknown>;
@@ -60,6 +62,7 @@ export function showPagePicture(url: string, hint: VideoInit | undefined, catalo
   const video = startDecoder(config, (why) => settle(picture, why));
   picture.video = video;
   host()[PAGE_PICTURE_GLOBAL] = picture;
+  setTimeout(() => settle(picture, 'slow decoder'), HOLD_MAX_MS);
   setTimeout(() => dropPagePicture(picture), PAGE_PICTURE_MAX_MS);
   fetch(url, { cache: 'no-store', priority: 'high' } as RequestInit)
     .then((response) => (response.ok ? response.arrayBuffer() : Promise.reject(new Error(`HTTP ${response.status}`))))
