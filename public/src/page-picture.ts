@@ -6,10 +6,15 @@
  * and all of them the player's code, before the player can show anything.
  * Meanwhile the page's head script fetches the keyframe ws-nal would send
  * first (`GET /<path>/ws/nal/keyframe`, one request on the connection that
- * brought the page), decodes it with a decoder configured from the page's
- * video hint while the request is out, and shows it over the player
- * element. The player takes it down at its first state past connecting: it
- * paints its own picture, or says why it cannot.
+ * brought the page), decodes it with a decoder configured while the request
+ * is out, and shows it over the player element. For H.264 the decoder is
+ * configured as wt-raw's renderer would configure it, from the page's
+ * catalog, so that wt-raw takes it over (`takePagePicture`) and starts no
+ * decoder of its own; otherwise the player takes the picture down at its
+ * first state past connecting: it paints its own picture, or says why it
+ * cannot. The player's start waits for the picture, briefly
+ * (`DECODE_WAIT_MS`, `HOLD_MAX_MS`): its own start and the page's decoder
+ * share the page's thread and, here, two cores.
  *
  * Fetched rather than written into the page: the page stays a few KB (and
  * cacheable: 304 while the stream's configuration holds), and only the pages
