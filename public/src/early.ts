@@ -86,18 +86,20 @@ function addLink(rel: 'preload' | 'modulepreload', href: string): void {
   document.head.append(link);
 }
 
-function fetchPlayer(scripts: PlayerScripts): void {
+/** The chunks of the transport negotiation will try first, as far as the page can tell. */
+function firstTransportChunks(scripts: PlayerScripts): readonly string[] {
   const expected = expectedTransport();
-  const transport = (expected !== null && scripts.transports[expected]) || [];
-  for (const href of new Set([scripts.main, ...scripts.imports, ...transport])) addLink('preload', href);
+  return (expected !== null && scripts.transports[expected]) || [];
+}
+
+function fetchPlayer(scripts: PlayerScripts): void {
+  for (const href of new Set([scripts.main, ...scripts.imports, ...firstTransportChunks(scripts)])) addLink('preload', href);
 }
 
 function runPlayer(scripts: PlayerScripts): void {
   // The first transport's chunk too (WebTransport's bring the moq client, 200 KB): compiled beside the player rather
   // than after negotiation asks for it.
-  const expected = expectedTransport();
-  const transport = (expected !== null && scripts.transports[expected]) || [];
-  for (const href of new Set([...scripts.imports, ...transport])) addLink('modulepreload', href);
+  for (const href of new Set([...scripts.imports, ...firstTransportChunks(scripts)])) addLink('modulepreload', href);
   const script = document.createElement('script');
   script.type = 'module';
   script.src = scripts.main;

@@ -52,7 +52,7 @@ function host(): Record<string, unknown> {
 
 /**
  * Inline script side: fetches `url` (the path's `ws/nal/keyframe`) and decodes it with a decoder configured from the
- * page's video hint, and puts the picture up once decoded. Does nothing without a hint or WebCodecs, or where H.264
+ * page's catalog as wt-raw would (H.264), else from its video hint, and puts the picture up once decoded. Does nothing without a hint or WebCodecs, or where H.264
  * would need its avcC (`decodeAs`, WebKit's form: the keyframe comes in Annex B).
  */
 export function showPagePicture(url: string, hint: VideoInit | undefined, catalog: unknown, decodeAs: H264Form): void {

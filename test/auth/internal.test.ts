@@ -123,38 +123,26 @@ describe('internal authentication', () => {
     expect((await wsOutcome(srv.wsUrl('live/cam'))).code).toBe(1008);
   });
 
-  it('answers snapshots 200 when allowed, 401 with a challenge without credentials, 403 with wrong ones', async () => {
-    let res: Response | undefined;
-    for (let i = 0; i < 10; i++) {
-      res = await fetch(srv.httpUrl('/live/cam/snapshot.jpg'), { headers: { authorization: basic('viewer', 'viewsecret') } });
-      if (res.status !== 503) break;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    expect(res!.status).toBe(200);
-    expect(res!.headers.get('content-type')).toBe('image/jpeg');
-    const none = await fetch(srv.httpUrl('/live/cam/snapshot.jpg'));
-    expect(none.status).toBe(401);
-    expect(none.headers.get('www-authenticate')).toBe('Basic realm="polycast"');
-    const wrong = await fetch(srv.httpUrl('/live/cam/snapshot.jpg'), { headers: { authorization: basic('viewer', 'bad') } });
-    expect(wrong.status).toBe(403);
-    // Refused before the path is even looked up: no hint whether it exists.
-    expect((await fetch(srv.httpUrl('/nowhere/snapshot.jpg'))).status).toBe(401);
-  });
-
-  it("answers the page's keyframe on the same terms: 200 when allowed, 401 with a challenge without credentials, 403 with wrong ones", async () => {
+  it.each([
+    // A snapshot decoder answers 503 while it starts; a keyframe is 404 until the stream has one.
+    ['snapshots', 'snapshot.jpg', 'image/jpeg', 503],
+    ["the page's keyframe", 'ws/nal/keyframe', 'application/octet-stream', 404],
+  ])('answers %s 200 when allowed, 401 with a challenge without credentials, 403 with wrong ones', async (_name, suffix, type, notYet) => {
     let res: Response | undefined;
     for (let i = 0; i < 20; i++) {
-      res = await fetch(srv.httpUrl('/live/cam/ws/nal/keyframe'), { headers: { authorization: basic('viewer', 'viewsecret') } });
-      if (res.status !== 404) break;
+      res = await fetch(srv.httpUrl(`/live/cam/${suffix}`), { headers: { authorization: basic('viewer', 'viewsecret') } });
+      if (res.status !== notYet) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     expect(res!.status).toBe(200);
-    expect(res!.headers.get('content-type')).toBe('application/octet-stream');
-    const none = await fetch(srv.httpUrl('/live/cam/ws/nal/keyframe'));
+    expect(res!.headers.get('content-type')).toBe(type);
+    const none = await fetch(srv.httpUrl(`/live/cam/${suffix}`));
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Basic realm="polycast"');
-    expect((await fetch(srv.httpUrl('/live/cam/ws/nal/keyframe'), { headers: { authorization: basic('viewer', 'bad') } })).status).toBe(403);
-    expect((await fetch(srv.httpUrl('/nowhere/ws/nal/keyframe'))).status).toBe(401);
+    const wrong = await fetch(srv.httpUrl(`/live/cam/${suffix}`), { headers: { authorization: basic('viewer', 'bad') } });
+    expect(wrong.status).toBe(403);
+    // Refused before the path is even looked up: no hint whether it exists.
+    expect((await fetch(srv.httpUrl(`/nowhere/${suffix}`))).status).toBe(401);
   });
 
   it.each([
