@@ -6,7 +6,8 @@
 //   native/quic-ngtcp2  QUIC connections on Debian's ngtcp2 + GnuTLS, writing
 //                       a whole batch of packets per call
 //   native/tcp-direct   one gather write per WebSocket viewer and frame,
-//                       beside Node's stream machinery
+//                       beside Node's stream machinery; a frame's writes to
+//                       all viewers spread over helper threads
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -31,7 +32,7 @@ const addons = [
   {
     dir: 'tcp-direct',
     out: 'tcp_direct.node',
-    sources: ['binding.gyp', 'tcp_direct.c', '../common/napi-check.h'],
+    sources: ['binding.gyp', 'tcp_direct.c', 'send_many.c', 'send_many.h', '../common/napi-check.h'],
     without: 'WebSocket viewers will be written through Node\'s streams, at more CPU per viewer',
   },
 ];

@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <node_api.h>
 #include "../common/napi-check.h"
+#include "send_many.h"
 
 /* A burst is a few frames (held audio and the video it rode with); longer ones are cut here and the rest goes through Node. */
 #define MAX_CHUNKS 64
@@ -88,8 +89,10 @@ static napi_value sendv(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"sendv", NULL, sendv, NULL, NULL, NULL, napi_default_method, NULL},
+      {"sendMany", NULL, send_many, NULL, NULL, NULL, napi_default_method, NULL},
+      {"sendThreads", NULL, send_threads, NULL, NULL, NULL, napi_default_method, NULL},
   };
-  CHECK(napi_define_properties(env, exports, 1, props));
+  CHECK(napi_define_properties(env, exports, 3, props));
   return exports;
 }
 

@@ -12,6 +12,11 @@
  * Without the helper (not built, another OS, TLS, `POLYCAST_TCP_DIRECT=0`),
  * everything goes through `socket.write`.
  *
+ * A write is held until the end of the current turn of the event loop, when
+ * every viewer's held bytes leave together (`SendBatch`, one native call
+ * spread over helper threads), so the event loop's thread does not make the
+ * kernel's TCP send for each of them in turn.
+ *
  * Writes between `cork` and `uncork` leave as one gather write. Whoever else
  * writes on the socket (the `ws` library's pings, text messages and close
  * frames) calls `beforeOtherWrite` first, so nothing overtakes held media
@@ -25,8 +30,9 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { loadAddon } from '../protocols/native-addon.js';
+import { SendBatch, type BatchedOutput, type NativeSendMany } from './send-batch.js';
 
-interface NativeTcpDirect {
+interface NativeTcpDirect extends NativeSendMany {
   /** Bytes the kernel took (0 when its buffer is full), or −errno. */
   sendv(fd: number, chunks: Uint8Array | readonly Uint8Array[]): number;
 }
@@ -42,10 +48,27 @@ export function tcpDirect(): { binding: NativeTcpDirect } | { error: string } {
   return loaded;
 }
 
+let batch: SendBatch | undefined;
+
+/** The process's batch of held writes, started with the helper; undefined without it. */
+export function sendBatch(native: NativeTcpDirect | undefined = helperBinding()): SendBatch | undefined {
+  if (native === undefined) return undefined;
+  batch ??= new SendBatch(native);
+  return batch;
+}
+
+function helperBinding(): NativeTcpDirect | undefined {
+  const helper = tcpDirect();
+  return 'binding' in helper ? helper.binding : undefined;
+}
+
 type NodeSocket = Duplex & { bytesWritten?: number; _handle?: { fd?: unknown } | null };
 
-export class SocketOutput {
+export class SocketOutput implements BatchedOutput {
   private readonly native: NativeTcpDirect | undefined;
+  private readonly batch: SendBatch | undefined;
+  /** Waiting in this turn's batch. */
+  private queued = false;
   /** The handle whose descriptor `fd` is: a socket that lost it has no descriptor of ours any more. */
   private readonly handle: unknown;
   private readonly fd: number;
@@ -65,6 +88,7 @@ export class SocketOutput {
   constructor(readonly socket: Duplex) {
     const helper = socket instanceof Socket && !(socket instanceof TLSSocket) ? tcpDirect() : undefined;
     this.native = helper !== undefined && 'binding' in helper ? helper.binding : undefined;
+    this.batch = sendBatch(this.native);
     this.handle = (socket as NodeSocket)._handle;
     const fd = (socket as NodeSocket)._handle?.fd;
     this.fd = typeof fd === 'number' ? fd : -1;
@@ -119,9 +143,10 @@ export class SocketOutput {
   }
 
   write(chunk: Uint8Array): void {
-    if (this.corks > 0) {
+    if (this.corks > 0 || this.batch !== undefined) {
       this.held.push(chunk);
       this.heldBytes += chunk.byteLength;
+      if (this.corks === 0) this.release();
       return;
     }
     this.send(chunk, chunk.byteLength);
@@ -134,7 +159,56 @@ export class SocketOutput {
 
   uncork(): void {
     if (this.corks === 0) return;
-    if (--this.corks === 0) this.flush();
+    if (--this.corks === 0) this.release();
+  }
+
+  /** What is held leaves with this turn's batch, or now when there is none. */
+  private release(): void {
+    if (this.batch === undefined) {
+      this.flush();
+      return;
+    }
+    if (this.queued) return;
+    this.queued = true;
+    this.batch.add(this);
+  }
+
+  /**
+   * @internal SendBatch, at the end of the turn: the descriptor the held
+   * bytes can go to past Node, having moved them to `into`; -1 when there is
+   * nothing to send (corked again, or sent already) or they went through Node.
+   */
+  takeHeld(into: Uint8Array[]): number {
+    this.queued = false;
+    if (this.corks > 0 || this.held.length === 0) return -1;
+    if (!this.socket.writable) {
+      // Ended or destroyed since the write: nothing can reach the peer any more.
+      this.held = [];
+      this.heldBytes = 0;
+      return -1;
+    }
+    const fd = this.idleFd();
+    if (fd === undefined) {
+      this.flush();
+      return -1;
+    }
+    for (const chunk of this.held) into.push(chunk);
+    this.held = [];
+    this.heldBytes = 0;
+    return fd;
+  }
+
+  /** @internal SendBatch: the kernel took `sent` of the `total` bytes of `chunks` (−errno when it failed). */
+  settle(chunks: Uint8Array[], total: number, sent: number): void {
+    this.afterDirect(chunks, total, sent);
+    this.notifyRoom();
+  }
+
+  /** @internal SendBatch: sending for this socket threw; the viewer goes, as after a socket error. */
+  fail(err: unknown): void {
+    this.held = [];
+    this.heldBytes = 0;
+    this.socket.destroy(err instanceof Error ? err : new Error(String(err)));
   }
 
   /** Sends what is held now (someone else is about to write on the socket); a cork stays in place. */
@@ -145,6 +219,10 @@ export class SocketOutput {
     this.held = [];
     this.heldBytes = 0;
     this.send(chunks.length === 1 ? chunks[0]! : chunks, total);
+    this.notifyRoom();
+  }
+
+  private notifyRoom(): void {
     if (this.waitingFor > 0 && this.writableLength < this.waitingFor) {
       this.waitingFor = 0;
       // Later, as Node's own 'drain' is: the writer may be in the middle of the burst that filled it.
@@ -155,18 +233,25 @@ export class SocketOutput {
 
   private send(chunks: Uint8Array | Uint8Array[], total: number): void {
     const fd = this.idleFd();
-    if (fd !== undefined) {
-      const n = this.native!.sendv(fd, chunks);
-      if (n === total) {
-        this.direct += n;
-        return;
-      }
-      // The kernel's buffer is full (or the peer is gone): Node queues the rest, waits for room and reports errors as usual.
-      if (n > 0) {
-        this.direct += n;
-        chunks = rest(chunks, n);
-      }
+    if (fd !== undefined) this.afterDirect(chunks, total, this.native!.sendv(fd, chunks));
+    else this.throughNode(chunks);
+  }
+
+  /** After a direct write of `total` bytes that the kernel took `sent` of (−errno when it failed). */
+  private afterDirect(chunks: Uint8Array | Uint8Array[], total: number, sent: number): void {
+    if (sent === total) {
+      this.direct += sent;
+      return;
     }
+    // The kernel's buffer is full (or the peer is gone): Node queues the rest, waits for room and reports errors as usual.
+    if (sent > 0) {
+      this.direct += sent;
+      chunks = rest(chunks, sent);
+    }
+    this.throughNode(chunks);
+  }
+
+  private throughNode(chunks: Uint8Array | Uint8Array[]): void {
     if (!Array.isArray(chunks)) {
       this.viaNode += chunks.byteLength;
       this.socket.write(chunks);

@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SocketOutput, tcpDirect } from '../../src/web/socket-output.js';
+import { availableParallelism } from 'node:os';
+import { SocketOutput, sendBatch, tcpDirect } from '../../src/web/socket-output.js';
 
 const cleanup: Array<() => void> = [];
 afterEach(() => {
@@ -137,6 +138,58 @@ describe('SocketOutput', () => {
     b.server.write(pattern(7, 10));
     const got = await readAll(b.client, 10);
     expect(got.equals(pattern(7, 10))).toBe(true);
+  });
+
+  it('holds writes until the end of the turn, then sends every socket\'s share together, over helper threads, intact and in order', async () => {
+    const sockets = await Promise.all(Array.from({ length: 80 }, () => pair()));
+    const outputs = sockets.map((p) => new SocketOutput(p.server));
+    const received = sockets.map(() => [] as Buffer[]);
+    sockets.forEach((p, i) => {
+      p.client.on('data', (d: Buffer) => received[i]!.push(d));
+      p.client.resume();
+    });
+    const before = { ...sendBatch()!.counters };
+    const expected = sockets.map(() => [] as Buffer[]);
+    // A helper that is slow to wake finds the caller done with the batch: rounds until one took part, 10 at most.
+    for (let round = 0; round < 10; round++) {
+      // One frame serialized once for everyone, as the fan-out writes it, then a burst of each viewer's own.
+      const shared = pattern(round, 60_000);
+      outputs.forEach((out, i) => {
+        const own = pattern(i + round, 1000 + i);
+        out.write(shared);
+        out.cork();
+        out.write(own);
+        out.write(shared.subarray(0, 7));
+        out.uncork();
+        expected[i]!.push(shared, own, shared.subarray(0, 7));
+      });
+      // Nothing has left yet: it is all held, and counted as written.
+      expect(outputs[0]!.writableLength).toBe(60_000 + 1000 + 7);
+      await new Promise((r) => setTimeout(r, 0));
+      if (sendBatch()!.counters.parallel > before.parallel) break;
+    }
+    const deadline = Date.now() + 10_000;
+    const complete = () => received.every((got, i) => Buffer.concat(got).length === Buffer.concat(expected[i]!).length);
+    while (!complete() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    received.forEach((got, i) => expect(Buffer.concat(got).equals(Buffer.concat(expected[i]!))).toBe(true));
+    for (const out of outputs) expect(out.writableLength).toBe(0);
+    // Every round was one batch for all 80 sockets; with a second core, a helper thread sent part of one.
+    const batches = sendBatch()!.counters.batches - before.batches;
+    expect(batches).toBeGreaterThanOrEqual(1);
+    expect(batches).toBe(expected[0]!.length / 3);
+    if (availableParallelism() > 1) expect(sendBatch()!.counters.parallel).toBeGreaterThan(before.parallel);
+  });
+
+  it('a socket destroyed while its write is held costs only itself: the others of the batch get theirs', async () => {
+    const sockets = await Promise.all(Array.from({ length: 40 }, () => pair()));
+    const outputs = sockets.map((p) => new SocketOutput(p.server));
+    const frame = pattern(3, 20_000);
+    for (const out of outputs) out.write(frame);
+    sockets[5]!.server.destroy();
+    sockets[6]!.server.end();
+    const alive = sockets.filter((_, i) => i !== 5 && i !== 6);
+    const got = await Promise.all(alive.map((p) => readAll(p.client, frame.length)));
+    for (const bytes of got) expect(bytes.equals(frame)).toBe(true);
   });
 
   it('leaves TLS sockets to Node: their bytes must be encrypted first', () => {
