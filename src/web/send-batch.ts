@@ -38,6 +38,9 @@ export function sendHelperThreads(env: NodeJS.ProcessEnv = process.env): number 
   return Math.max(0, Math.min(availableParallelism() - 1, 3));
 }
 
+/** Viewers per native call: enough for the helpers to share, few enough that the first ones get their bytes early. */
+const SLICE = 128;
+
 export class SendBatch {
   private queue: BatchedOutput[] = [];
   private scheduled = false;
@@ -49,7 +52,10 @@ export class SendBatch {
   /** Distinct chunks of this batch: a frame serialized once is one entry, however many viewers get it. */
   private readonly chunks: Uint8Array[] = [];
   private readonly chunkIndex = new Map<Uint8Array, number>();
-  private readonly run = (): void => this.send();
+  private readonly run = (): void => {
+    this.scheduled = false;
+    this.send();
+  };
   /** Batches sent, and those that more than one thread sent (helpers took part). */
   readonly counters = { batches: 0, parallel: 0 };
 
@@ -62,13 +68,17 @@ export class SendBatch {
 
   add(output: BatchedOutput): void {
     this.queue.push(output);
+    // A slice leaves at once: the first viewers need not wait for the whole fan-out's JavaScript.
+    if (this.queue.length >= SLICE) {
+      this.send();
+      return;
+    }
     if (this.scheduled) return;
     this.scheduled = true;
     queueMicrotask(this.run);
   }
 
   private send(): void {
-    this.scheduled = false;
     const outputs = this.queue;
     this.queue = [];
     const held: Uint8Array[][] = [];
