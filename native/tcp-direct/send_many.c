@@ -26,8 +26,6 @@
 #include "../common/napi-check.h"
 #include "send_many.h"
 
-/* Chunks per viewer in one call: a corked burst longer than this is cut, and the rest goes through Node. */
-#define MAX_ENTRY_CHUNKS 64
 #define MAX_HELPERS 7
 /* Below this many viewers a handoff costs more than it saves. */
 #define PARALLEL_FROM 32
@@ -65,19 +63,10 @@ static void send_entry(const struct job *j, uint32_t i) {
     j->results[i] = fd < 0 ? -(double)EBADF : 0;
     return;
   }
-  if (count > MAX_ENTRY_CHUNKS) count = MAX_ENTRY_CHUNKS;
-  struct iovec iov[MAX_ENTRY_CHUNKS];
+  if (count > MAX_CHUNKS) count = MAX_CHUNKS;
+  struct iovec iov[MAX_CHUNKS];
   for (uint32_t k = 0; k < count; k++) iov[k] = j->chunks[j->order[j->first[i] + k]];
-  struct msghdr msg = {0};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = count;
-  ssize_t sent;
-  /* MSG_NOSIGNAL: a viewer that went away is an EPIPE to report, not a signal. */
-  do sent = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-  while (sent < 0 && errno == EINTR);
-  if (sent >= 0) j->results[i] = (double)sent;
-  else if (errno == EAGAIN || errno == EWOULDBLOCK) j->results[i] = 0;
-  else j->results[i] = -(double)errno;
+  j->results[i] = send_gather(fd, iov, count);
 }
 
 /* Sends entries until none is left; returns 1 if this thread sent any. */
@@ -200,7 +189,7 @@ napi_value send_many(napi_env env, napi_callback_info info) {
   CHECK(napi_get_array_length(env, argv[4], &nchunks));
   /* Every chunk index an entry names must exist, and every entry's range must lie in `order`: checked here, not by the helpers. */
   for (uint32_t i = 0; i < n; i++) {
-    uint32_t c = ((uint32_t *)counts)[i] > MAX_ENTRY_CHUNKS ? MAX_ENTRY_CHUNKS : ((uint32_t *)counts)[i];
+    uint32_t c = ((uint32_t *)counts)[i] > MAX_CHUNKS ? MAX_CHUNKS : ((uint32_t *)counts)[i];
     uint64_t end = (uint64_t)((uint32_t *)first)[i] + c;
     if (end > norder) {
       napi_throw_range_error(env, NULL, "sendMany: an entry's chunks run past `order`");

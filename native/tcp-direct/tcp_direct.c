@@ -15,8 +15,6 @@
 #include "../common/napi-check.h"
 #include "send_many.h"
 
-/* A burst is a few frames (held audio and the video it rode with); longer ones are cut here and the rest goes through Node. */
-#define MAX_CHUNKS 64
 
 static int chunk_of(napi_env env, napi_value v, struct iovec *iov) {
   bool is_typed = false;
@@ -68,19 +66,7 @@ static napi_value sendv(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "sendv(fd, chunks): chunks must be a Uint8Array or an array of them");
     return NULL;
   }
-  double result = 0;
-  if (count > 0) {
-    struct msghdr msg = {0};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = count;
-    ssize_t n;
-    /* MSG_NOSIGNAL: a peer that went away is an EPIPE to report, not a signal. */
-    do n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    if (n >= 0) result = (double)n;
-    else if (errno == EAGAIN || errno == EWOULDBLOCK) result = 0;
-    else result = -(double)errno;
-  }
+  double result = count > 0 ? send_gather(fd, iov, count) : 0;
   napi_value out;
   CHECK(napi_create_double(env, result, &out));
   return out;
