@@ -1,84 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { MediaSourceApi } from '../../public/src/browser-apis.js';
 import { MseSink } from '../../public/src/render/mse-sink.js';
-
-/** Just the SourceBuffer behaviour the sink relies on: one operation at a time, buffered ranges, quota errors. */
-class FakeSourceBuffer {
-  updating = false;
-  ranges: [number, number][] = [];
-  readonly done: string[] = [];
-  quotaErrors = 0;
-  private readonly listeners = new Map<string, () => void>();
-
-  get buffered() {
-    const ranges = this.ranges;
-    return { length: ranges.length, start: (i: number) => ranges[i]![0], end: (i: number) => ranges[i]![1] };
-  }
-
-  addEventListener(type: string, listener: () => void): void {
-    this.listeners.set(type, listener);
-  }
-
-  appendBuffer(bytes: Uint8Array): void {
-    if (this.quotaErrors > 0) {
-      this.quotaErrors--;
-      throw Object.assign(new Error('buffer full'), { name: 'QuotaExceededError' });
-    }
-    this.done.push(`append ${bytes[0]}`);
-    this.updating = true;
-  }
-
-  remove(start: number, end: number): void {
-    this.done.push(`remove ${start}-${end}`);
-    this.updating = true;
-  }
-
-  /** The browser finishes the current operation. */
-  finish(): void {
-    this.updating = false;
-    this.listeners.get('updateend')?.();
-  }
-
-  /** Finishes everything queued, one after the other. */
-  drain(): void {
-    for (let i = 0; i < 1000 && this.updating; i++) this.finish();
-  }
-}
-
-class FakeMediaSource {
-  readyState = 'closed';
-  readonly buffers: FakeSourceBuffer[] = [];
-  private open: (() => void) | null = null;
-
-  addEventListener(_type: string, listener: () => void): void {
-    this.open = listener;
-  }
-
-  addSourceBuffer(): FakeSourceBuffer {
-    const buffer = new FakeSourceBuffer();
-    this.buffers.push(buffer);
-    return buffer;
-  }
-
-  fireOpen(): void {
-    this.readyState = 'open';
-    this.open?.();
-  }
-}
+import { fakeMediaSourceApi } from './fake-media-source.js';
 
 const INIT = 0xee;
 
 function setup(currentTime = 0) {
-  const sources: FakeMediaSource[] = [];
-  const api: MediaSourceApi = {
-    name: 'MediaSource',
-    create: () => {
-      const source = new FakeMediaSource();
-      sources.push(source);
-      return source as unknown as MediaSource;
-    },
-    isTypeSupported: () => true,
-  };
+  const { api, sources } = fakeMediaSourceApi();
   const video = { src: '', currentTime, removeAttribute: () => undefined, load: () => undefined, disableRemotePlayback: false };
   const events = { dropped: [] as [number, string][], errors: [] as string[], drained: [] as number[] };
   const sink = new MseSink(video as unknown as HTMLVideoElement, api, {

@@ -1,10 +1,11 @@
 /**
  * Sound through Media Source Extensions, for the browsers where WebCodecs
- * audio is missing or unsafe (every WebKit: `sound-path.ts` says why). Each
- * AAC frame becomes one fMP4 fragment, written by the server's own muxer
- * (`src/mux/fmp4`, one home for ISO BMFF), and goes to an audio-only
- * SourceBuffer on an `<audio>` element of its own, so that its buffering
- * never holds a picture back.
+ * audio is missing or unsafe (every WebKit: `sound-path.ts` says why). AAC
+ * frames become fMP4 fragments, written by the server's own muxer
+ * (`src/mux/fmp4`, one home for ISO BMFF), one frame each while the browser
+ * keeps up and several together when it does not (`mse-audio-batch.ts`), and
+ * go to an audio-only SourceBuffer on an `<audio>` element of its own, so that
+ * its buffering never holds a picture back.
  *
  * As on the WebCodecs path, nothing is appended while muted. The element is
  * started inside the unmute gesture (iOS plays sound only from one) and kept
@@ -19,6 +20,7 @@ import { mediaSourceApi, type MediaSourceApi } from '../browser-apis.js';
 import type { AudioInit, MediaMessage } from '../protocol/ws-nal-wire.js';
 import type { StatsRecorder } from '../stats/player-stats.js';
 import type { AudioOutput } from './audio-output.js';
+import { MseAudioBatch } from './mse-audio-batch.js';
 import { MseSink } from './mse-sink.js';
 import type { SoundRenderer } from './sound.js';
 
@@ -35,7 +37,7 @@ export class MseAudioRenderer implements SoundRenderer {
   private readonly element: HTMLAudioElement;
   private readonly api: MediaSourceApi | null = mediaSourceApi();
   private sink: MseSink | null = null;
-  private writer: FragmentWriter | null = null;
+  private batch: MseAudioBatch | null = null;
   private track: AacTrackInfo | null = null;
   /** The sink holds a MediaSource for `track`; set up on the first unmute, not before. */
   private ready = false;
@@ -77,15 +79,7 @@ export class MseAudioRenderer implements SoundRenderer {
   push(message: MediaMessage): void {
     if (this.output.muted || !this.track || this.failed) return;
     if (!this.ready) this.start();
-    const sink = this.sink;
-    const writer = this.writer;
-    if (!sink || !writer) return;
-    // The muxer copies the payload into the fragment at once, so the view into the socket's buffer may be passed as is.
-    const fragment = writer.fragment('audio', [
-      { kind: 'audio', dts: message.ptsUs, pts: message.ptsUs, key: true, data: message.payload, receivedAt: 0 },
-    ]);
-    sink.append(TRACK_KEY, fragment, { video: false, keyframe: true });
-    this.recorder.audioPlayed();
+    this.batch?.push(message.ptsUs, message.payload);
   }
 
   reanchor(): void {
@@ -97,7 +91,7 @@ export class MseAudioRenderer implements SoundRenderer {
     this.unsubscribe();
     this.sink?.close();
     this.sink = null;
-    this.writer = null;
+    this.batch = null;
     this.element.pause();
     this.recorder.stats.soundLagMs = null;
   }
@@ -107,16 +101,22 @@ export class MseAudioRenderer implements SoundRenderer {
     if (!this.api || !this.track) return;
     this.sink?.close();
     const tracks = { audio: this.track };
-    this.sink = new MseSink(this.element, this.api, {
+    const sink = new MseSink(this.element, this.api, {
       drained: () => undefined,
+      idle: () => {
+        if (this.sink === sink) this.batch?.flush();
+      },
       dropped: (count, why) => {
         for (let i = 0; i < count; i++) this.recorder.audioDropped();
         this.recorder.log(`audio segments dropped: ${why}`);
       },
       error: (message) => this.fail(message),
     });
-    this.sink.configure([{ key: TRACK_KEY, mime: mseMimeType(tracks), init: createInitSegment(tracks), hasVideo: false }]);
-    this.writer = new FragmentWriter(tracks);
+    sink.configure([{ key: TRACK_KEY, mime: mseMimeType(tracks), init: createInitSegment(tracks), hasVideo: false }]);
+    this.sink = sink;
+    this.batch = new MseAudioBatch(sink, new FragmentWriter(tracks), TRACK_KEY, (frames) => {
+      for (let i = 0; i < frames; i++) this.recorder.audioPlayed();
+    });
     this.ready = true;
     this.play();
   }
@@ -163,7 +163,7 @@ export class MseAudioRenderer implements SoundRenderer {
     this.recorder.log(`no sound: ${message}`);
     this.sink?.close();
     this.sink = null;
-    this.writer = null;
+    this.batch = null;
     this.ready = false;
   }
 }

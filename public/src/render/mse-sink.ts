@@ -32,6 +32,8 @@ export interface MseSinkEvents {
   dropped(count: number, why: string): void;
   /** Something the sink cannot recover from (a codec the browser refuses, a broken SourceBuffer). */
   error(message: string): void;
+  /** A track's SourceBuffer finished its last operation and nothing is queued: a caller holding media back may append now. */
+  idle?(key: string): void;
 }
 
 type Operation =
@@ -112,6 +114,13 @@ export class MseSink {
     return this.tracks.get(key)?.mediaQueued ?? 0;
   }
 
+  /** An append now would start at once: the SourceBuffer is open, not updating, and nothing waits before it. */
+  idle(key: string): boolean {
+    const track = this.tracks.get(key);
+    const buffer = track?.buffer;
+    return !!track && !!buffer && !buffer.updating && track.queue.length === 0 && this.source?.readyState === 'open';
+  }
+
   /** Remove what lies more than `keepS` behind the playhead, so a long session does not fill the buffer. */
   trimBehind(currentTime: number, keepS: number): void {
     for (const track of this.tracks.values()) {
@@ -152,7 +161,10 @@ export class MseSink {
     if (!buffer || buffer.updating || this.source?.readyState !== 'open' || this.tracks.get(track.spec.key) !== track) return;
     track.removing = false;
     const op = track.queue[0];
-    if (!op) return;
+    if (!op) {
+      this.events.idle?.(track.spec.key);
+      return;
+    }
     try {
       if (op.kind === 'append') buffer.appendBuffer(op.bytes as Uint8Array<ArrayBuffer>);
       else buffer.remove(op.start, op.end);
