@@ -59,6 +59,11 @@ export async function launchWebKit(options: EngineOptions): Promise<Engine> {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
+        // Skia paints on the CPU (the environment may say otherwise). Under Xvfb, GL is Mesa's software
+        // driver; the core of an intermittent web-process crash (about 1 round in 40 under load, sound on)
+        // showed a Skia GPU painting thread faulting in it while the compositor's thread was in it too.
+        // Safari paints on a real GPU.
+        WEBKIT_SKIA_ENABLE_CPU_RENDERING: '1',
         ...process.env,
         ...options.env,
         DISPLAY: xvfb.display,
