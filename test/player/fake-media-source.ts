@@ -1,4 +1,5 @@
 /** A MediaSource and SourceBuffer with just the behaviour MseSink relies on, for tests of it and of what feeds it. */
+import { afterEach, beforeEach, vi } from 'vitest';
 import type { MediaSourceApi } from '../../public/src/browser-apis.js';
 
 /** Just the SourceBuffer behaviour the sink relies on: one operation at a time, buffered ranges, quota errors. */
@@ -81,4 +82,20 @@ export function fakeMediaSourceApi(): { api: MediaSourceApi; sources: FakeMediaS
     isTypeSupported: () => true,
   };
   return { api, sources };
+}
+
+/** The parts of a media element MseSink touches. */
+export function fakeMediaElement(currentTime = 0) {
+  return { src: '', currentTime, removeAttribute: () => undefined, load: () => undefined, disableRemotePlayback: false };
+}
+
+/** In a describe block: object URLs for the fake sources, mocked for each test and restored after it. */
+export function mockObjectUrls(): void {
+  beforeEach(() => {
+    vi.spyOn(URL, 'createObjectURL').mockReturnValue('blob:fake');
+    vi.spyOn(URL, 'revokeObjectURL').mockReturnValue(undefined);
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
 }

@@ -1,10 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_HELD_FRAMES, MseAudioBatch } from '../../public/src/render/mse-audio-batch.js';
 import { MseSink } from '../../public/src/render/mse-sink.js';
 import { createInitSegment, FragmentWriter } from '../../src/mux/fmp4/index.js';
 import type { AacTrackInfo } from '../../src/stream/types.js';
 import { segmentInfo, topLevelBoxes } from '../helpers/mp4.js';
-import { fakeMediaSourceApi } from './fake-media-source.js';
+import { fakeMediaElement, fakeMediaSourceApi, mockObjectUrls } from './fake-media-source.js';
 
 const audio: AacTrackInfo = {
   kind: 'audio', codec: 'aac', codecString: 'mp4a.40.2', sampleRate: 48000, channels: 2, samplesPerFrame: 1024,
@@ -16,7 +16,7 @@ const KEY = 'audio';
 /** The real sink and muxer over a fake SourceBuffer, with the sink's idle event wired to the batch as the renderer wires it. */
 function setup(open = true) {
   const { api, sources } = fakeMediaSourceApi();
-  const element = { src: '', currentTime: 0, removeAttribute: () => undefined, load: () => undefined, disableRemotePlayback: false };
+  const element = fakeMediaElement();
   let batch: MseAudioBatch | null = null;
   const sink = new MseSink(element as unknown as HTMLAudioElement, api, {
     drained: () => undefined,
@@ -48,14 +48,7 @@ function samplesOf(segment: Uint8Array): { count: number; mdat: number[] } {
 }
 
 describe('MseAudioBatch', () => {
-  beforeEach(() => {
-    vi.spyOn(URL, 'createObjectURL').mockReturnValue('blob:fake');
-    vi.spyOn(URL, 'revokeObjectURL').mockReturnValue(undefined);
-  });
-
-  afterEach(() => {
-    vi.restoreAllMocks();
-  });
+  mockObjectUrls();
 
   it('appends a frame alone and at once when the SourceBuffer is idle', () => {
     const { batch, source, counts } = setup();

@@ -1,12 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MseSink } from '../../public/src/render/mse-sink.js';
-import { fakeMediaSourceApi } from './fake-media-source.js';
+import { fakeMediaElement, fakeMediaSourceApi, mockObjectUrls } from './fake-media-source.js';
 
 const INIT = 0xee;
 
 function setup(currentTime = 0) {
   const { api, sources } = fakeMediaSourceApi();
-  const video = { src: '', currentTime, removeAttribute: () => undefined, load: () => undefined, disableRemotePlayback: false };
+  const video = fakeMediaElement(currentTime);
   const events = { dropped: [] as [number, string][], errors: [] as string[], drained: [] as number[] };
   const sink = new MseSink(video as unknown as HTMLVideoElement, api, {
     drained: (_key, queued) => events.drained.push(queued),
@@ -24,14 +24,7 @@ const key = { video: true, keyframe: true };
 const delta = { video: true, keyframe: false };
 
 describe('MseSink', () => {
-  beforeEach(() => {
-    vi.spyOn(URL, 'createObjectURL').mockReturnValue('blob:fake');
-    vi.spyOn(URL, 'revokeObjectURL').mockReturnValue(undefined);
-  });
-
-  afterEach(() => {
-    vi.restoreAllMocks();
-  });
+  mockObjectUrls();
 
   it('appends the init segment, then starts at a keyframe, one operation at a time and in order', () => {
     const { sink, buffer, events } = setup();
